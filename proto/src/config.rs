@@ -1,0 +1,682 @@
+//! `nfguard.toml`: what the firewall does, one section per process. Every field has one documented
+//! default; unknown keys are errors; every error reads `FILE:LINE: TOML.PATH: message`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::types::Verdict;
+use crate::units::{ByteSize, HumanDuration};
+
+/// A configuration error that names where it is: `nfguard.toml:14: capture.queues: expected …`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {path}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when the file could not be read.
+    pub line: usize,
+    /// Dotted TOML path (`rule[0].app`), or `-` for the whole file.
+    pub path: String,
+    pub message: String,
+}
+
+/// Deserializes `text` (the contents of `file`) into `T`, turning any error into a [`ConfigError`]
+/// with the line and TOML path of the offending value.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| toml_error(file, text, "-", &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = toml_path(e.path());
+        toml_error(file, text, &path, e.inner())
+    })
+}
+
+/// Reads and parses a TOML file; an unreadable file is a `ConfigError` with line 0.
+pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: 0,
+        path: "-".into(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_toml(&file, &text)
+}
+
+/// An error found after parsing (a semantic check) at a known TOML path: finds the path's line in `text`.
+pub fn error_at(file: &str, text: &str, path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_string(),
+        line: line_of_path(text, path),
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+fn toml_error(file: &str, text: &str, path: &str, e: &toml::de::Error) -> ConfigError {
+    let line = match e.span() {
+        Some(span) => line_at(text, span.start),
+        None => line_of_path(text, path),
+    };
+    let path = if path.is_empty() { "-" } else { path };
+    ConfigError {
+        file: file.to_string(),
+        line,
+        path: path.to_string(),
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// `rule[0].app`-style path from serde_path_to_error's path.
+fn toml_path(p: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in p.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    if out.is_empty() { "-".into() } else { out }
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+/// Best-effort line of a dotted path (`rule[2].app`, `capture.queues`) in a TOML document: finds the
+/// `[[rule]]` / `[capture]` header occurrence, then the key below it. Falls back to the header's line, then 1.
+pub fn line_of_path(text: &str, path: &str) -> usize {
+    let mut segs = path.split('.').peekable();
+    let mut start_line = 0usize;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut table = String::new();
+    let mut found_header = 0usize;
+    // Leading segments name tables; walk headers for them.
+    while let Some(seg) = segs.peek().copied() {
+        if segs.clone().count() == 1 && !table.is_empty() {
+            break;
+        }
+        let (name, index) = match seg.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        let full = if table.is_empty() {
+            name.to_string()
+        } else {
+            format!("{table}.{name}")
+        };
+        let mut seen = 0usize;
+        let mut hit = None;
+        for (i, l) in lines.iter().enumerate().skip(start_line) {
+            let t = l.trim();
+            if t == format!("[[{full}]]") || t == format!("[{full}]") {
+                if index.is_none_or(|want| want == seen) {
+                    hit = Some(i);
+                    break;
+                }
+                seen += 1;
+            }
+        }
+        match hit {
+            Some(i) => {
+                start_line = i + 1;
+                found_header = i + 1;
+                table = full;
+                segs.next();
+            }
+            None => break,
+        }
+    }
+    if let Some(key) = segs.next() {
+        let key = key.split('[').next().unwrap_or(key);
+        for (i, l) in lines.iter().enumerate().skip(start_line) {
+            let t = l.trim_start();
+            if t.starts_with('[') && i >= start_line && found_header > 0 {
+                break;
+            }
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return i + 1;
+                }
+            }
+        }
+    }
+    found_header.max(1)
+}
+
+// ------------------------------------------------------------------ nfguard.toml
+
+/// The whole `nfguard.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the bus's ipc sockets, created mode 0700. Default `/run/nfguard`.
+    pub runtime_dir: PathBuf,
+    pub capture: CaptureConfig,
+    pub classifier: ClassifierConfig,
+    pub policy: PolicyConfig,
+    pub store: StoreConfig,
+    pub gateway: GatewayConfig,
+    pub supervisor: SupervisorConfig,
+    /// Where this config was read from; relative paths inside it resolve against its directory.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// `[capture]`: the NFQUEUE workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Queues to serve, `"N"` or `"A:B"` as iptables `--queue-balance A:B`. Default `"0:1"`.
+    pub queues: QueueRange,
+    /// Interfaces whose forwarded traffic is queued (empty: all). Default empty.
+    pub interfaces: Vec<String>,
+    /// Netfilter hook of nfguard's chain: `forward` (router, default), `input` or `output` (host firewall).
+    pub hook: Hook,
+    /// Addresses never queued (management subnet). Loopback is always excluded. Default empty.
+    pub never_queue: Vec<IpNet>,
+    /// Bytes of each packet copied to user space. Default 4096 (post-quantum ClientHellos put the SNI past 512).
+    pub copy_range: u16,
+    /// Kernel queue length in packets. Default 4096.
+    pub queue_max_len: u32,
+    /// Netlink socket receive buffer (`SO_RCVBUFFORCE`). Default `"8MiB"`.
+    pub socket_buffer: ByteSize,
+    /// How long a held packet waits for classifier/policy before `default_verdict`. Default `"25ms"`.
+    pub verdict_timeout: HumanDuration,
+    /// Verdict when a peer times out, is down, or the pending table is full. Default `accept` (fail-open).
+    pub default_verdict: Verdict,
+    /// Verdict for a flow first seen mid-stream with no connmark to recover from. Default `accept`.
+    pub midstream_verdict: Verdict,
+    /// Kernel accepts packets when the queue is full (NFQA_CFG_F_FAIL_OPEN). Default `true`.
+    pub fail_open: bool,
+    /// Hand decided flows back to the kernel through CONNMARK (NF_REPEAT + nfguard's chain). Default `true`.
+    pub offload: bool,
+    /// `masked` (default): verdict/shaper/app fields under their masks; `protocol`: the plain nDPI id (ntopng).
+    pub mark_mode: MarkMode,
+    /// Mark bits for the verdict (0 undecided, 1 pass, 2 drop, 3 reject). Default `0x3`.
+    pub verdict_mask: u32,
+    /// Mark bits for the HTB shaper class. Default `0xfc`.
+    pub shaper_mask: u32,
+    /// Mark bits policy rules may set with `mark = N`. Default `0xff00`.
+    pub user_mask: u32,
+    /// Mark bits for the nDPI application id. Default `0xffff0000`.
+    pub app_mask: u32,
+    /// The supervisor installs `nfguard rules` after the captures are up and removes them on stop. Default `false`.
+    pub manage_rules: bool,
+    /// Flows tracked per queue. Default 65536.
+    pub flow_table_size: usize,
+    /// Packets held awaiting a reply per queue; beyond it, `default_verdict`. Default 4096.
+    pub max_pending: usize,
+}
+
+/// `[classifier]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierConfig {
+    /// Payload packets inspected per flow before giving up (nDPI's default). Default 32.
+    pub max_dpi_packets: u32,
+    /// Idle time after which a classifier forgets a flow's DPI state. Default `"2m"`.
+    pub flow_idle_timeout: HumanDuration,
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The rule file, relative to this config's directory. Default `policy.toml`.
+    pub rules: PathBuf,
+    /// JSON lines for rules with `log = true`. Default none.
+    pub decision_log: Option<PathBuf>,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The sled database directory. Default `/var/lib/nfguard/store`.
+    pub path: PathBuf,
+    /// Records and aggregates older than this are deleted. Default `"7d"`.
+    pub retention: HumanDuration,
+    /// Batching interval of writes (the most a kill -9 can lose). Default `"1s"`.
+    pub flush_interval: HumanDuration,
+    /// sled page cache. Default `"64MiB"` (sled's own default is 1 GiB).
+    pub cache_capacity: ByteSize,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// HTTP listen address. Default `127.0.0.1:3100` (3000 is Grafana's).
+    pub listen: SocketAddr,
+    /// File holding the bearer token for writes (and reads when `listen` is not loopback). Default none.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[supervisor]`: `nfguard run`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    /// A child with no heartbeat (MetricsSnapshot) for this long is killed and restarted. Default `"3s"`.
+    pub heartbeat_timeout: HumanDuration,
+    /// First restart delay, doubled per quick crash up to `restart_backoff_max`. Default `"100ms"`.
+    pub restart_backoff: HumanDuration,
+    /// Default `"5s"`.
+    pub restart_backoff_max: HumanDuration,
+    /// Time a child gets after SIGTERM before SIGKILL. Default `"5s"`.
+    pub stop_timeout: HumanDuration,
+    /// Directory of the nfguard-* binaries. Default: next to the running `nfguard`.
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// Inclusive range of NFQUEUE numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hook {
+    Forward,
+    Input,
+    Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkMode {
+    Masked,
+    Protocol,
+}
+
+// === impl Config ===
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            runtime_dir: PathBuf::from("/run/nfguard"),
+            capture: CaptureConfig::default(),
+            classifier: ClassifierConfig::default(),
+            policy: PolicyConfig::default(),
+            store: StoreConfig::default(),
+            gateway: GatewayConfig::default(),
+            supervisor: SupervisorConfig::default(),
+            source: None,
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates `nfguard.toml`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming file, line and key for anything unreadable, unknown or inconsistent.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: 0,
+            path: "-".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let mut cfg = Config::parse(&file, &text)?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Parses and validates config text; `file` is only used in error messages.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = parse_toml(file, text)?;
+        cfg.validate(file, text)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        let c = &self.capture;
+        if c.offload && c.mark_mode == MarkMode::Protocol {
+            return Err(error_at(
+                file,
+                text,
+                "capture.mark_mode",
+                "mark_mode = \"protocol\" cannot be combined with capture.offload = true (the plain protocol mark leaves no room for verdict bits)",
+            ));
+        }
+        let masks = [
+            ("verdict_mask", c.verdict_mask),
+            ("shaper_mask", c.shaper_mask),
+            ("user_mask", c.user_mask),
+            ("app_mask", c.app_mask),
+        ];
+        for (i, (name, a)) in masks.iter().enumerate() {
+            if *name == "verdict_mask" && a.count_ones() < 2 {
+                return Err(error_at(
+                    file,
+                    text,
+                    &format!("capture.{name}"),
+                    "needs at least 2 bits (pass, drop, reject)",
+                ));
+            }
+            if *a != 0 && !is_contiguous(*a) {
+                return Err(error_at(
+                    file,
+                    text,
+                    &format!("capture.{name}"),
+                    format!("{a:#x} is not a contiguous run of bits"),
+                ));
+            }
+            for (other, b) in masks.iter().skip(i + 1) {
+                if a & b != 0 {
+                    return Err(error_at(
+                        file,
+                        text,
+                        &format!("capture.{other}"),
+                        format!("{b:#x} overlaps capture.{name} {a:#x}"),
+                    ));
+                }
+            }
+        }
+        if c.app_mask != 0 && c.app_mask.count_ones() < 9 {
+            return Err(error_at(
+                file,
+                text,
+                "capture.app_mask",
+                "needs at least 9 bits for nDPI ids up to 431",
+            ));
+        }
+        if c.copy_range < 64 {
+            return Err(error_at(
+                file,
+                text,
+                "capture.copy_range",
+                "must be at least 64 bytes (IP and TCP headers)",
+            ));
+        }
+        if c.flow_table_size == 0 || c.max_pending == 0 {
+            return Err(error_at(
+                file,
+                text,
+                "capture",
+                "flow_table_size and max_pending must be positive",
+            ));
+        }
+        if self.classifier.max_dpi_packets == 0 || self.classifier.max_dpi_packets > 255 {
+            return Err(error_at(
+                file,
+                text,
+                "classifier.max_dpi_packets",
+                "must be between 1 and 255",
+            ));
+        }
+        let ipc = self.runtime_dir.join("policy-events.sock");
+        if ipc.as_os_str().len() + "ipc://".len() > crate::limits::MAX_IPC_PATH {
+            return Err(error_at(
+                file,
+                text,
+                "runtime_dir",
+                format!(
+                    "too long for ipc sockets ({} > {} bytes with the longest socket name)",
+                    ipc.as_os_str().len(),
+                    crate::limits::MAX_IPC_PATH
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The directory relative paths resolve against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.source
+            .as_deref()
+            .and_then(Path::parent)
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
+    /// `[policy] rules` resolved against the config's directory.
+    pub fn rules_path(&self) -> PathBuf {
+        self.base_dir().join(&self.policy.rules)
+    }
+
+    /// The bus endpoint `ipc://<runtime_dir>/<name>`.
+    pub fn endpoint(&self, name: &str) -> String {
+        format!("ipc://{}", self.runtime_dir.join(name).display())
+    }
+}
+
+fn is_contiguous(m: u32) -> bool {
+    let shifted = m >> m.trailing_zeros();
+    shifted & shifted.wrapping_add(1) == 0
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            queues: QueueRange { first: 0, last: 1 },
+            interfaces: Vec::new(),
+            hook: Hook::Forward,
+            never_queue: Vec::new(),
+            copy_range: 4096,
+            queue_max_len: 4096,
+            socket_buffer: ByteSize(8 << 20),
+            verdict_timeout: HumanDuration(std::time::Duration::from_millis(25)),
+            default_verdict: Verdict::Accept,
+            midstream_verdict: Verdict::Accept,
+            fail_open: true,
+            offload: true,
+            mark_mode: MarkMode::Masked,
+            verdict_mask: 0x3,
+            shaper_mask: 0xfc,
+            user_mask: 0xff00,
+            app_mask: 0xffff_0000,
+            manage_rules: false,
+            flow_table_size: 65_536,
+            max_pending: 4096,
+        }
+    }
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        ClassifierConfig {
+            max_dpi_packets: 32,
+            flow_idle_timeout: HumanDuration(std::time::Duration::from_secs(120)),
+        }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            rules: PathBuf::from("policy.toml"),
+            decision_log: None,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("/var/lib/nfguard/store"),
+            retention: HumanDuration(std::time::Duration::from_secs(7 * 86_400)),
+            flush_interval: HumanDuration(std::time::Duration::from_secs(1)),
+            cache_capacity: ByteSize(64 << 20),
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3100)),
+            token_file: None,
+        }
+    }
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        use std::time::Duration;
+        SupervisorConfig {
+            heartbeat_timeout: HumanDuration(Duration::from_secs(3)),
+            restart_backoff: HumanDuration(Duration::from_millis(100)),
+            restart_backoff_max: HumanDuration(Duration::from_secs(5)),
+            stop_timeout: HumanDuration(Duration::from_secs(5)),
+            bin_dir: None,
+        }
+    }
+}
+
+// === impl QueueRange ===
+
+impl QueueRange {
+    pub fn iter(self) -> impl Iterator<Item = u16> {
+        self.first..=self.last
+    }
+
+    pub fn len(self) -> usize {
+        usize::from(self.last - self.first) + 1
+    }
+
+    pub fn is_empty(self) -> bool {
+        false
+    }
+
+    /// The iptables target arguments: `--queue-num N` or `--queue-balance A:B`.
+    pub fn iptables_args(self) -> String {
+        if self.first == self.last {
+            format!("--queue-num {}", self.first)
+        } else {
+            format!("--queue-balance {}:{}", self.first, self.last)
+        }
+    }
+}
+
+impl FromStr for QueueRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("expected \"N\" or \"A:B\", got {s:?}");
+        let (a, b) = s.split_once(':').unwrap_or((s, s));
+        let first: u16 = a.trim().parse().map_err(|_| err())?;
+        let last: u16 = b.trim().parse().map_err(|_| err())?;
+        if last < first {
+            return Err(format!("{s:?}: the last queue is below the first"));
+        }
+        if last - first >= 64 {
+            return Err(format!("{s:?}: more than 64 queues"));
+        }
+        Ok(QueueRange { first, last })
+    }
+}
+
+impl<'de> Deserialize<'de> for QueueRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = QueueRange;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"N\" or \"A:B\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<QueueRange, E> {
+                s.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<QueueRange, E> {
+                self.visit_str(&n.to_string())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("nfguard.toml", "").unwrap();
+        assert_eq!(c.capture.copy_range, 4096);
+        assert_eq!(
+            c.capture.verdict_timeout.0,
+            std::time::Duration::from_millis(25)
+        );
+        assert_eq!(c.gateway.listen.port(), 3100);
+        assert_eq!(c.capture.queues, QueueRange { first: 0, last: 1 });
+    }
+
+    #[test]
+    fn bad_queue_names_file_line_and_key() {
+        let text =
+            "runtime_dir = \"/run/nfguard\"\n\n[capture]\ncopy_range = 4096\nqueues = \"0-3\"\n";
+        let e = Config::parse("nfguard.toml", text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nfguard.toml:5: capture.queues: expected \"N\" or \"A:B\", got \"0-3\""
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let e = Config::parse("n.toml", "[capture]\nqueue = \"0\"\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("unknown field `queue`"), "{e}");
+    }
+
+    #[test]
+    fn offload_with_protocol_marks_is_refused() {
+        let e = Config::parse(
+            "n.toml",
+            "[capture]\noffload = true\nmark_mode = \"protocol\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().contains("capture.mark_mode"), "{e}");
+        assert!(e.message.contains("offload"), "{e}");
+    }
+
+    #[test]
+    fn overlapping_masks_are_refused() {
+        let e = Config::parse("n.toml", "[capture]\nshaper_mask = 0xff\n").unwrap_err();
+        assert!(e.to_string().contains("overlaps"), "{e}");
+    }
+
+    #[test]
+    fn bad_units_name_the_key() {
+        let e = Config::parse("n.toml", "[store]\nretention = \"7 days\"\n").unwrap_err();
+        assert_eq!((e.line, e.path.as_str()), (2, "store.retention"));
+    }
+
+    #[test]
+    fn line_of_nested_array_path() {
+        let text =
+            "default = \"accept\"\n[[rule]]\nname = \"a\"\n[[rule]]\nname = \"b\"\napp = [\"x\"]\n";
+        assert_eq!(line_of_path(text, "rule[1].app"), 6);
+        assert_eq!(line_of_path(text, "rule[0].name"), 3);
+        assert_eq!(line_of_path(text, "default"), 1);
+    }
+
+    #[test]
+    fn queue_ranges() {
+        assert_eq!(
+            "3".parse::<QueueRange>().unwrap().iptables_args(),
+            "--queue-num 3"
+        );
+        assert_eq!("0:3".parse::<QueueRange>().unwrap().len(), 4);
+        assert!("3:0".parse::<QueueRange>().is_err());
+    }
+}
