@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod metrics;
+#[cfg(feature = "bus")]
+pub mod process;
 pub mod protocols;
 pub mod types;
 pub mod units;

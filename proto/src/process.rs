@@ -1,0 +1,137 @@
+//! What every nfguard process does the same way: command-line basics, logging set-up, config loading
+//! with exit code 64, the shutdown signal, and the one-per-second `MetricsSnapshot` heartbeat.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bus::{BusError, Publisher, new_boot_id};
+use crate::config::Config;
+use crate::metrics::SnapshotBuilder;
+use crate::pb;
+
+/// Exit code for bad config or arguments (`EX_USAGE`).
+pub const EXIT_USAGE: i32 = 64;
+/// Heartbeat period; the supervisor kills a child silent for `heartbeat_timeout` (3 s).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Bus endpoint file names inside `runtime_dir` (DESIGN §3).
+pub mod endpoints {
+    pub const CLASSIFIER: &str = "classifier.sock";
+    pub const POLICY: &str = "policy.sock";
+    pub const POLICY_EVENTS: &str = "policy-events.sock";
+    pub const FLOWS_CONNTRACK: &str = "flows-ct.sock";
+    pub const STORE: &str = "store.sock";
+    pub const USAGE: &str = "usage.sock";
+
+    /// `flows-q<N>.sock`, published by capture worker N.
+    pub fn flows_queue(queue: u16) -> String {
+        format!("flows-q{queue}.sock")
+    }
+
+    /// `metrics-<part>.sock`; captures use part `capture-q<N>`.
+    pub fn metrics(part: &str) -> String {
+        format!("metrics-{part}.sock")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Arguments every nfguard binary takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// The nfguard.toml to use.
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "/etc/nfguard/nfguard.toml"
+    )]
+    pub config: PathBuf,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Initialises tracing once: `RUST_LOG`-style filter (default `info`), text or JSON lines, to stderr.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Loads the config or prints the error (`FILE:LINE: PATH: message`) and exits with 64.
+pub fn load_config_or_exit(path: &Path) -> Config {
+    match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(EXIT_USAGE);
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the process can only be killed; never resolve.
+        return futures::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Binds `metrics-<part>.sock` and publishes a snapshot every second from `collect`, until `shutdown`.
+/// The snapshot doubles as the supervisor's liveness heartbeat.
+///
+/// # Errors
+/// When the endpoint cannot be bound.
+pub async fn spawn_metrics<F>(
+    cfg: &Config,
+    part: &str,
+    queue: u32,
+    collect: F,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Arc<Publisher>, BusError>
+where
+    F: Fn(&mut SnapshotBuilder) + Send + 'static,
+{
+    let publisher =
+        Arc::new(Publisher::bind(&cfg.endpoint(&endpoints::metrics(part)), new_boot_id()).await?);
+    let p = publisher.clone();
+    let part = part.to_string();
+    let started = Instant::now();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = &mut shutdown => return,
+            }
+            let mut b = SnapshotBuilder::new();
+            collect(&mut b);
+            p.stats().report(&mut b, "metrics");
+            let snap = b.finish(&part, queue, started.elapsed().as_secs());
+            p.publish(pb::published::Body::Metrics(snap));
+        }
+    });
+    Ok(publisher)
+}
