@@ -1,0 +1,481 @@
+//! The storage trait and its sled implementation: atomic batch writes, secondary-index flow queries
+//! (newest first, cursor-paginated), top-N and totals from bucketed aggregates, usage sums, retention.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+
+use nfguard_proto::pb;
+use prost::Message;
+
+use crate::StoreError;
+use crate::ingest::Batch;
+use crate::schema::{
+    AggValue, Dim, FlowId, Level, META_RECORDS, META_SCHEMA, P_RECORD, RecordKey, SCHEMA_VERSION,
+    agg_key, app_of, cover, index_key, index_prefix, index_values, rule_name, split_agg_key,
+};
+use crate::usage::{self, UsageWindows};
+
+/// Flows per page when the query gives no limit.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Largest page a query may ask for.
+pub const MAX_PAGE: u32 = 1000;
+/// Entries one flow query may examine; past it the page ends early with a cursor, so a query whose
+/// filters match almost nothing costs bounded time instead of a full scan.
+pub const MAX_SCAN: usize = 100_000;
+/// Top-N entries when the query gives no limit.
+pub const DEFAULT_TOP: u32 = 10;
+
+/// What one retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub records: u64,
+    pub aggregates: u64,
+    /// True when the pass stopped at its limit and older data remains.
+    pub more: bool,
+}
+
+/// The store's storage operations. The store process is the only writer.
+pub trait FlowStore: Send + Sync {
+    /// The stored record of a flow, by its bus identity.
+    fn lookup(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, StoreError>;
+    /// Writes a batch atomically (records, index changes, aggregate increments, record count).
+    fn write(&self, batch: &Batch) -> Result<(), StoreError>;
+    /// Makes everything written so far durable.
+    fn sync(&self) -> Result<(), StoreError>;
+    fn flows(&self, q: &pb::FlowQuery) -> Result<pb::FlowPage, StoreError>;
+    fn top(&self, q: &pb::TopQuery, now_ms: u64) -> Result<pb::TopReply, StoreError>;
+    fn totals(&self, q: &pb::TotalsQuery, now_ms: u64) -> Result<pb::TotalsReply, StoreError>;
+    /// Bytes per LAN host for the UTC day, ISO week and calendar month containing `now_s`.
+    fn usage(&self, now_s: u64) -> Result<pb::UsageSnapshot, StoreError>;
+    /// Deletes records last seen before `cutoff_ms` (with their index entries), aggregate buckets that
+    /// end by `cutoff_ms`, and LAN-host usage buckets that end by `usage_cutoff_s`; at most `max` records.
+    fn expire(
+        &self,
+        cutoff_ms: u64,
+        usage_cutoff_s: u64,
+        max: usize,
+    ) -> Result<Expired, StoreError>;
+    fn records(&self) -> Result<u64, StoreError>;
+    fn size_on_disk(&self) -> u64;
+}
+
+/// [`FlowStore`] on one sled tree (see `schema` for the key layout).
+pub struct SledStore {
+    db: sled::Db,
+    /// Serialises read-modify-write of aggregates and the record count between the ingest flush and
+    /// retention (both run on blocking threads; never held across an `.await`).
+    write_lock: Mutex<()>,
+}
+
+impl SledStore {
+    /// Opens (creating) the database and checks its schema version.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] if sled cannot open it, [`StoreError::SchemaTooNew`] for a newer layout.
+    pub fn open(path: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        match db.get(META_SCHEMA)? {
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .unwrap_or(u32::MAX);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::SchemaTooNew {
+                        path: path.display().to_string(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+            }
+            None => {
+                db.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+        }
+        Ok(SledStore {
+            db,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    fn record(&self, key: &RecordKey) -> Result<Option<pb::FlowEvent>, StoreError> {
+        Ok(self
+            .db
+            .get(key.db_key())?
+            .and_then(|v| pb::FlowEvent::decode(v.as_ref()).ok()))
+    }
+
+    fn read_u64(&self, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .get(key)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding it leaves no partial state (sled batches are atomic): recover the guard.
+        self.write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sums aggregates of `dim` over `[since_s, until_s)`.
+    fn sum(
+        &self,
+        dim: Dim,
+        since_s: u64,
+        until_s: u64,
+    ) -> Result<HashMap<Vec<u8>, AggValue>, StoreError> {
+        let mut out: HashMap<Vec<u8>, AggValue> = HashMap::new();
+        for (level, a, b) in cover(since_s, until_s) {
+            for kv in self
+                .db
+                .range(agg_key(dim, level, a, b"")..agg_key(dim, level, b, b""))
+            {
+                let (k, v) = kv?;
+                let (Some((_, name)), Some(v)) = (split_agg_key(&k), AggValue::decode(&v)) else {
+                    continue;
+                };
+                out.entry(name.to_vec()).or_default().add(&v);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Query filters, normalised once.
+struct Filter<'a> {
+    app: &'a str,
+    host: &'a str,
+    verdict: &'a str,
+    rule: &'a str,
+}
+
+impl Filter<'_> {
+    fn matches(&self, f: &pb::FlowEvent) -> bool {
+        let host = f.classification.as_ref().map_or("", |c| c.host.as_str());
+        (self.app.is_empty()
+            || f.label.eq_ignore_ascii_case(self.app)
+            || app_of(&f.label).eq_ignore_ascii_case(self.app))
+            && (self.host.is_empty() || host.eq_ignore_ascii_case(self.host))
+            && (self.verdict.is_empty() || f.verdict == self.verdict)
+            && (self.rule.is_empty() || rule_name(&f.rule) == self.rule || f.rule == self.rule)
+    }
+
+    /// The index to walk: the filter likely to match fewest records first.
+    fn index(&self) -> Option<(Dim, Vec<u8>)> {
+        if !self.host.is_empty() {
+            Some((Dim::Host, self.host.to_ascii_lowercase().into_bytes()))
+        } else if !self.rule.is_empty() {
+            Some((Dim::Rule, self.rule.as_bytes().to_vec()))
+        } else if !self.app.is_empty() {
+            Some((Dim::App, self.app.to_ascii_lowercase().into_bytes()))
+        } else if !self.verdict.is_empty() {
+            Some((Dim::Verdict, self.verdict.as_bytes().to_vec()))
+        } else {
+            None
+        }
+    }
+}
+
+fn since_until_s(since_ms: u64, until_ms: u64, now_ms: u64) -> (u64, u64) {
+    let until = if until_ms == 0 { now_ms } else { until_ms };
+    (since_ms / 1000, until.div_ceil(1000).saturating_add(1))
+}
+
+impl FlowStore for SledStore {
+    fn lookup(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, StoreError> {
+        let Some(k) = self.db.get(id.db_key())? else {
+            return Ok(None);
+        };
+        let Some(key) = RecordKey::from_slice(&k) else {
+            return Ok(None);
+        };
+        Ok(self.record(&key)?.map(|f| (key, f)))
+    }
+
+    fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        let mut b = sled::Batch::default();
+        for p in batch.records.values() {
+            let new_index = index_values(&p.flow);
+            let old_index = p.stored_index.as_deref().unwrap_or(&[]);
+            for (d, v) in old_index {
+                if !new_index.contains(&(*d, v.clone())) {
+                    b.remove(index_key(*d, v, &p.key));
+                }
+            }
+            for (d, v) in &new_index {
+                if !old_index.contains(&(*d, v.clone())) {
+                    b.insert(index_key(*d, v, &p.key), &[] as &[u8]);
+                }
+            }
+            b.insert(&p.key.db_key()[..], p.flow.encode_to_vec());
+            if p.stored_index.is_none() {
+                b.insert(&p.id.db_key()[..], &p.key.0[..]);
+            }
+        }
+        for (k, d) in &batch.aggs {
+            let mut v = self
+                .db
+                .get(k)?
+                .and_then(|v| AggValue::decode(&v))
+                .unwrap_or_default();
+            v.add(d);
+            b.insert(k.as_slice(), &v.encode()[..]);
+        }
+        let count = self
+            .read_u64(META_RECORDS)?
+            .saturating_add(batch.new_records);
+        b.insert(META_RECORDS, &count.to_be_bytes()[..]);
+        self.db.apply_batch(b)?;
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn flows(&self, q: &pb::FlowQuery) -> Result<pb::FlowPage, StoreError> {
+        let limit = match q.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        } as usize;
+        let filter = Filter {
+            app: q.app.trim(),
+            host: q.host.trim(),
+            verdict: q.verdict.trim(),
+            rule: q.rule.trim(),
+        };
+        let lower = RecordKey::lowest_at(q.since_unix_ms);
+        // Exclusive upper bound: the cursor, else the first key after `until`.
+        let upper = match RecordKey::from_slice(&q.after_key) {
+            Some(k) => Some(k),
+            None if q.until_unix_ms == 0 || q.until_unix_ms == u64::MAX => None,
+            None => Some(RecordKey::lowest_at(q.until_unix_ms.saturating_add(1))),
+        };
+        let mut page = pb::FlowPage::default();
+        let mut scanned = 0usize;
+        let mut last_key = None;
+        let push = |key: RecordKey, flow: pb::FlowEvent, page: &mut pb::FlowPage| {
+            page.flows.push(pb::FlowRecord {
+                key: key.0.to_vec(),
+                flow: Some(flow),
+            });
+        };
+        match filter.index() {
+            Some((dim, value)) => {
+                let prefix = index_prefix(dim, &value);
+                let lo = [prefix.as_slice(), &lower.0].concat();
+                let hi = match upper {
+                    Some(u) => Bound::Excluded([prefix.as_slice(), &u.0].concat()),
+                    None => {
+                        Bound::Excluded([prefix.as_slice(), &[0xff; RecordKey::LEN + 1]].concat())
+                    }
+                };
+                for kv in self.db.range((Bound::Included(lo), hi)).rev() {
+                    let (k, _) = kv?;
+                    let Some(key) = k.get(prefix.len()..).and_then(RecordKey::from_slice) else {
+                        continue;
+                    };
+                    scanned += 1;
+                    last_key = Some(key);
+                    if let Some(flow) = self.record(&key)? {
+                        if filter.matches(&flow) {
+                            push(key, flow, &mut page);
+                        }
+                    }
+                    if page.flows.len() >= limit || scanned >= MAX_SCAN {
+                        break;
+                    }
+                }
+            }
+            None => {
+                let lo = Bound::Included(lower.db_key().to_vec());
+                let hi = match upper {
+                    Some(u) => Bound::Excluded(u.db_key().to_vec()),
+                    None => Bound::Excluded(vec![P_RECORD + 1]),
+                };
+                for kv in self.db.range((lo, hi)).rev() {
+                    let (k, v) = kv?;
+                    let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
+                        continue;
+                    };
+                    scanned += 1;
+                    last_key = Some(key);
+                    if let Ok(flow) = pb::FlowEvent::decode(v.as_ref()) {
+                        push(key, flow, &mut page);
+                    }
+                    if page.flows.len() >= limit {
+                        break;
+                    }
+                }
+            }
+        }
+        if page.flows.len() >= limit || scanned >= MAX_SCAN {
+            page.next_key = last_key.map(|k| k.0.to_vec()).unwrap_or_default();
+        }
+        Ok(page)
+    }
+
+    fn top(&self, q: &pb::TopQuery, now_ms: u64) -> Result<pb::TopReply, StoreError> {
+        let dim = match pb::TopBy::try_from(q.by).unwrap_or(pb::TopBy::App) {
+            pb::TopBy::App => Dim::App,
+            pb::TopBy::Host => Dim::Host,
+            pb::TopBy::Rule => Dim::Rule,
+            pb::TopBy::Verdict => Dim::Verdict,
+        };
+        let (since, until) = since_until_s(q.since_unix_ms, q.until_unix_ms, now_ms);
+        let limit = match q.limit {
+            0 => DEFAULT_TOP,
+            n => n.min(MAX_PAGE),
+        } as usize;
+        let mut entries: Vec<pb::TopEntry> = self
+            .sum(dim, since, until)?
+            .into_iter()
+            .map(|(name, v)| pb::TopEntry {
+                key: String::from_utf8_lossy(&name).into_owned(),
+                flows: v.flows,
+                bytes: v.bytes,
+                packets: v.packets,
+            })
+            .collect();
+        entries.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.key.cmp(&b.key)));
+        entries.truncate(limit);
+        Ok(pb::TopReply { entries })
+    }
+
+    fn totals(&self, q: &pb::TotalsQuery, now_ms: u64) -> Result<pb::TotalsReply, StoreError> {
+        let (since, until) = since_until_s(q.since_unix_ms, q.until_unix_ms, now_ms);
+        let mut t = AggValue::default();
+        for v in self.sum(Dim::Total, since, until)?.values() {
+            t.add(v);
+        }
+        Ok(pb::TotalsReply {
+            flows: t.flows,
+            bytes: t.bytes,
+            packets: t.packets,
+            records_stored: self.records()?,
+        })
+    }
+
+    fn usage(&self, now_s: u64) -> Result<pb::UsageSnapshot, StoreError> {
+        let w = UsageWindows::at(now_s);
+        let mut hosts: HashMap<Vec<u8>, pb::HostUsage> = HashMap::new();
+        let from = w.week_start.min(w.month_start);
+        for kv in self.db.range(
+            agg_key(Dim::Client, Level::Day, from, b"")
+                ..agg_key(Dim::Client, Level::Day, w.day_start + 86_400, b""),
+        ) {
+            let (k, v) = kv?;
+            let (Some((bucket, name)), Some(v)) = (split_agg_key(&k), AggValue::decode(&v)) else {
+                continue;
+            };
+            let h = hosts.entry(name.to_vec()).or_insert_with(|| pb::HostUsage {
+                ip: name.to_vec(),
+                ..Default::default()
+            });
+            usage::add(h, &w, bucket, v.bytes);
+        }
+        let mut hosts: Vec<pb::HostUsage> = hosts.into_values().collect();
+        hosts.sort_by(|a, b| a.ip.cmp(&b.ip));
+        Ok(pb::UsageSnapshot {
+            time_unix_s: now_s,
+            hosts,
+        })
+    }
+
+    fn expire(
+        &self,
+        cutoff_ms: u64,
+        usage_cutoff_s: u64,
+        max: usize,
+    ) -> Result<Expired, StoreError> {
+        let _guard = self.lock();
+        let mut out = Expired::default();
+        let mut b = sled::Batch::default();
+        let mut removed = 0u64;
+        let lo = vec![P_RECORD];
+        let hi = RecordKey::lowest_at(cutoff_ms).db_key().to_vec();
+        for kv in self.db.range(lo..hi) {
+            if removed as usize >= max {
+                out.more = true;
+                break;
+            }
+            let (k, v) = kv?;
+            let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
+                b.remove(k);
+                continue;
+            };
+            let flow = pb::FlowEvent::decode(v.as_ref()).ok();
+            if let Some(f) = &flow {
+                if !crate::retention::is_expired(f, cutoff_ms) {
+                    continue;
+                }
+                for (d, val) in index_values(f) {
+                    b.remove(index_key(d, &val, &key));
+                }
+                if let Some(id) = FlowId::from_pb(f.flow.as_ref()) {
+                    b.remove(&id.db_key()[..]);
+                }
+            }
+            b.remove(k);
+            removed += 1;
+        }
+        out.records = removed;
+        let cutoff_s = cutoff_ms / 1000;
+        for dim in [
+            Dim::App,
+            Dim::Host,
+            Dim::Verdict,
+            Dim::Rule,
+            Dim::Total,
+            Dim::Client,
+        ] {
+            let cut = if dim == Dim::Client {
+                usage_cutoff_s
+            } else {
+                cutoff_s
+            };
+            for level in Level::ALL {
+                // A bucket goes once all of it is older than the cutoff.
+                let end = (cut + 1).saturating_sub(level.secs());
+                for kv in self
+                    .db
+                    .range(agg_key(dim, level, 0, b"")..agg_key(dim, level, end, b""))
+                {
+                    if out.aggregates as usize >= max {
+                        out.more = true;
+                        break;
+                    }
+                    let (k, _) = kv?;
+                    b.remove(k);
+                    out.aggregates += 1;
+                }
+            }
+        }
+        let count = self.read_u64(META_RECORDS)?.saturating_sub(removed);
+        b.insert(META_RECORDS, &count.to_be_bytes()[..]);
+        self.db.apply_batch(b)?;
+        Ok(out)
+    }
+
+    fn records(&self) -> Result<u64, StoreError> {
+        self.read_u64(META_RECORDS)
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
