@@ -1,1 +1,6 @@
-//! nfguard operator command library.
+//! The operator's `nfguard` command as a library: the supervisor (`run`), the protocol listing, config
+//! checks, and the network-namespace lab used by `nfguard demo` and every end-to-end test.
+
+pub mod cli;
+pub mod lab;
+pub mod supervisor;

@@ -1,0 +1,274 @@
+//! `nfguard run`: starts store, policy, classifier, gateway, the conntrack worker, then one capture per
+//! queue; restarts a child that exits or stops sending heartbeats (its `MetricsSnapshot`) with backoff;
+//! on SIGTERM/SIGINT stops them in reverse order within a bound. Children's output goes to this
+//! process's stderr, each line prefixed with the child's name.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nfguard_proto::bus::Subscriber;
+use nfguard_proto::config::Config;
+use nfguard_proto::pb;
+use nfguard_proto::process::{LogFormat, endpoints, spawn_metrics};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A child that ran this long without trouble gets its backoff reset.
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+/// Time a freshly started child has to send its first heartbeat.
+const STARTUP_GRACE: Duration = Duration::from_secs(5);
+const CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
+/// One supervised process.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    /// Name in logs and the `part` label of its heartbeat (`capture-q0`).
+    pub part: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("binary {0} not found (build the workspace: cargo build --release --workspace)")]
+    MissingBinary(PathBuf),
+    #[error("runtime dir {0}: {1}")]
+    RuntimeDir(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Bus(#[from] nfguard_proto::bus::BusError),
+}
+
+/// Restart counts and liveness, shared with the metrics heartbeat.
+#[derive(Debug, Default)]
+struct Status {
+    up: HashMap<String, bool>,
+    restarts: HashMap<String, u64>,
+}
+
+struct Running {
+    spec: ChildSpec,
+    child: Option<Child>,
+    started: Instant,
+    backoff: Duration,
+    /// When a crashed child may start again.
+    restart_at: Option<Instant>,
+}
+
+/// The children for `cfg`, in start order.
+pub fn children(cfg: &Config, config_path: &Path, bin_dir: &Path, log_format: LogFormat) -> Vec<ChildSpec> {
+    let common = |extra: &[&str]| {
+        let mut a: Vec<String> = extra.iter().map(|s| (*s).to_string()).collect();
+        a.extend(["-c".into(), config_path.display().to_string()]);
+        if log_format == LogFormat::Json {
+            a.extend(["--log-format".into(), "json".into()]);
+        }
+        a
+    };
+    let bin = |name: &str| bin_dir.join(name);
+    let mut v = vec![
+        ChildSpec { part: "store".into(), program: bin("nfguard-store"), args: common(&[]) },
+        ChildSpec { part: "policy".into(), program: bin("nfguard-policy"), args: common(&[]) },
+        ChildSpec { part: "classifier".into(), program: bin("nfguard-classifier"), args: common(&[]) },
+        ChildSpec { part: "gateway".into(), program: bin("nfguard-gateway"), args: common(&[]) },
+        ChildSpec { part: "conntrack".into(), program: bin("nfguard-capture"), args: common(&["--conntrack"]) },
+    ];
+    for q in cfg.capture.queues.iter() {
+        v.push(ChildSpec { part: format!("capture-q{q}"), program: bin("nfguard-capture"), args: common(&["--queue", &q.to_string()]) });
+    }
+    v
+}
+
+/// The directory of the running executable, where the nfguard-* binaries are installed side by side.
+pub fn default_bin_dir() -> PathBuf {
+    std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs `specs` until `shutdown` resolves, then stops them in reverse order.
+/// `after_start` runs once every child has been started (used to install iptables rules), and
+/// `before_stop` before the first child is stopped.
+///
+/// # Errors
+/// A missing binary or an unusable runtime dir; a child's failure is handled by restarting it.
+pub async fn supervise(
+    cfg: &Config,
+    specs: Vec<ChildSpec>,
+    shutdown: impl std::future::Future<Output = ()>,
+    after_start: impl FnOnce(),
+    before_stop: impl FnOnce(),
+) -> Result<(), SupervisorError> {
+    for s in &specs {
+        if !s.program.exists() {
+            return Err(SupervisorError::MissingBinary(s.program.clone()));
+        }
+    }
+    nfguard_proto::bus::ensure_runtime_dir(&cfg.runtime_dir).map_err(|e| SupervisorError::RuntimeDir(cfg.runtime_dir.clone(), e))?;
+
+    let status = Arc::new(Mutex::new(Status::default()));
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let st = status.clone();
+    // The mutex is never held across an await: std is fine.
+    let _metrics = spawn_metrics(
+        cfg,
+        "supervisor",
+        0,
+        move |b| {
+            let Ok(s) = st.lock() else { return };
+            for (part, up) in &s.up {
+                b.gauge("nfguard_process_up", &[("part", part)], if *up { 1.0 } else { 0.0 });
+            }
+            for (part, n) in &s.restarts {
+                b.counter("nfguard_process_restarts_total", &[("part", part)], *n);
+            }
+        },
+        async move {
+            let _ = metrics_stopped.await;
+        },
+    )
+    .await?;
+
+    let heartbeat_endpoints: Vec<String> = specs.iter().map(|s| cfg.endpoint(&endpoints::metrics(&s.part))).collect();
+    let mut heartbeats = Subscriber::connect(&heartbeat_endpoints);
+    let mut last_beat: HashMap<String, Instant> = HashMap::new();
+
+    let base_backoff = cfg.supervisor.restart_backoff.0;
+    let mut running: Vec<Running> = Vec::new();
+    for spec in specs {
+        let child = start(&spec);
+        let ok = child.is_some();
+        set_status(&status, &spec.part, ok, false);
+        running.push(Running {
+            spec,
+            child,
+            started: Instant::now(),
+            backoff: base_backoff,
+            restart_at: (!ok).then(|| Instant::now() + base_backoff),
+        });
+    }
+    after_start();
+
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(CHECK_INTERVAL);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            m = heartbeats.recv() => {
+                if let Ok(pb::Published { body: Some(pb::published::Body::Metrics(s)), .. }) = m {
+                    last_beat.insert(s.part, Instant::now());
+                }
+            }
+            _ = tick.tick() => {
+                for r in &mut running {
+                    check(r, cfg, &status, &mut last_beat).await;
+                }
+            }
+        }
+    }
+
+    tracing::info!("Stopping children.");
+    before_stop();
+    let stop_timeout = cfg.supervisor.stop_timeout.0;
+    for r in running.iter_mut().rev() {
+        if let Some(child) = r.child.as_mut() {
+            stop_child(&r.spec.part, child, stop_timeout).await;
+        }
+        set_status(&status, &r.spec.part, false, false);
+    }
+    let _ = stop_metrics.send(());
+    Ok(())
+}
+
+async fn check(r: &mut Running, cfg: &Config, status: &Mutex<Status>, last_beat: &mut HashMap<String, Instant>) {
+    let now = Instant::now();
+    let part = r.spec.part.clone();
+    if let Some(child) = r.child.as_mut() {
+        let exited = match child.try_wait() {
+            Ok(Some(code)) => Some(format!("exited ({code})")),
+            Ok(None) => None,
+            Err(e) => Some(format!("wait failed: {e}")),
+        };
+        let silent_for = now.duration_since(last_beat.get(&part).copied().unwrap_or(r.started).max(r.started));
+        let grace = if last_beat.get(&part).is_some_and(|t| *t >= r.started) { cfg.supervisor.heartbeat_timeout.0 } else { STARTUP_GRACE.max(cfg.supervisor.heartbeat_timeout.0) };
+        let reason = match exited {
+            Some(e) => Some(e),
+            None if silent_for > grace => {
+                tracing::warn!(part = %part, silent_ms = silent_for.as_millis() as u64, "Child sent no heartbeat; killing it.");
+                let _ = child.start_kill();
+                let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                Some("no heartbeat".to_string())
+            }
+            None => None,
+        };
+        if let Some(reason) = reason {
+            r.child = None;
+            if now.duration_since(r.started) > HEALTHY_AFTER {
+                r.backoff = cfg.supervisor.restart_backoff.0;
+            }
+            tracing::error!(part = %part, reason = %reason, backoff_ms = r.backoff.as_millis() as u64, "Child stopped; restarting it.");
+            r.restart_at = Some(now + r.backoff);
+            r.backoff = (r.backoff * 2).min(cfg.supervisor.restart_backoff_max.0);
+            set_status(status, &part, false, false);
+        }
+    }
+    if r.child.is_none() && r.restart_at.is_some_and(|t| t <= now) {
+        r.child = start(&r.spec);
+        r.started = now;
+        last_beat.remove(&part);
+        r.restart_at = if r.child.is_some() { None } else { Some(now + r.backoff) };
+        set_status(status, &part, r.child.is_some(), true);
+    }
+}
+
+fn set_status(status: &Mutex<Status>, part: &str, up: bool, restarted: bool) {
+    let Ok(mut s) = status.lock() else { return };
+    s.up.insert(part.to_string(), up);
+    let n = s.restarts.entry(part.to_string()).or_insert(0);
+    if restarted {
+        *n += 1;
+    }
+}
+
+fn start(spec: &ChildSpec) -> Option<Child> {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    match cmd.spawn() {
+        Ok(mut child) => {
+            tracing::info!(part = %spec.part, pid = child.id().unwrap_or(0), "Started child.");
+            if let Some(out) = child.stdout.take() {
+                tokio::spawn(forward(spec.part.clone(), out));
+            }
+            if let Some(err) = child.stderr.take() {
+                tokio::spawn(forward(spec.part.clone(), err));
+            }
+            Some(child)
+        }
+        Err(e) => {
+            tracing::error!(part = %spec.part, error = %e, "Cannot start child.");
+            None
+        }
+    }
+}
+
+async fn forward(part: String, stream: impl tokio::io::AsyncRead + Unpin) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("[{part}] {line}");
+    }
+}
+
+async fn stop_child(part: &str, child: &mut Child, timeout: Duration) {
+    if let Some(pid) = child.id() {
+        if let Ok(pid) = i32::try_from(pid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(_) => tracing::info!(part = %part, "Child stopped."),
+        Err(_) => {
+            tracing::warn!(part = %part, "Child ignored SIGTERM; killing it.");
+            let _ = child.kill().await;
+        }
+    }
+}
