@@ -1,1 +1,132 @@
-//! nfguard-capture.
+//! nfguard-capture: one NFQUEUE worker per queue (DESIGN §4). Decodes each queued packet, tracks its
+//! flow, asks policy and classifier over the bus only while a flow is undecided, and answers every
+//! packet with a verdict and a masked mark — inline and allocation-free once the flow is decided.
+//!
+//! Library first: `main.rs` only parses arguments and calls [`run`].
+
+pub mod decode;
+pub mod flow_table;
+pub mod pending;
+pub mod queue_fd;
+pub mod stats;
+pub mod verdict;
+pub mod worker;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use nfguard_proto::bus::{BusError, Subscriber};
+use nfguard_proto::config::Config;
+use nfguard_proto::process::{endpoints, spawn_metrics};
+
+use crate::queue_fd::ReadyQueue;
+use crate::stats::Stats;
+
+/// Why a worker could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("NFQUEUE {queue}: {step}: {source}")]
+    Setup {
+        queue: u16,
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("NFQUEUE socket: {0}")]
+    Queue(#[source] std::io::Error),
+    #[error("bus: {0}")]
+    Bus(#[source] BusError),
+}
+
+fn setup(queue: u16, step: &'static str) -> impl FnOnce(std::io::Error) -> CaptureError {
+    move |source| CaptureError::Setup {
+        queue,
+        step,
+        source,
+    }
+}
+
+/// Runs the worker for `queue` until `shutdown` resolves; then every held packet gets the default
+/// verdict and the queue is unbound. Must run on a (current-thread) tokio runtime.
+///
+/// # Errors
+/// A [`CaptureError`] when the queue cannot be opened, bound or configured (not root, another process
+/// bound to it), or a bus endpoint cannot be bound.
+pub async fn run(
+    cfg: Config,
+    queue: u16,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), CaptureError> {
+    let _span = tracing::info_span!("capture", queue).entered();
+    let stats = Arc::new(Stats::new(queue));
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = worker::Worker::new(cfg.clone(), queue, stats.clone(), done_tx).await?;
+
+    // Open, bind and configure before any traffic (nfq discards packets read while it waits for a
+    // config ACK: DESIGN §4, crates.md §1.6.1). `bind` resets the copy range, so it comes first.
+    let c = &cfg.capture;
+    let mut rq = ReadyQueue::open().map_err(setup(queue, "open"))?;
+    rq.queue.bind(queue).map_err(setup(queue, "bind"))?;
+    rq.queue
+        .set_copy_range(queue, c.copy_range)
+        .map_err(setup(queue, "set_copy_range"))?;
+    rq.queue
+        .set_queue_max_len(queue, c.queue_max_len)
+        .map_err(setup(queue, "set_queue_max_len"))?;
+    rq.queue
+        .set_fail_open(queue, c.fail_open)
+        .map_err(setup(queue, "set_fail_open"))?;
+    rq.queue
+        .set_recv_gso(queue, true)
+        .map_err(setup(queue, "set_recv_gso"))?;
+    // Report ENOBUFS instead of hiding it: the loop counts it and goes on.
+    rq.queue
+        .set_recv_enobufs(true)
+        .map_err(setup(queue, "set_recv_enobufs"))?;
+    let rcvbuf = queue_fd::set_receive_buffer(rq.fd(), c.socket_buffer.0)
+        .map_err(setup(queue, "SO_RCVBUFFORCE"))?;
+    rq.queue.set_nonblocking(true);
+    tracing::info!(
+        queue,
+        copy_range = c.copy_range,
+        queue_max_len = c.queue_max_len,
+        fail_open = c.fail_open,
+        rcvbuf,
+        offload = c.offload,
+        "Bound NFQUEUE."
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics_stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.changed().await;
+        }
+    };
+    let policy = worker.policy().clone();
+    let classifier = worker.classifier().clone();
+    let events = worker.events();
+    let policy_events = Subscriber::connect(&[cfg.endpoint(endpoints::POLICY_EVENTS)]);
+    let sub_stats = policy_events.stats();
+    let st = stats.clone();
+    let _metrics = spawn_metrics(
+        &cfg,
+        &format!("capture-q{queue}"),
+        u32::from(queue),
+        move |b| {
+            st.report(b);
+            policy.stats().report(b, "policy");
+            classifier.stats().report(b, "classifier");
+            events.stats().report(b, "flows");
+            sub_stats.report(b, "policy-events");
+        },
+        metrics_stop,
+    )
+    .await
+    .map_err(CaptureError::Bus)?;
+
+    drop(_span);
+    let result = worker::serve(worker, rq, done_rx, policy_events, shutdown).await;
+    let _ = stop_tx.send(true);
+    result
+}
