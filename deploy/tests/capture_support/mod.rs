@@ -373,3 +373,91 @@ impl Metrics {
             .sum()
     }
 }
+
+/// The three binaries the policy-driven tests run, or `None` (with a message) when one is not built.
+pub fn binaries() -> Option<(PathBuf, PathBuf, PathBuf)> {
+    Some((
+        binary("nfguard-capture")?,
+        binary("nfguard-policy")?,
+        binary("nfguard-classifier")?,
+    ))
+}
+
+/// A small BitTorrent peer (BEP 3 handshake: `\x13BitTorrent protocol`, 8 reserved bytes, 20-byte
+/// info hash, 20-byte peer id) listening on `[::]:port` for IPv4 and IPv6; it answers a handshake
+/// with its own.
+pub const BT_PEER: &str = r#"
+import socket, sys
+HS = b'\x13BitTorrent protocol' + bytes(8) + b'\x11' * 20 + b'-PY0001-123456789012'
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(('::', int(sys.argv[1])))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.settimeout(5)
+    try:
+        d = c.recv(68)
+        if d.startswith(b'\x13BitTorrent protocol'):
+            c.sendall(HS)
+            c.recv(1)
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// The client half: connects, sends a handshake, prints `reply` if the peer answered within 3 s,
+/// `blocked` otherwise.
+pub const BT_CLIENT: &str = r#"
+import socket, sys
+HS = b'\x13BitTorrent protocol' + bytes(8) + b'\x22' * 20 + b'-PY0001-abcdefghijkl'
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+    c.sendall(HS)
+    d = c.recv(68)
+    print('reply' if d.startswith(b'\x13BitTorrent protocol') else 'blocked')
+except OSError:
+    print('blocked')
+"#;
+
+impl Rig {
+    /// Starts policy and classifier (real processes) in the router namespace.
+    pub fn start_peers(&mut self, policy: &Path, classifier: &Path) {
+        self.start_peer(policy, "policy", "policy.sock");
+        self.start_peer(classifier, "classifier", "classifier.sock");
+    }
+
+    pub fn bt_peer(&self, port: u16) {
+        let path = self.lab.dir.join("bt_peer.py");
+        std::fs::write(&path, BT_PEER).unwrap();
+        self.lab
+            .server
+            .spawn(&["python3", path.to_str().unwrap(), &port.to_string()])
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    /// Runs the BitTorrent client from the client namespace: true when the peer's handshake came back.
+    pub fn bt_handshake(&self, v6: bool, port: u16) -> bool {
+        let path = self.lab.dir.join("bt_client.py");
+        std::fs::write(&path, BT_CLIENT).unwrap();
+        let ip = if v6 {
+            self.lab.server_addr.v6.to_string()
+        } else {
+            self.lab.server_addr.v4.to_string()
+        };
+        let out = self
+            .lab
+            .client
+            .output(&["python3", path.to_str().unwrap(), &ip, &port.to_string()])
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "reply"
+    }
+
+    pub fn dump_logs(&self) {
+        for n in ["capture-q0", "capture-q1", "policy", "classifier"] {
+            self.dump_log(n);
+        }
+    }
+}
