@@ -11,7 +11,9 @@ use nfguard_proto::protocols;
 use nfguard_proto::types::AppId;
 use nfguard_proto::units::Rate;
 
-use crate::file::{ActionFile, DefaultAction, Mode, OneOrMany, OverQuotaFile, PolicyFile, RuleFile};
+use crate::file::{
+    ActionFile, DefaultAction, Mode, OneOrMany, OverQuotaFile, PolicyFile, RuleFile,
+};
 use crate::host::HostPattern;
 use crate::rule::{IfacePattern, Matchers, QuotaRule, Rule, RuleAction};
 use crate::time_window::TimeWindows;
@@ -117,7 +119,11 @@ impl Cx<'_> {
         let quota = match (r.quota, r.over_quota) {
             (None, None) => None,
             (None, Some(_)) => {
-                return Err(self.err(i, "over_quota", "over_quota needs quota = \"…\" (e.g. \"1GiB/day\")"));
+                return Err(self.err(
+                    i,
+                    "over_quota",
+                    "over_quota needs quota = \"…\" (e.g. \"1GiB/day\")",
+                ));
             }
             (Some(_), None) => {
                 return Err(self.err(i, "quota", "quota needs over_quota = \"drop\" or \"shape\""));
@@ -149,13 +155,21 @@ impl Cx<'_> {
             ));
         }
         if quota.is_some_and(|q| q.quota.bytes == 0) {
-            return Err(self.err(i, "quota", "a quota of 0 bytes is always exceeded; use action = \"drop\""));
+            return Err(self.err(
+                i,
+                "quota",
+                "a quota of 0 bytes is always exceeded; use action = \"drop\"",
+            ));
         }
         let mark = match r.mark {
             None => 0,
             Some(n) => {
                 let Ok(n) = u32::try_from(n) else {
-                    return Err(self.err(i, "mark", format!("mark {n} is not between 0 and 0xffffffff")));
+                    return Err(self.err(
+                        i,
+                        "mark",
+                        format!("mark {n} is not between 0 and 0xffffffff"),
+                    ));
                 };
                 if n & !self.user_mask != 0 {
                     return Err(self.err(
@@ -259,19 +273,27 @@ impl Cx<'_> {
     ) -> Result<Vec<U>, ConfigError> {
         let Some(v) = v else { return Ok(Vec::new()) };
         if v.0.is_empty() {
-            return Err(self.err(i, key, "empty list matches nothing; remove the key to match any"));
+            return Err(self.err(
+                i,
+                key,
+                "empty list matches nothing; remove the key to match any",
+            ));
         }
-        v.0.iter().map(|x| f(x).map_err(|e| self.err(i, key, e))).collect()
+        v.0.iter()
+            .map(|x| f(x).map_err(|e| self.err(i, key, e)))
+            .collect()
     }
 }
 
 fn app_id(name: &str) -> Result<AppId, String> {
     match protocols::by_name(name.trim()) {
         Some(p) => Ok(p.id),
-        None => Err(match protocols::did_you_mean(name, protocols::all().map(|p| p.name)) {
-            Some(s) => format!("unknown application {name:?} (did you mean {s:?}?)"),
-            None => format!("unknown application {name:?} (`nfguard protocols` lists them)"),
-        }),
+        None => Err(
+            match protocols::did_you_mean(name, protocols::all().map(|p| p.name)) {
+                Some(s) => format!("unknown application {name:?} (did you mean {s:?}?)"),
+                None => format!("unknown application {name:?} (`nfguard protocols` lists them)"),
+            },
+        ),
     }
 }
 
@@ -293,9 +315,9 @@ fn cidr(s: &str) -> Result<IpNet, String> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(IpNet::from(ip));
     }
-    let net: IpNet = s
-        .parse()
-        .map_err(|_| format!("invalid CIDR {s:?} (expected e.g. \"192.168.1.0/24\" or \"fd00:1::/64\")"))?;
+    let net: IpNet = s.parse().map_err(|_| {
+        format!("invalid CIDR {s:?} (expected e.g. \"192.168.1.0/24\" or \"fd00:1::/64\")")
+    })?;
     if net.addr() != net.network() {
         return Err(format!(
             "{s:?} has host bits set (did you mean \"{}\"?)",

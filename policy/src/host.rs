@@ -27,7 +27,9 @@ impl HostPattern {
             return Err("empty host pattern".into());
         }
         if p.len() > MAX_HOST_LEN {
-            return Err(format!("host pattern longer than {MAX_HOST_LEN} characters"));
+            return Err(format!(
+                "host pattern longer than {MAX_HOST_LEN} characters"
+            ));
         }
         if let Some(bad) = p
             .chars()
@@ -93,7 +95,9 @@ fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
             },
         }
     }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 #[cfg(test)]

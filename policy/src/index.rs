@@ -30,7 +30,11 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for &b in bytes {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -142,8 +146,12 @@ impl Index {
             } else {
                 for h in &m.hosts {
                     match h {
-                        HostPattern::Exact(s) => push_unique(self.c_host_exact.entry(s.clone()).or_default(), i),
-                        HostPattern::Suffix(s) => push_unique(self.c_host_suffix.entry(s.clone()).or_default(), i),
+                        HostPattern::Exact(s) => {
+                            push_unique(self.c_host_exact.entry(s.clone()).or_default(), i)
+                        }
+                        HostPattern::Suffix(s) => {
+                            push_unique(self.c_host_suffix.entry(s.clone()).or_default(), i)
+                        }
                         HostPattern::Glob(_) => {}
                     }
                 }
@@ -265,7 +273,9 @@ impl CidrIndex {
                 lens.sort_unstable();
             }
             push_unique(
-                self.map.entry((v6, len, masked(n.network(), len))).or_default(),
+                self.map
+                    .entry((v6, len, masked(n.network(), len)))
+                    .or_default(),
                 i,
             );
         }
@@ -289,7 +299,9 @@ fn masked(ip: IpAddr, len: u8) -> u128 {
     match ip {
         IpAddr::V4(a) => {
             let bits = u32::from(a);
-            let mask = u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
             u128::from(bits & mask)
         }
         IpAddr::V6(a) => {

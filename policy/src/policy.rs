@@ -104,7 +104,11 @@ impl Policy {
 
     /// `(rule index, host)` pairs currently over their quota, sorted: when this changes, decided
     /// flows must be decided again.
-    pub fn over_quota_hosts(&self, usage: &Usage, hosts: &[std::net::IpAddr]) -> Vec<(usize, std::net::IpAddr)> {
+    pub fn over_quota_hosts(
+        &self,
+        usage: &Usage,
+        hosts: &[std::net::IpAddr],
+    ) -> Vec<(usize, std::net::IpAddr)> {
         let mut out = Vec::new();
         for (i, r) in self.rules.iter().enumerate() {
             if let Some(q) = r.quota {
@@ -200,8 +204,13 @@ impl Policy {
     fn tuple_buckets(&self, f: &FlowFacts<'_>, visit: &mut impl FnMut(&[u32])) {
         let k = &f.key;
         let has_ports = k.l4 == IPPROTO_TCP || k.l4 == IPPROTO_UDP || k.l4 == 33 || k.l4 == 132;
-        self.index
-            .tuple_buckets(has_ports, k.server.port(), k.client.ip(), k.server.ip(), visit);
+        self.index.tuple_buckets(
+            has_ports,
+            k.server.port(),
+            k.client.ip(),
+            k.server.ip(),
+            visit,
+        );
     }
 
     /// A tuple-only request whose first possibly-matching rule is `best`.
@@ -211,9 +220,9 @@ impl Policy {
         }
         let d = self.outcome(best, f, now, usage, Reason::Default);
         let k = &f.key;
-        let maybe_critical = CRITICAL_PORTS.iter().any(|&(l4, p)| {
-            k.l4 == l4 && (k.server.port() == p || k.client.port() == p)
-        });
+        let maybe_critical = CRITICAL_PORTS
+            .iter()
+            .any(|&(l4, p)| k.l4 == l4 && (k.server.port() == p || k.client.port() == p));
         // A drop by port or address could hit DNS/DHCP: let DPI say what it is first.
         if maybe_critical && (d.would_drop || d.verdict != Verdict::Accept) {
             return Decision::needs_dpi();
@@ -223,7 +232,14 @@ impl Policy {
 
     /// The decision of rule `best` (`u32::MAX`: none matched → `none`'s reason: the default, or
     /// critical traffic's accept).
-    fn outcome(&self, best: u32, f: &FlowFacts<'_>, now: Now, usage: &Usage, none: Reason) -> Decision {
+    fn outcome(
+        &self,
+        best: u32,
+        f: &FlowFacts<'_>,
+        now: Now,
+        usage: &Usage,
+        none: Reason,
+    ) -> Decision {
         let Some(r) = self.rule(best) else {
             let action = match (none, self.default) {
                 (Reason::Critical, _) | (_, DefaultAction::Accept) => RuleAction::Accept,
@@ -236,7 +252,9 @@ impl Policy {
             return d;
         };
         let (action, over) = match r.quota {
-            Some(q) if usage.bytes(f.key.client.ip(), q.quota.period) >= q.quota.bytes => (q.over, true),
+            Some(q) if usage.bytes(f.key.client.ip(), q.quota.period) >= q.quota.bytes => {
+                (q.over, true)
+            }
             _ => (r.action, false),
         };
         let mut d = self.apply(action, Some(r), r.mark, r.log, over);
@@ -244,7 +262,14 @@ impl Policy {
         d
     }
 
-    fn apply(&self, action: RuleAction, r: Option<&Rule>, mark: u32, log: bool, over_quota: bool) -> Decision {
+    fn apply(
+        &self,
+        action: RuleAction,
+        r: Option<&Rule>,
+        mark: u32,
+        log: bool,
+        over_quota: bool,
+    ) -> Decision {
         let (mut action, mut verdict, shaper) = match action {
             RuleAction::Accept => (Action::Accept, Verdict::Accept, 0),
             RuleAction::Drop => (Action::Drop, Verdict::Drop, 0),

@@ -32,7 +32,10 @@ pub enum RuleAction {
     Drop,
     Reject,
     /// Accept through HTB class `class` (1-based) limited to `rate`.
-    Shape { class: u8, rate: Rate },
+    Shape {
+        class: u8,
+        rate: Rate,
+    },
 }
 
 /// What a quota rule does to a host over its quota.
@@ -157,7 +160,8 @@ impl Matchers {
                     .iter()
                     .any(|cat| cat.eq_ignore_ascii_case(c.category)))
             && (self.hosts.is_empty()
-                || c.host.is_some_and(|h| self.hosts.iter().any(|p| p.matches(h))))
+                || c.host
+                    .is_some_and(|h| self.hosts.iter().any(|p| p.matches(h))))
             && (self.risks.is_empty()
                 || c.risks
                     .iter()

@@ -117,7 +117,10 @@ impl TimeWindows {
                 _ => merged.push((s, e)),
             }
         }
-        let mut edges: Vec<u32> = merged.iter().flat_map(|&(s, e)| [s, e % WEEK_MIN]).collect();
+        let mut edges: Vec<u32> = merged
+            .iter()
+            .flat_map(|&(s, e)| [s, e % WEEK_MIN])
+            .collect();
         edges.sort_unstable();
         // An edge that is both an end and a start (the week wrap) is no change at all.
         let mut uniq: Vec<u32> = Vec::with_capacity(edges.len());
@@ -251,7 +254,10 @@ mod tests {
     #[test]
     fn weekday_of_known_monday() {
         assert_eq!(Now::utc(MONDAY).minute_of_week(), 0);
-        assert_eq!(Now::utc(MONDAY + 86_400 + 3_600).minute_of_week(), 1440 + 60);
+        assert_eq!(
+            Now::utc(MONDAY + 86_400 + 3_600).minute_of_week(),
+            1440 + 60
+        );
         // 23:30 UTC Sunday is 00:30 Monday in UTC+1.
         let n = Now {
             unix_s: MONDAY - 1_800,
@@ -310,7 +316,10 @@ mod tests {
             h(&["25:00-18:00"]),
             "expected a window like \"08:00-18:00\", got \"25:00-18:00\""
         );
-        assert_eq!(h(&["08:00-08:00"]), "\"08:00-08:00\" is empty (start equals end)");
+        assert_eq!(
+            h(&["08:00-08:00"]),
+            "\"08:00-08:00\" is empty (start equals end)"
+        );
         assert_eq!(
             h(&["22:00-06:00", "05:00-07:00"]),
             "windows overlap (22:00 and 05:00)"

@@ -25,7 +25,11 @@ fn key(client: &str, server: &str, l4: u8) -> FlowKey {
 
 fn tcp(server_port: u16) -> FlowFacts<'static> {
     FlowFacts {
-        key: key("192.168.1.10:40000", &format!("203.0.113.5:{server_port}"), 6),
+        key: key(
+            "192.168.1.10:40000",
+            &format!("203.0.113.5:{server_port}"),
+            6,
+        ),
         in_iface: "lan0",
         out_iface: "wan0",
         queue: 0,
@@ -51,7 +55,11 @@ fn with<'a>(f: FlowFacts<'static>, c: ClassFacts<'a>) -> FlowFacts<'a> {
 
 fn decide_at(p: &Policy, f: &FlowFacts<'_>, now: Now, usage: &Usage) -> Decision {
     let d = p.decide(f, now, usage);
-    assert_eq!(d, p.decide_naive(f, now, usage), "index and naive scan disagree on {f:?}");
+    assert_eq!(
+        d,
+        p.decide_naive(f, now, usage),
+        "index and naive scan disagree on {f:?}"
+    );
     d
 }
 
@@ -68,13 +76,18 @@ const QUIC_YOUTUBE: (u16, u16) = (188, 124);
 
 #[test]
 fn app_matches_master_or_app() {
-    let p = policy("[[rule]]\nname = \"yt\"\napp = [\"YouTube\"]\naction = \"drop\"\n[[rule]]\nname = \"tls\"\napp = \"TLS\"\naction = \"reject\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"yt\"\napp = [\"YouTube\"]\naction = \"drop\"\n[[rule]]\nname = \"tls\"\napp = \"TLS\"\naction = \"reject\"\n",
+    );
     let yt = |(m, a): (u16, u16)| with(tcp(443), class(m, a, "Media", None));
     assert_eq!(rule_of(&decide(&p, &yt(TLS_YOUTUBE))), Some("yt"));
     assert_eq!(rule_of(&decide(&p, &yt(QUIC_YOUTUBE))), Some("yt"));
     let plain_tls = with(tcp(443), class(91, 0, "Web", Some("a.test")));
     let d = decide(&p, &plain_tls);
-    assert_eq!((rule_of(&d), d.action, d.verdict), (Some("tls"), Action::Reject, Verdict::Reject));
+    assert_eq!(
+        (rule_of(&d), d.action, d.verdict),
+        (Some("tls"), Action::Reject, Verdict::Reject)
+    );
     let http = with(tcp(80), class(7, 7, "Web", None));
     assert_eq!(decide(&p, &http).reason, Reason::Default);
 }
@@ -82,39 +95,69 @@ fn app_matches_master_or_app() {
 #[test]
 fn master_matches_master_only() {
     let p = policy("[[rule]]\nname = \"quic\"\nmaster = [\"QUIC\"]\naction = \"drop\"\n");
-    assert_eq!(rule_of(&decide(&p, &with(tcp(443), class(188, 124, "Media", None)))), Some("quic"));
+    assert_eq!(
+        rule_of(&decide(&p, &with(tcp(443), class(188, 124, "Media", None)))),
+        Some("quic")
+    );
     // YouTube over TLS: master TLS, no match even though YouTube also runs over QUIC.
-    assert_eq!(rule_of(&decide(&p, &with(tcp(443), class(91, 124, "Media", None)))), None);
+    assert_eq!(
+        rule_of(&decide(&p, &with(tcp(443), class(91, 124, "Media", None)))),
+        None
+    );
     // An app id equal to QUIC with another master is not a master match.
-    assert_eq!(rule_of(&decide(&p, &with(tcp(443), class(7, 188, "Web", None)))), None);
+    assert_eq!(
+        rule_of(&decide(&p, &with(tcp(443), class(7, 188, "Web", None)))),
+        None
+    );
 }
 
 #[test]
 fn category_is_case_insensitive_and_checked() {
-    let p = policy("[[rule]]\nname = \"video\"\ncategory = [\"Media\", \"Video\"]\naction = \"drop\"\n");
-    assert_eq!(rule_of(&decide(&p, &with(tcp(443), class(91, 124, "Media", None)))), Some("video"));
-    assert_eq!(rule_of(&decide(&p, &with(tcp(443), class(91, 124, "media", None)))), Some("video"));
-    assert_eq!(rule_of(&decide(&p, &with(tcp(443), class(91, 0, "Web", None)))), None);
+    let p = policy(
+        "[[rule]]\nname = \"video\"\ncategory = [\"Media\", \"Video\"]\naction = \"drop\"\n",
+    );
+    assert_eq!(
+        rule_of(&decide(&p, &with(tcp(443), class(91, 124, "Media", None)))),
+        Some("video")
+    );
+    assert_eq!(
+        rule_of(&decide(&p, &with(tcp(443), class(91, 124, "media", None)))),
+        Some("video")
+    );
+    assert_eq!(
+        rule_of(&decide(&p, &with(tcp(443), class(91, 0, "Web", None)))),
+        None
+    );
 }
 
 #[test]
 fn host_globs() {
-    let p = policy("[[rule]]\nname = \"site\"\nhost = \"*.example-video.test\"\naction = \"reject\"\nlog = true\n[[rule]]\nname = \"cdn\"\nhost = [\"cdn?.other.test\", \"exact.test\"]\naction = \"drop\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"site\"\nhost = \"*.example-video.test\"\naction = \"reject\"\nlog = true\n[[rule]]\nname = \"cdn\"\nhost = [\"cdn?.other.test\", \"exact.test\"]\naction = \"drop\"\n",
+    );
     let h = |host: &'static str| with(tcp(443), class(91, 0, "Web", Some(host)));
     let d = decide(&p, &h("www.Example-Video.test"));
-    assert_eq!((rule_of(&d), d.verdict, d.log), (Some("site"), Verdict::Reject, true));
+    assert_eq!(
+        (rule_of(&d), d.verdict, d.log),
+        (Some("site"), Verdict::Reject, true)
+    );
     assert_eq!(rule_of(&decide(&p, &h("example-video.test"))), Some("site"));
     assert_eq!(rule_of(&decide(&p, &h("example-video.test.evil"))), None);
     assert_eq!(rule_of(&decide(&p, &h("notexample-video.test"))), None);
     assert_eq!(rule_of(&decide(&p, &h("cdn7.other.test"))), Some("cdn"));
     assert_eq!(rule_of(&decide(&p, &h("cdn77.other.test"))), None);
     assert_eq!(rule_of(&decide(&p, &h("EXACT.test."))), Some("cdn"));
-    assert_eq!(rule_of(&decide(&p, &with(tcp(443), class(91, 0, "Web", None)))), None);
+    assert_eq!(
+        rule_of(&decide(&p, &with(tcp(443), class(91, 0, "Web", None)))),
+        None
+    );
 }
 
 #[test]
 fn src_and_dst_cidrs_v4_v6() {
-    let p = policy("[[rule]]\nname = \"lan\"\nsrc = [\"192.168.1.0/24\", \"fd00:1::/64\"]\ndst = \"203.0.113.0/24\"\naction = \"drop\"\n[[rule]]\nname = \"v6dst\"\ndst = [\"2001:db8::1\"]\naction = \"reject\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"lan\"\nsrc = [\"192.168.1.0/24\", \"fd00:1::/64\"]\ndst = \"203.0.113.0/24\"\naction = \"drop\"\n[[rule]]\nname = \"v6dst\"\ndst = [\"2001:db8::1\"]\naction = \"reject\"\n",
+    );
     assert_eq!(rule_of(&decide(&p, &tcp(443))), Some("lan"));
     let mut f = tcp(443);
     f.key = key("192.168.2.10:40000", "203.0.113.5:443", 6);
@@ -129,11 +172,17 @@ fn src_and_dst_cidrs_v4_v6() {
 
 #[test]
 fn port_and_port_range_are_server_ports_of_tcp_udp() {
-    let p = policy("[[rule]]\nname = \"telnet\"\nport = [23]\naction = \"drop\"\n[[rule]]\nname = \"bt\"\nport_range = \"6881-6889\"\nl4 = \"udp\"\naction = \"drop\"\n[[rule]]\nname = \"wide\"\nport_range = [\"10000-60000\"]\naction = \"reject\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"telnet\"\nport = [23]\naction = \"drop\"\n[[rule]]\nname = \"bt\"\nport_range = \"6881-6889\"\nl4 = \"udp\"\naction = \"drop\"\n[[rule]]\nname = \"wide\"\nport_range = [\"10000-60000\"]\naction = \"reject\"\n",
+    );
     assert_eq!(rule_of(&decide(&p, &tcp(23))), Some("telnet"));
     let mut f = tcp(443);
     f.key = key("192.168.1.10:23", "203.0.113.5:443", 6);
-    assert_eq!(rule_of(&decide(&p, &f)), None, "client port 23 is not the server port");
+    assert_eq!(
+        rule_of(&decide(&p, &f)),
+        None,
+        "client port 23 is not the server port"
+    );
     f.key = key("192.168.1.10:40000", "203.0.113.5:6885", 17);
     assert_eq!(rule_of(&decide(&p, &f)), Some("bt"));
     f.key = key("192.168.1.10:40000", "203.0.113.5:6885", 6);
@@ -160,7 +209,9 @@ fn l4_names_and_numbers() {
 
 #[test]
 fn interfaces_and_queue() {
-    let p = policy("[[rule]]\nname = \"guest\"\nin_iface = \"wlan+\"\nout_iface = [\"wan0\"]\nqueue = [1, 2]\naction = \"drop\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"guest\"\nin_iface = \"wlan+\"\nout_iface = [\"wan0\"]\nqueue = [1, 2]\naction = \"drop\"\n",
+    );
     let mut f = tcp(443);
     f.in_iface = "wlan3";
     f.queue = 2;
@@ -177,47 +228,87 @@ fn interfaces_and_queue() {
 
 #[test]
 fn time_window_matches_local_time_and_sets_valid_until() {
-    let p = policy("[[rule]]\nname = \"office\"\nport = 443\ntime = { days = [\"mon\", \"tue\"], hours = \"08:00-18:00\" }\naction = \"drop\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"office\"\nport = 443\ntime = { days = [\"mon\", \"tue\"], hours = \"08:00-18:00\" }\naction = \"drop\"\n",
+    );
     let u = Usage::empty();
     let at = |s: u64| Now::utc(MONDAY + s);
     let d = decide_at(&p, &tcp(443), at(9 * 3600), &u);
-    assert_eq!((rule_of(&d), d.valid_until), (Some("office"), Some(MONDAY + 18 * 3600)));
+    assert_eq!(
+        (rule_of(&d), d.valid_until),
+        (Some("office"), Some(MONDAY + 18 * 3600))
+    );
     let d = decide_at(&p, &tcp(443), at(7 * 3600), &u);
-    assert_eq!((rule_of(&d), d.valid_until), (None, Some(MONDAY + 8 * 3600)));
+    assert_eq!(
+        (rule_of(&d), d.valid_until),
+        (None, Some(MONDAY + 8 * 3600))
+    );
     // Wednesday: no match until next Monday 08:00.
     let d = decide_at(&p, &tcp(443), at(2 * 86_400 + 9 * 3600), &u);
-    assert_eq!((rule_of(&d), d.valid_until), (None, Some(MONDAY + 7 * 86_400 + 8 * 3600)));
+    assert_eq!(
+        (rule_of(&d), d.valid_until),
+        (None, Some(MONDAY + 7 * 86_400 + 8 * 3600))
+    );
     // 07:30 UTC is 09:30 in UTC+2.
     let local = Now {
         unix_s: MONDAY + 7 * 3600 + 1800,
         utc_offset_s: 7200,
     };
-    assert_eq!(rule_of(&decide_at(&p, &tcp(443), local, &u)), Some("office"));
+    assert_eq!(
+        rule_of(&decide_at(&p, &tcp(443), local, &u)),
+        Some("office")
+    );
     // A decision by a rule before the time rule does not depend on time.
-    let p2 = policy("[[rule]]\nname = \"first\"\nport = 443\naction = \"accept\"\n[[rule]]\nname = \"office\"\ntime = { hours = \"08:00-18:00\" }\naction = \"drop\"\n");
+    let p2 = policy(
+        "[[rule]]\nname = \"first\"\nport = 443\naction = \"accept\"\n[[rule]]\nname = \"office\"\ntime = { hours = \"08:00-18:00\" }\naction = \"drop\"\n",
+    );
     assert_eq!(decide(&p2, &tcp(443)).valid_until, None);
 }
 
 #[test]
 fn risk_matches_any_listed() {
-    let p = policy("[[rule]]\nname = \"risky\"\nrisk = [\"ndpi_clear_text_credentials\", \"ndpi_known_protocol_on_non_standard_port\"]\naction = \"drop\"\n");
-    let risks = vec!["ndpi_url_possible_xss".to_string(), "NDPI_CLEAR_TEXT_CREDENTIALS".to_string()];
+    let p = policy(
+        "[[rule]]\nname = \"risky\"\nrisk = [\"ndpi_clear_text_credentials\", \"ndpi_known_protocol_on_non_standard_port\"]\naction = \"drop\"\n",
+    );
+    let risks = vec![
+        "ndpi_url_possible_xss".to_string(),
+        "NDPI_CLEAR_TEXT_CREDENTIALS".to_string(),
+    ];
     let mut c = class(7, 7, "Web", None);
     c.risks = &risks;
     assert_eq!(rule_of(&decide(&p, &with(tcp(80), c))), Some("risky"));
-    assert_eq!(rule_of(&decide(&p, &with(tcp(80), class(7, 7, "Web", None)))), None);
+    assert_eq!(
+        rule_of(&decide(&p, &with(tcp(80), class(7, 7, "Web", None)))),
+        None
+    );
 }
 
 #[test]
 fn shape_quota_and_mark_actions() {
-    let p = policy("[[rule]]\nname = \"video-cap\"\ncategory = \"Video\"\naction = \"shape\"\nrate = \"2mbit\"\nmark = 0x4200\n[[rule]]\nname = \"guest-quota\"\nsrc = [\"192.168.50.0/24\"]\nquota = \"1GiB/day\"\nover_quota = \"shape\"\nover_quota_rate = \"1mbit\"\naction = \"accept\"\n[[rule]]\nname = \"hard-quota\"\nsrc = \"192.168.60.0/24\"\nquota = \"10MB/week\"\nover_quota = \"drop\"\naction = \"accept\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"video-cap\"\ncategory = \"Video\"\naction = \"shape\"\nrate = \"2mbit\"\nmark = 0x4200\n[[rule]]\nname = \"guest-quota\"\nsrc = [\"192.168.50.0/24\"]\nquota = \"1GiB/day\"\nover_quota = \"shape\"\nover_quota_rate = \"1mbit\"\naction = \"accept\"\n[[rule]]\nname = \"hard-quota\"\nsrc = \"192.168.60.0/24\"\nquota = \"10MB/week\"\nover_quota = \"drop\"\naction = \"accept\"\n",
+    );
     let shapers = p.shapers();
     assert_eq!(shapers.len(), 2);
-    assert_eq!((shapers[0].class, shapers[0].rate.0, shapers[0].rule.as_str(), shapers[0].over_quota), (1, 2_000_000, "video-cap", false));
-    assert_eq!((shapers[1].class, shapers[1].rate.0, shapers[1].over_quota), (2, 1_000_000, true));
+    assert_eq!(
+        (
+            shapers[0].class,
+            shapers[0].rate.0,
+            shapers[0].rule.as_str(),
+            shapers[0].over_quota
+        ),
+        (1, 2_000_000, "video-cap", false)
+    );
+    assert_eq!(
+        (shapers[1].class, shapers[1].rate.0, shapers[1].over_quota),
+        (2, 1_000_000, true)
+    );
 
     let d = decide(&p, &with(tcp(443), class(91, 0, "Video", None)));
-    assert_eq!((d.action, d.verdict, d.shaper, d.mark, d.offload), (Action::Shape, Verdict::Accept, 1, 0x4200, true));
+    assert_eq!(
+        (d.action, d.verdict, d.shaper, d.mark, d.offload),
+        (Action::Shape, Verdict::Accept, 1, 0x4200, true)
+    );
     assert_eq!(d.to_pb(7).shaper, 1);
     assert_eq!(d.to_pb(7).epoch, 7);
 
@@ -227,7 +318,10 @@ fn shape_quota_and_mark_actions() {
     let mut usage = Usage::empty();
     let now = Now::utc(MONDAY);
     let d = decide_at(&p, &guest, now, &usage);
-    assert_eq!((d.action, d.over_quota, rule_of(&d)), (Action::Accept, false, Some("guest-quota")));
+    assert_eq!(
+        (d.action, d.over_quota, rule_of(&d)),
+        (Action::Accept, false, Some("guest-quota"))
+    );
     usage.set(guest.key.client.ip(), 1 << 30, 1 << 30, 1 << 30);
     let d = decide_at(&p, &guest, now, &usage);
     assert_eq!((d.action, d.shaper, d.over_quota), (Action::Shape, 2, true));
@@ -240,8 +334,22 @@ fn shape_quota_and_mark_actions() {
     hard.key = key("192.168.60.9:40000", "203.0.113.5:443", 6);
     usage.set(hard.key.client.ip(), 0, 10_000_001, 10_000_001);
     let d = decide_at(&p, &hard, now, &usage);
-    assert_eq!((d.action, d.verdict, d.over_quota), (Action::Drop, Verdict::Drop, true));
-    assert_eq!(p.over_quota_hosts(&usage, &[guest.key.client.ip(), hard.key.client.ip(), other.key.client.ip()]).len(), 2);
+    assert_eq!(
+        (d.action, d.verdict, d.over_quota),
+        (Action::Drop, Verdict::Drop, true)
+    );
+    assert_eq!(
+        p.over_quota_hosts(
+            &usage,
+            &[
+                guest.key.client.ip(),
+                hard.key.client.ip(),
+                other.key.client.ip()
+            ]
+        )
+        .len(),
+        2
+    );
 }
 
 #[test]
@@ -249,7 +357,10 @@ fn default_drop_and_reject() {
     for (default, verdict) in [("drop", Verdict::Drop), ("reject", Verdict::Reject)] {
         let p = Policy::parse("p.toml", &format!("default = \"{default}\"\n"), MASK).unwrap();
         let d = decide(&p, &with(tcp(443), class(91, 0, "Web", None)));
-        assert_eq!((d.verdict, d.reason, d.rule.clone(), d.offload), (verdict, Reason::Default, None, true));
+        assert_eq!(
+            (d.verdict, d.reason, d.rule.clone(), d.offload),
+            (verdict, Reason::Default, None, true)
+        );
     }
 }
 
@@ -257,28 +368,49 @@ fn default_drop_and_reject() {
 fn monitor_mode_accepts_and_counts_would_drop() {
     let p = Policy::parse("p.toml", "default = \"accept\"\nmode = \"monitor\"\n[[rule]]\nname = \"no-telnet\"\nport = [23]\naction = \"drop\"\nlog = true\n", MASK).unwrap();
     let d = decide(&p, &tcp(23));
-    assert_eq!((d.action, d.verdict, d.would_drop, d.log), (Action::Accept, Verdict::Accept, true, true));
+    assert_eq!(
+        (d.action, d.verdict, d.would_drop, d.log),
+        (Action::Accept, Verdict::Accept, true, true)
+    );
     assert_eq!(rule_of(&d), Some("no-telnet"));
     let pb = d.to_pb(3);
-    assert_eq!((pb.verdict_bits, pb.would_drop, pb.rule.as_str()), (1, true, "no-telnet"));
+    assert_eq!(
+        (pb.verdict_bits, pb.would_drop, pb.rule.as_str()),
+        (1, true, "no-telnet")
+    );
     assert!(!decide(&p, &tcp(22)).would_drop);
 }
 
 #[test]
 fn tuple_only_requests_final_or_needs_dpi() {
-    let p = Policy::parse("policy.toml", include_str!("../../deploy/policy.toml"), MASK).unwrap();
+    let p = Policy::parse(
+        "policy.toml",
+        include_str!("../../deploy/policy.toml"),
+        MASK,
+    )
+    .unwrap();
     // The port rule is after DPI rules that could match: the first possible rule needs the app.
     let d = decide(&p, &tcp(23));
     assert_eq!(d.action, Action::NeedsDpi);
     assert!(!d.offload);
-    let p = policy("[[rule]]\nname = \"no-telnet\"\nport = [23]\naction = \"drop\"\n[[rule]]\nname = \"no-p2p\"\napp = \"BitTorrent\"\naction = \"drop\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"no-telnet\"\nport = [23]\naction = \"drop\"\n[[rule]]\nname = \"no-p2p\"\napp = \"BitTorrent\"\naction = \"drop\"\n",
+    );
     let d = decide(&p, &tcp(23));
-    assert_eq!((d.action, d.offload, rule_of(&d)), (Action::Drop, true, Some("no-telnet")));
+    assert_eq!(
+        (d.action, d.offload, rule_of(&d)),
+        (Action::Drop, true, Some("no-telnet"))
+    );
     assert_eq!(decide(&p, &tcp(443)).action, Action::NeedsDpi);
     // A DPI rule limited to other sources cannot match: final default accept.
-    let p = policy("[[rule]]\nname = \"lan-yt\"\nsrc = \"10.0.0.0/8\"\napp = \"YouTube\"\naction = \"drop\"\n");
+    let p = policy(
+        "[[rule]]\nname = \"lan-yt\"\nsrc = \"10.0.0.0/8\"\napp = \"YouTube\"\naction = \"drop\"\n",
+    );
     let d = decide(&p, &tcp(443));
-    assert_eq!((d.action, d.reason, d.offload), (Action::Accept, Reason::Default, true));
+    assert_eq!(
+        (d.action, d.reason, d.offload),
+        (Action::Accept, Reason::Default, true)
+    );
 }
 
 #[test]
@@ -299,29 +431,54 @@ fn critical_traffic_is_allowed_unless_named() {
     let mut dhcp = tcp(67);
     dhcp.key = key("0.0.0.0:68", "255.255.255.255:67", 17);
     assert_eq!(decide(&p, &dhcp).action, Action::NeedsDpi);
-    assert_eq!(decide(&p, &with(dhcp, class(18, 18, "Network", None))).reason, Reason::Critical);
+    assert_eq!(
+        decide(&p, &with(dhcp, class(18, 18, "Network", None))).reason,
+        Reason::Critical
+    );
 
     // A rule naming DNS rules DNS.
     let p = Policy::parse("p.toml", "default = \"accept\"\n[[rule]]\nname = \"no-dns-out\"\napp = \"DNS\"\ndst = \"198.51.100.0/24\"\naction = \"drop\"\n", MASK).unwrap();
     let mut out = dns;
     out.key = key("192.168.1.10:40000", "198.51.100.1:53", 17);
-    assert_eq!(decide(&p, &with(out, class(5, 5, "Network", None))).action, Action::Drop);
-    assert_eq!(decide(&p, &with(dns, class(5, 5, "Network", None))).reason, Reason::Critical);
+    assert_eq!(
+        decide(&p, &with(out, class(5, 5, "Network", None))).action,
+        Action::Drop
+    );
+    assert_eq!(
+        decide(&p, &with(dns, class(5, 5, "Network", None))).reason,
+        Reason::Critical
+    );
 }
 
 #[test]
 fn icmpv6_neighbour_discovery_is_critical() {
-    let p = Policy::parse("p.toml", "default = \"drop\"\n[[rule]]\nname = \"no-icmp6\"\nl4 = \"icmpv6\"\naction = \"drop\"\n", MASK).unwrap();
+    let p = Policy::parse(
+        "p.toml",
+        "default = \"drop\"\n[[rule]]\nname = \"no-icmp6\"\nl4 = \"icmpv6\"\naction = \"drop\"\n",
+        MASK,
+    )
+    .unwrap();
     let mut ns = tcp(0);
     ns.key = key("[fe80::1]:0", "[ff02::1:ff00:2]:135", 58);
     let d = decide(&p, &ns);
-    assert_eq!((d.action, d.reason, d.offload), (Action::Accept, Reason::Critical, true));
+    assert_eq!(
+        (d.action, d.reason, d.offload),
+        (Action::Accept, Reason::Critical, true)
+    );
     let mut ping = ns;
     ping.key = key("[fd00::1]:0", "[2001:db8::1]:128", 58);
     assert_eq!(rule_of(&decide(&p, &ping)), Some("no-icmp6"));
-    let p = Policy::parse("p.toml", "default = \"accept\"\n[[rule]]\nname = \"no-nd\"\napp = \"ICMPV6\"\naction = \"drop\"\n", MASK).unwrap();
+    let p = Policy::parse(
+        "p.toml",
+        "default = \"accept\"\n[[rule]]\nname = \"no-nd\"\napp = \"ICMPV6\"\naction = \"drop\"\n",
+        MASK,
+    )
+    .unwrap();
     assert_eq!(decide(&p, &ns).action, Action::NeedsDpi);
-    assert_eq!(decide(&p, &with(ns, class(102, 102, "Network", None))).action, Action::Drop);
+    assert_eq!(
+        decide(&p, &with(ns, class(102, 102, "Network", None))).action,
+        Action::Drop
+    );
 }
 
 #[test]
@@ -329,7 +486,11 @@ fn decide_request_round_trip() {
     use nfguard_proto::pb;
     let p = policy("[[rule]]\nname = \"yt\"\napp = \"YouTube\"\naction = \"drop\"\n");
     let req = pb::DecideRequest {
-        flow: Some(pb::FlowRef { queue: 3, boot_id: 1, flow_id: 9 }),
+        flow: Some(pb::FlowRef {
+            queue: 3,
+            boot_id: 1,
+            flow_id: 9,
+        }),
         tuple: Some(key("10.0.0.2:51000", "[2001:db8::1]:443", 6).to_tuple()),
         in_iface: "lan0".into(),
         out_iface: "wan0".into(),
@@ -343,10 +504,16 @@ fn decide_request_round_trip() {
         time_unix_s: MONDAY,
     };
     let f = FlowFacts::from_pb(&req).unwrap();
-    assert_eq!((f.queue, f.in_iface, f.class.unwrap().host), (3, "lan0", Some("www.youtube.com")));
+    assert_eq!(
+        (f.queue, f.in_iface, f.class.unwrap().host),
+        (3, "lan0", Some("www.youtube.com"))
+    );
     let d = decide(&p, &f);
     let pb = d.to_pb(5);
-    assert_eq!((pb.action, pb.verdict_bits, pb.rule.as_str(), pb.offload), (pb::Action::Drop as i32, 2, "yt", true));
+    assert_eq!(
+        (pb.action, pb.verdict_bits, pb.rule.as_str(), pb.offload),
+        (pb::Action::Drop as i32, 2, "yt", true)
+    );
     let line = nfguard_policy::decision_log_line(&f, &d, Now::utc(MONDAY));
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["app"], "QUIC.YouTube");

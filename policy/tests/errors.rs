@@ -1,0 +1,263 @@
+//! Every kind of bad policy file gives one precise `FILE:LINE: TOML.PATH: message` error.
+
+use nfguard_policy::Policy;
+
+const MASK: u32 = 0xff00;
+
+/// The error for `text`, as printed.
+fn err(text: &str) -> String {
+    match Policy::parse("policy.toml", text, MASK) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A file whose third rule (`rule[2]`, `name` on line 11) has `body` from line 12 on.
+fn third(body: &str) -> String {
+    err(&format!(
+        "default = \"accept\"\n\n[[rule]]\nname = \"a\"\naction = \"accept\"\n\n[[rule]]\nname = \"b\"\naction = \"accept\"\n[[rule]]\nname = \"c\"\n{body}"
+    ))
+}
+
+/// One case per kind of mistake, in a rule that starts on line 10 (its body on line 12 on).
+#[test]
+fn each_bad_rule_names_line_path_and_problem() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "app = [\"HTTP\", \"BitTorent\"]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].app: unknown application \"BitTorent\" (did you mean \"BitTorrent\"?)",
+        ),
+        (
+            "app = [\"zzqqxxyy\"]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].app: unknown application \"zzqqxxyy\" (`nfguard protocols` lists them)",
+        ),
+        (
+            "master = [\"TSL\"]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].master: unknown application \"TSL\" (`nfguard protocols` lists them)",
+        ),
+        (
+            "category = [\"Vidoe\"]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].category: unknown category \"Vidoe\"",
+        ),
+        (
+            "host = \"bad host\"\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].host: \"bad host\": ' ' cannot appear in a host name",
+        ),
+        (
+            "src = [\"192.168.1.0/33\"]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].src: invalid CIDR \"192.168.1.0/33\" (expected e.g. \"192.168.1.0/24\" or \"fd00:1::/64\")",
+        ),
+        (
+            "dst = [\"192.168.1.5/24\"]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].dst: \"192.168.1.5/24\" has host bits set (did you mean \"192.168.1.0/24\"?)",
+        ),
+        (
+            "port = [70000]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].port: port 70000 is out of range 1-65535",
+        ),
+        (
+            "port_range = \"6889-6881\"\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].port_range: \"6889-6881\": the range must be 1-65535, first ≤ last",
+        ),
+        (
+            "port_range = \"6881\"\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].port_range: expected a port range like \"6881-6889\", got \"6881\"",
+        ),
+        (
+            "l4 = \"tpc\"\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].l4: unknown l4 protocol \"tpc\" (expected tcp, udp, icmp, icmpv6, gre, esp, ah, sctp, dccp, udplite or a number 0-255)",
+        ),
+        (
+            "in_iface = \"this-name-is-too-long\"\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].in_iface: \"this-name-is-too-long\" is not an interface name",
+        ),
+        (
+            "queue = [-1]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].queue: queue -1 is out of range 0-65535",
+        ),
+        (
+            "time = { days = [\"mun\"] }\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].time.days: unknown day \"mun\" (expected one of mon, tue, wed, thu, fri, sat, sun)",
+        ),
+        (
+            "time = { hours = [\"08:00-18:00\", \"17:00-19:00\"] }\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].time.hours: windows overlap (08:00 and 17:00)",
+        ),
+        (
+            "time = { hours = \"8-18\" }\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].time.hours: expected a window like \"08:00-18:00\", got \"8-18\"",
+        ),
+        (
+            "time = { hours = \"08:00-18:00\", weeks = 2 }\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].time.weeks: unknown field `weeks`, expected `days` or `hours`",
+        ),
+        (
+            "app = []\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].app: empty list matches nothing; remove the key to match any",
+        ),
+        (
+            "action = \"shape\"\n",
+            "policy.toml:12: rule[2].action: action = \"shape\" needs rate = \"…\" (e.g. \"2mbit\")",
+        ),
+        (
+            "action = \"drop\"\nrate = \"2mbit\"\n",
+            "policy.toml:13: rule[2].rate: rate is only used with action = \"shape\"",
+        ),
+        (
+            "action = \"shape\"\nrate = \"2mb\"\n",
+            "policy.toml:13: rule[2].rate: expected a rate like \"2mbit\", \"500kbit\", \"1gbit\", got \"2mb\"",
+        ),
+        (
+            "action = \"accept\"\nquota = \"1GiB/year\"\nover_quota = \"drop\"\n",
+            "policy.toml:13: rule[2].quota: expected a quota like \"1GiB/day\", \"20GB/week\", \"100GiB/month\", got \"1GiB/year\"",
+        ),
+        (
+            "action = \"accept\"\nquota = \"1GiB/day\"\n",
+            "policy.toml:13: rule[2].quota: quota needs over_quota = \"drop\" or \"shape\"",
+        ),
+        (
+            "action = \"accept\"\nover_quota = \"drop\"\n",
+            "policy.toml:13: rule[2].over_quota: over_quota needs quota = \"…\" (e.g. \"1GiB/day\")",
+        ),
+        (
+            "action = \"accept\"\nquota = \"1GiB/day\"\nover_quota = \"shape\"\n",
+            "policy.toml:14: rule[2].over_quota: over_quota = \"shape\" needs over_quota_rate = \"…\" (e.g. \"1mbit\")",
+        ),
+        (
+            "action = \"accept\"\nover_quota_rate = \"1mbit\"\n",
+            "policy.toml:13: rule[2].over_quota_rate: over_quota_rate is only used with over_quota = \"shape\"",
+        ),
+        (
+            "action = \"accept\"\nmark = 0x10000\n",
+            "policy.toml:13: rule[2].mark: mark 0x10000 is outside user_mask 0xff00 ([capture] user_mask in nfguard.toml)",
+        ),
+        (
+            "action = \"accept\"\nmark = -1\n",
+            "policy.toml:13: rule[2].mark: mark -1 is not between 0 and 0xffffffff",
+        ),
+        (
+            "action = \"dorp\"\n",
+            "policy.toml:12: rule[2].action: unknown variant `dorp`, expected one of `accept`, `drop`, `reject`, `shape`",
+        ),
+        (
+            "actoin = \"drop\"\n",
+            "policy.toml:12: rule[2].actoin: unknown field `actoin`, expected one of `name`, `app`, `master`, `category`, `host`, `src`, `dst`, `port`, `port_range`, `l4`, `in_iface`, `out_iface`, `queue`, `time`, `risk`, `action`, `rate`, `quota`, `over_quota`, `over_quota_rate`, `mark`, `log`",
+        ),
+        (
+            "app = \"YouTube\"\n",
+            "policy.toml:10: rule[2]: missing field `action`",
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(&third(body), want, "for rule body {body:?}");
+    }
+}
+
+#[test]
+fn the_issue_example_error() {
+    let text = "default = \"accept\"\n\n[[rule]]\nname = \"no-p2p\"\napp = [\"BitTorent\", \"Gnutella\"]\naction = \"drop\"\n";
+    assert_eq!(
+        err(text),
+        "policy.toml:5: rule[0].app: unknown application \"BitTorent\" (did you mean \"BitTorrent\"?)"
+    );
+}
+
+#[test]
+fn duplicate_rule_names() {
+    let text = "default = \"accept\"\n[[rule]]\nname = \"x\"\naction = \"drop\"\n[[rule]]\nname = \"x\"\naction = \"accept\"\n";
+    assert_eq!(
+        err(text),
+        "policy.toml:6: rule[1].name: duplicate rule name \"x\" (also rule[0])"
+    );
+}
+
+#[test]
+fn file_level_mistakes() {
+    assert_eq!(
+        err("mode = \"enforce\"\n"),
+        "policy.toml:1: -: missing field `default`"
+    );
+    assert_eq!(
+        err("default = \"allow\"\n"),
+        "policy.toml:1: default: unknown variant `allow`, expected one of `accept`, `drop`, `reject`"
+    );
+    assert_eq!(
+        err("default = \"accept\"\nmode = \"audit\"\n"),
+        "policy.toml:2: mode: unknown variant `audit`, expected `enforce` or `monitor`"
+    );
+    assert_eq!(
+        err("default = \"accept\"\n[[rule]\n"),
+        "policy.toml:2: -: unclosed array table, expected `]`"
+    );
+}
+
+#[test]
+fn at_most_63_shaper_classes() {
+    let mut text = String::from("default = \"accept\"\n");
+    for i in 0..64 {
+        text.push_str(&format!(
+            "[[rule]]\nname = \"s{i}\"\naction = \"shape\"\nrate = \"1mbit\"\n"
+        ));
+    }
+    let line = 1 + 63 * 4 + 3;
+    assert_eq!(
+        err(&text),
+        format!(
+            "policy.toml:{line}: rule[63].action: more than 63 shaper classes (the shaper mask 0xfc holds 6 bits)"
+        )
+    );
+    let ok = text.rsplit_once("[[rule]]").map(|(a, _)| a).unwrap();
+    assert_eq!(
+        Policy::parse("policy.toml", ok, MASK)
+            .unwrap()
+            .shapers()
+            .len(),
+        63
+    );
+}
+
+#[test]
+fn mark_inside_a_custom_user_mask() {
+    let text =
+        "default = \"accept\"\n[[rule]]\nname = \"m\"\naction = \"accept\"\nmark = 0x30000\n";
+    assert!(Policy::parse("p.toml", text, 0xff_0000).is_ok());
+    assert_eq!(
+        Policy::parse("p.toml", text, 0xff00)
+            .unwrap_err()
+            .to_string(),
+        "p.toml:5: rule[0].mark: mark 0x30000 is outside user_mask 0xff00 ([capture] user_mask in nfguard.toml)"
+    );
+}
+
+#[test]
+fn unreadable_file_is_line_0() {
+    let e = Policy::load(std::path::Path::new("/nonexistent/policy.toml"), MASK).unwrap_err();
+    assert_eq!(e.line, 0);
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/policy.toml:0: -: cannot read:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_shipped_example_loads() {
+    let p = Policy::parse(
+        "policy.toml",
+        include_str!("../../deploy/policy.toml"),
+        MASK,
+    )
+    .unwrap();
+    let names: Vec<&str> = p.rules().iter().map(|r| &*r.name).collect();
+    assert_eq!(
+        names,
+        [
+            "no-p2p",
+            "video-cap",
+            "block-site",
+            "guest-quota",
+            "no-telnet"
+        ]
+    );
+    assert_eq!(p.shapers().len(), 1);
+}
