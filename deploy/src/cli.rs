@@ -10,11 +10,20 @@ use nfguard_proto::protocols;
 ///
 /// # Errors
 /// An unknown category (with a suggestion), or a write error.
-pub fn print_protocols(out: &mut impl Write, json: bool, category: Option<&str>) -> anyhow::Result<()> {
+pub fn print_protocols(
+    out: &mut impl Write,
+    json: bool,
+    category: Option<&str>,
+) -> anyhow::Result<()> {
     let wanted = match category {
         Some(c) => Some(protocols::category(c).ok_or_else(|| {
-            let hint = protocols::did_you_mean(c, protocols::categories().iter().copied()).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
-            anyhow::anyhow!("unknown category {c:?}{hint}; categories: {}", protocols::categories().join(", "))
+            let hint = protocols::did_you_mean(c, protocols::categories().iter().copied())
+                .map(|s| format!(" (did you mean {s:?}?)"))
+                .unwrap_or_default();
+            anyhow::anyhow!(
+                "unknown category {c:?}{hint}; categories: {}",
+                protocols::categories().join(", ")
+            )
         })?),
         None => None,
     };
@@ -38,12 +47,39 @@ pub fn print_protocols(out: &mut impl Write, json: bool, category: Option<&str>)
     Ok(())
 }
 
-/// `nfguard check -c FILE`: loads the config (and, through the policy library, the rule file).
+/// `nfguard check -c FILE`: loads the config and the rule file it names.
 ///
 /// # Errors
 /// The first problem, as `FILE:LINE: TOML.PATH: message`.
-pub fn check_config(path: &Path) -> Result<Config, nfguard_proto::config::ConfigError> {
-    Config::load(path)
+pub fn check_config(
+    path: &Path,
+) -> Result<(Config, nfguard_policy::Policy), nfguard_proto::config::ConfigError> {
+    let cfg = Config::load(path)?;
+    let policy = load_policy(&cfg)?;
+    Ok((cfg, policy))
+}
+
+/// The rule file named by `[policy] rules`, checked against the config's `user_mask`.
+///
+/// # Errors
+/// As [`check_config`].
+pub fn load_policy(
+    cfg: &Config,
+) -> Result<nfguard_policy::Policy, nfguard_proto::config::ConfigError> {
+    nfguard_policy::Policy::load(&cfg.rules_path(), cfg.capture.user_mask)
+}
+
+/// The HTB classes the policy needs, for `nfguard rules`.
+pub fn shaper_classes(policy: &nfguard_policy::Policy) -> Vec<crate::rules::ShaperClass> {
+    policy
+        .shapers()
+        .into_iter()
+        .map(|s| crate::rules::ShaperClass {
+            class: s.class,
+            rate: s.rate,
+            rule: s.rule,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -64,7 +100,10 @@ mod tests {
         let mut out = Vec::new();
         print_protocols(&mut out, false, Some("voip")).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("[125] Skype_Teams") || text.contains("SIP"), "{text}");
+        assert!(
+            text.contains("[125] Skype_Teams") || text.contains("SIP"),
+            "{text}"
+        );
         assert!(!text.contains("[7] HTTP\n"));
         let e = print_protocols(&mut Vec::new(), false, Some("VoiP2")).unwrap_err();
         assert!(e.to_string().contains("did you mean \"VoIP\""), "{e}");

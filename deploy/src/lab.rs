@@ -51,8 +51,13 @@ pub struct Lab {
 
 /// Runs a command, returning its output; a non-zero exit is an error carrying stderr.
 pub fn run(args: &[&str]) -> io::Result<Output> {
-    let (prog, rest) = args.split_first().ok_or_else(|| io::Error::other("empty command"))?;
-    let out = Command::new(prog).args(rest).stdin(Stdio::null()).output()?;
+    let (prog, rest) = args
+        .split_first()
+        .ok_or_else(|| io::Error::other("empty command"))?;
+    let out = Command::new(prog)
+        .args(rest)
+        .stdin(Stdio::null())
+        .output()?;
     if !out.status.success() {
         return Err(io::Error::other(format!(
             "`{}` failed ({}): {}",
@@ -66,7 +71,9 @@ pub fn run(args: &[&str]) -> io::Result<Output> {
 
 /// True when this process may create namespaces (root with CAP_NET_ADMIN and `ip` present).
 pub fn available() -> bool {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return false };
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return false;
+    };
     out.status.success() && rustix_is_root()
 }
 
@@ -74,7 +81,11 @@ fn rustix_is_root() -> bool {
     // /proc/self/status "Uid:" real uid 0; avoids an unsafe getuid().
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -83,7 +94,10 @@ fn rustix_is_root() -> bool {
 impl Netns {
     fn create(name: String) -> io::Result<Netns> {
         run(&["ip", "netns", "add", &name])?;
-        let ns = Netns { name, children: Mutex::new(Vec::new()) };
+        let ns = Netns {
+            name,
+            children: Mutex::new(Vec::new()),
+        };
         ns.exec(&["ip", "link", "set", "lo", "up"])?;
         Ok(ns)
     }
@@ -97,7 +111,11 @@ impl Netns {
 
     /// Like [`Netns::exec`] but returns the output whatever the exit status.
     pub fn output(&self, args: &[&str]) -> io::Result<Output> {
-        Command::new("ip").args(["netns", "exec", &self.name]).args(args).stdin(Stdio::null()).output()
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
     }
 
     /// A `Command` that runs inside the namespace, for callers that need pipes or env.
@@ -110,16 +128,24 @@ impl Netns {
     /// Starts a background process in the namespace; it is killed when the lab is dropped.
     /// Returns its pid.
     pub fn spawn(&self, args: &[&str]) -> io::Result<u32> {
-        let (prog, rest) = args.split_first().ok_or_else(|| io::Error::other("empty command"))?;
+        let (prog, rest) = args
+            .split_first()
+            .ok_or_else(|| io::Error::other("empty command"))?;
         let mut c = self.command(prog);
-        c.args(rest).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        c.args(rest)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         self.adopt(c.spawn()?)
     }
 
     /// Hands a child started elsewhere (e.g. with piped output) to the lab, to be killed on drop.
     pub fn adopt(&self, child: Child) -> io::Result<u32> {
         let pid = child.id();
-        self.children.lock().map_err(|_| io::Error::other("lab mutex poisoned"))?.push(child);
+        self.children
+            .lock()
+            .map_err(|_| io::Error::other("lab mutex poisoned"))?
+            .push(child);
         Ok(pid)
     }
 
@@ -146,7 +172,13 @@ impl Netns {
 
     /// Packet counter of the first rule in `table`/`chain` whose text contains `needle`
     /// (from `iptables -L -v -x`), for IPv4 (`v6 = false`) or IPv6.
-    pub fn rule_packets(&self, v6: bool, table: &str, chain: &str, needle: &str) -> io::Result<u64> {
+    pub fn rule_packets(
+        &self,
+        v6: bool,
+        table: &str,
+        chain: &str,
+        needle: &str,
+    ) -> io::Result<u64> {
         let tool = if v6 { "ip6tables" } else { "iptables" };
         let out = self.exec(&[tool, "-w", "-t", table, "-L", chain, "-v", "-x", "-n"])?;
         let text = String::from_utf8_lossy(&out.stdout);
@@ -155,11 +187,17 @@ impl Netns {
             .find(|l| l.contains(needle))
             .and_then(|l| l.split_whitespace().next())
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("no rule matching {needle:?} in {table}/{chain}:\n{text}")))
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "no rule matching {needle:?} in {table}/{chain}:\n{text}"
+                ))
+            })
     }
 
     fn kill_children(&self) {
-        let Ok(mut children) = self.children.lock() else { return };
+        let Ok(mut children) = self.children.lock() else {
+            return;
+        };
         for c in children.iter_mut() {
             let _ = c.kill();
         }
@@ -175,12 +213,17 @@ impl Drop for Netns {
         self.kill_children();
         // Processes started by others inside the namespace (e.g. `ip netns exec` children that
         // escaped) must go too, or the namespace lingers.
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -201,10 +244,30 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("nfg{id}"));
         std::fs::create_dir_all(&dir)?;
         let lab = Lab {
-            client_addr: Addrs { v4: Ipv4Addr::new(10, net, 1, 2), v6: format!("fd00:{net}:1::2").parse().map_err(io::Error::other)? },
-            router_lan: Addrs { v4: Ipv4Addr::new(10, net, 1, 1), v6: format!("fd00:{net}:1::1").parse().map_err(io::Error::other)? },
-            router_wan: Addrs { v4: Ipv4Addr::new(10, net, 2, 1), v6: format!("fd00:{net}:2::1").parse().map_err(io::Error::other)? },
-            server_addr: Addrs { v4: Ipv4Addr::new(10, net, 2, 2), v6: format!("fd00:{net}:2::2").parse().map_err(io::Error::other)? },
+            client_addr: Addrs {
+                v4: Ipv4Addr::new(10, net, 1, 2),
+                v6: format!("fd00:{net}:1::2")
+                    .parse()
+                    .map_err(io::Error::other)?,
+            },
+            router_lan: Addrs {
+                v4: Ipv4Addr::new(10, net, 1, 1),
+                v6: format!("fd00:{net}:1::1")
+                    .parse()
+                    .map_err(io::Error::other)?,
+            },
+            router_wan: Addrs {
+                v4: Ipv4Addr::new(10, net, 2, 1),
+                v6: format!("fd00:{net}:2::1")
+                    .parse()
+                    .map_err(io::Error::other)?,
+            },
+            server_addr: Addrs {
+                v4: Ipv4Addr::new(10, net, 2, 2),
+                v6: format!("fd00:{net}:2::2")
+                    .parse()
+                    .map_err(io::Error::other)?,
+            },
             lan_if: "lan0".into(),
             wan_if: "wan0".into(),
             id,
@@ -222,12 +285,68 @@ impl Lab {
         let cv = format!("{}c", self.id);
         let sv = format!("{}s", self.id);
         // Create each pair in the root namespace under unique names, then move and rename the ends.
-        run(&["ip", "link", "add", &format!("{cv}0"), "type", "veth", "peer", "name", &format!("{cv}1")])?;
-        run(&["ip", "link", "set", &format!("{cv}0"), "netns", c, "name", "eth0"])?;
-        run(&["ip", "link", "set", &format!("{cv}1"), "netns", r, "name", &self.lan_if])?;
-        run(&["ip", "link", "add", &format!("{sv}0"), "type", "veth", "peer", "name", &format!("{sv}1")])?;
-        run(&["ip", "link", "set", &format!("{sv}0"), "netns", s, "name", "eth0"])?;
-        run(&["ip", "link", "set", &format!("{sv}1"), "netns", r, "name", &self.wan_if])?;
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &format!("{cv}0"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{cv}1"),
+        ])?;
+        run(&[
+            "ip",
+            "link",
+            "set",
+            &format!("{cv}0"),
+            "netns",
+            c,
+            "name",
+            "eth0",
+        ])?;
+        run(&[
+            "ip",
+            "link",
+            "set",
+            &format!("{cv}1"),
+            "netns",
+            r,
+            "name",
+            &self.lan_if,
+        ])?;
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &format!("{sv}0"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{sv}1"),
+        ])?;
+        run(&[
+            "ip",
+            "link",
+            "set",
+            &format!("{sv}0"),
+            "netns",
+            s,
+            "name",
+            "eth0",
+        ])?;
+        run(&[
+            "ip",
+            "link",
+            "set",
+            &format!("{sv}1"),
+            "netns",
+            r,
+            "name",
+            &self.wan_if,
+        ])?;
 
         let v4 = |a: Ipv4Addr| format!("{a}/24");
         let v6 = |a: Ipv6Addr| format!("{a}/64");
@@ -241,14 +360,48 @@ impl Lab {
             ns.exec(&["ip", "-6", "addr", "add", &v6(a.v6), "dev", ifname, "nodad"])?;
             ns.exec(&["ip", "link", "set", ifname, "up"])?;
         }
-        self.client.exec(&["ip", "route", "add", "default", "via", &self.router_lan.v4.to_string()])?;
-        self.client.exec(&["ip", "-6", "route", "add", "default", "via", &self.router_lan.v6.to_string()])?;
-        self.server.exec(&["ip", "route", "add", "default", "via", &self.router_wan.v4.to_string()])?;
-        self.server.exec(&["ip", "-6", "route", "add", "default", "via", &self.router_wan.v6.to_string()])?;
-        self.router.exec(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])?;
-        self.router.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])?;
+        self.client.exec(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            &self.router_lan.v4.to_string(),
+        ])?;
+        self.client.exec(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &self.router_lan.v6.to_string(),
+        ])?;
+        self.server.exec(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            &self.router_wan.v4.to_string(),
+        ])?;
+        self.server.exec(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &self.router_wan.v6.to_string(),
+        ])?;
+        self.router
+            .exec(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])?;
+        self.router
+            .exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])?;
         // Byte counters on conntrack entries (the conntrack worker reports them for offloaded flows).
-        let _ = self.router.exec(&["sysctl", "-q", "-w", "net.netfilter.nf_conntrack_acct=1"]);
+        let _ = self
+            .router
+            .exec(&["sysctl", "-q", "-w", "net.netfilter.nf_conntrack_acct=1"]);
         Ok(())
     }
 
@@ -258,14 +411,23 @@ impl Lab {
     /// When either family is still unreachable after `timeout`.
     pub fn wait_ready(&self, timeout: Duration) -> io::Result<()> {
         let deadline = std::time::Instant::now() + timeout;
-        for ip in [IpAddr::V4(self.server_addr.v4), IpAddr::V6(self.server_addr.v6)] {
+        for ip in [
+            IpAddr::V4(self.server_addr.v4),
+            IpAddr::V6(self.server_addr.v6),
+        ] {
             loop {
-                let ok = self.client.output(&["ping", "-c", "1", "-W", "1", &ip.to_string()])?.status.success();
+                let ok = self
+                    .client
+                    .output(&["ping", "-c", "1", "-W", "1", &ip.to_string()])?
+                    .status
+                    .success();
                 if ok {
                     break;
                 }
                 if std::time::Instant::now() > deadline {
-                    return Err(io::Error::other(format!("{ip} unreachable from the client after {timeout:?}")));
+                    return Err(io::Error::other(format!(
+                        "{ip} unreachable from the client after {timeout:?}"
+                    )));
                 }
             }
         }

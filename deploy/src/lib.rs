@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod lab;
+pub mod rules;
 pub mod supervisor;

@@ -4,11 +4,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use nfguard::{cli, supervisor};
-use nfguard_proto::process::{EXIT_USAGE, LogFormat, init_logging, load_config_or_exit, shutdown_signal};
+use nfguard::{cli, rules, supervisor};
+use nfguard_proto::process::{
+    EXIT_USAGE, LogFormat, init_logging, load_config_or_exit, shutdown_signal,
+};
+use nfguard_proto::units::HumanDuration;
 
 #[derive(Parser)]
-#[command(name = "nfguard", version, about = "Application-aware firewall over Linux NFQUEUE")]
+#[command(
+    name = "nfguard",
+    version,
+    about = "Application-aware firewall over Linux NFQUEUE"
+)]
 struct Args {
     #[command(subcommand)]
     command: Cmd,
@@ -21,7 +28,11 @@ struct Args {
 enum Cmd {
     /// Run every nfguard process under a supervisor.
     Run {
-        #[arg(short = 'c', long = "config", default_value = "/etc/nfguard/nfguard.toml")]
+        #[arg(
+            short = 'c',
+            long = "config",
+            default_value = "/etc/nfguard/nfguard.toml"
+        )]
         config: PathBuf,
     },
     /// List the protocol ids (nDPI's id space), as `ntopng -h` does.
@@ -33,9 +44,32 @@ enum Cmd {
         #[arg(long)]
         category: Option<String>,
     },
+    /// Print nfguard's iptables/ip6tables chains and HTB classes for a config; install or remove them.
+    Rules {
+        #[arg(
+            short = 'c',
+            long = "config",
+            default_value = "/etc/nfguard/nfguard.toml"
+        )]
+        config: PathBuf,
+        /// Install the rules.
+        #[arg(long, conflicts_with = "remove")]
+        apply: bool,
+        /// Remove exactly the rules `--apply` installs.
+        #[arg(long)]
+        remove: bool,
+        /// With --apply: roll back unless `nfguard rules --confirm` runs within this time (e.g. 30s).
+        /// Alone: confirm a pending --apply.
+        #[arg(long, num_args = 0..=1, default_missing_value = "")]
+        confirm: Option<String>,
+    },
     /// Validate nfguard.toml and its rule file; exit 64 on error.
     Check {
-        #[arg(short = 'c', long = "config", default_value = "/etc/nfguard/nfguard.toml")]
+        #[arg(
+            short = 'c',
+            long = "config",
+            default_value = "/etc/nfguard/nfguard.toml"
+        )]
         config: PathBuf,
     },
 }
@@ -44,7 +78,16 @@ fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
     match args.command {
-        Cmd::Protocols { json, category } => exit(cli::print_protocols(&mut std::io::stdout().lock(), json, category.as_deref()), EXIT_USAGE),
+        Cmd::Protocols { json, category } => exit(
+            cli::print_protocols(&mut std::io::stdout().lock(), json, category.as_deref()),
+            EXIT_USAGE,
+        ),
+        Cmd::Rules {
+            config,
+            apply,
+            remove,
+            confirm,
+        } => rules_command(&config, apply, remove, confirm.as_deref()),
         Cmd::Check { config } => match cli::check_config(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());
@@ -57,14 +100,109 @@ fn main() -> ExitCode {
         },
         Cmd::Run { config } => {
             let cfg = load_config_or_exit(&config);
-            let bin_dir = cfg.supervisor.bin_dir.clone().unwrap_or_else(supervisor::default_bin_dir);
+            let bin_dir = cfg
+                .supervisor
+                .bin_dir
+                .clone()
+                .unwrap_or_else(supervisor::default_bin_dir);
             let config_abs = std::fs::canonicalize(&config).unwrap_or(config);
             let specs = supervisor::children(&cfg, &config_abs, &bin_dir, args.log_format);
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => return fail(&e.into()),
             };
-            exit(rt.block_on(async { supervisor::supervise(&cfg, specs, shutdown_signal(), || {}, || {}).await.map_err(anyhow::Error::from) }), 1)
+            exit(
+                rt.block_on(async {
+                    supervisor::supervise(&cfg, specs, shutdown_signal(), || {}, || {})
+                        .await
+                        .map_err(anyhow::Error::from)
+                }),
+                1,
+            )
+        }
+    }
+}
+
+fn rules_command(
+    config: &std::path::Path,
+    apply: bool,
+    remove: bool,
+    confirm: Option<&str>,
+) -> ExitCode {
+    let cfg = load_config_or_exit(config);
+    let marker = cfg.runtime_dir.join("rules.unconfirmed");
+    if confirm == Some("") && !apply {
+        return match std::fs::remove_file(&marker) {
+            Ok(()) => {
+                println!("nfguard rules confirmed");
+                ExitCode::SUCCESS
+            }
+            Err(_) => {
+                eprintln!("error: no `nfguard rules --apply --confirm` is waiting");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let policy = match cli::load_policy(&cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
+    };
+    let plan = match rules::plan(&cfg, &cli::shaper_classes(&policy)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
+    };
+    if remove {
+        return exit(plan.remove().map_err(Into::into), 1);
+    }
+    if !apply {
+        print!("{}", plan.script());
+        return ExitCode::SUCCESS;
+    }
+    let within = match confirm {
+        None => return exit(plan.apply().map_err(Into::into), 1),
+        Some("") => rules::DEFAULT_CONFIRM,
+        Some(d) => match d.parse::<HumanDuration>() {
+            Ok(d) => d.0,
+            Err(e) => {
+                eprintln!("error: --confirm: {e}");
+                return ExitCode::from(EXIT_USAGE as u8);
+            }
+        },
+    };
+    if let Err(e) = nfguard_proto::bus::ensure_runtime_dir(&cfg.runtime_dir)
+        .and_then(|()| std::fs::write(&marker, std::process::id().to_string()))
+    {
+        eprintln!("error: {}: {e}", marker.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "Rules applied. Run `nfguard rules -c {} --confirm` within {} or they are removed again.",
+        config.display(),
+        HumanDuration(within)
+    );
+    match plan.apply_with_confirm(within, || !marker.exists()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            let _ = std::fs::remove_file(&marker);
+            eprintln!(
+                "error: not confirmed within {}; rules removed",
+                HumanDuration(within)
+            );
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&marker);
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -58,7 +58,12 @@ struct Running {
 }
 
 /// The children for `cfg`, in start order.
-pub fn children(cfg: &Config, config_path: &Path, bin_dir: &Path, log_format: LogFormat) -> Vec<ChildSpec> {
+pub fn children(
+    cfg: &Config,
+    config_path: &Path,
+    bin_dir: &Path,
+    log_format: LogFormat,
+) -> Vec<ChildSpec> {
     let common = |extra: &[&str]| {
         let mut a: Vec<String> = extra.iter().map(|s| (*s).to_string()).collect();
         a.extend(["-c".into(), config_path.display().to_string()]);
@@ -69,21 +74,48 @@ pub fn children(cfg: &Config, config_path: &Path, bin_dir: &Path, log_format: Lo
     };
     let bin = |name: &str| bin_dir.join(name);
     let mut v = vec![
-        ChildSpec { part: "store".into(), program: bin("nfguard-store"), args: common(&[]) },
-        ChildSpec { part: "policy".into(), program: bin("nfguard-policy"), args: common(&[]) },
-        ChildSpec { part: "classifier".into(), program: bin("nfguard-classifier"), args: common(&[]) },
-        ChildSpec { part: "gateway".into(), program: bin("nfguard-gateway"), args: common(&[]) },
-        ChildSpec { part: "conntrack".into(), program: bin("nfguard-capture"), args: common(&["--conntrack"]) },
+        ChildSpec {
+            part: "store".into(),
+            program: bin("nfguard-store"),
+            args: common(&[]),
+        },
+        ChildSpec {
+            part: "policy".into(),
+            program: bin("nfguard-policy"),
+            args: common(&[]),
+        },
+        ChildSpec {
+            part: "classifier".into(),
+            program: bin("nfguard-classifier"),
+            args: common(&[]),
+        },
+        ChildSpec {
+            part: "gateway".into(),
+            program: bin("nfguard-gateway"),
+            args: common(&[]),
+        },
+        ChildSpec {
+            part: "conntrack".into(),
+            program: bin("nfguard-capture"),
+            args: common(&["--conntrack"]),
+        },
     ];
     for q in cfg.capture.queues.iter() {
-        v.push(ChildSpec { part: format!("capture-q{q}"), program: bin("nfguard-capture"), args: common(&["--queue", &q.to_string()]) });
+        v.push(ChildSpec {
+            part: format!("capture-q{q}"),
+            program: bin("nfguard-capture"),
+            args: common(&["--queue", &q.to_string()]),
+        });
     }
     v
 }
 
 /// The directory of the running executable, where the nfguard-* binaries are installed side by side.
 pub fn default_bin_dir() -> PathBuf {
-    std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."))
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Runs `specs` until `shutdown` resolves, then stops them in reverse order.
@@ -104,7 +136,8 @@ pub async fn supervise(
             return Err(SupervisorError::MissingBinary(s.program.clone()));
         }
     }
-    nfguard_proto::bus::ensure_runtime_dir(&cfg.runtime_dir).map_err(|e| SupervisorError::RuntimeDir(cfg.runtime_dir.clone(), e))?;
+    nfguard_proto::bus::ensure_runtime_dir(&cfg.runtime_dir)
+        .map_err(|e| SupervisorError::RuntimeDir(cfg.runtime_dir.clone(), e))?;
 
     let status = Arc::new(Mutex::new(Status::default()));
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -117,7 +150,11 @@ pub async fn supervise(
         move |b| {
             let Ok(s) = st.lock() else { return };
             for (part, up) in &s.up {
-                b.gauge("nfguard_process_up", &[("part", part)], if *up { 1.0 } else { 0.0 });
+                b.gauge(
+                    "nfguard_process_up",
+                    &[("part", part)],
+                    if *up { 1.0 } else { 0.0 },
+                );
             }
             for (part, n) in &s.restarts {
                 b.counter("nfguard_process_restarts_total", &[("part", part)], *n);
@@ -129,7 +166,10 @@ pub async fn supervise(
     )
     .await?;
 
-    let heartbeat_endpoints: Vec<String> = specs.iter().map(|s| cfg.endpoint(&endpoints::metrics(&s.part))).collect();
+    let heartbeat_endpoints: Vec<String> = specs
+        .iter()
+        .map(|s| cfg.endpoint(&endpoints::metrics(&s.part)))
+        .collect();
     let mut heartbeats = Subscriber::connect(&heartbeat_endpoints);
     let mut last_beat: HashMap<String, Instant> = HashMap::new();
 
@@ -180,7 +220,12 @@ pub async fn supervise(
     Ok(())
 }
 
-async fn check(r: &mut Running, cfg: &Config, status: &Mutex<Status>, last_beat: &mut HashMap<String, Instant>) {
+async fn check(
+    r: &mut Running,
+    cfg: &Config,
+    status: &Mutex<Status>,
+    last_beat: &mut HashMap<String, Instant>,
+) {
     let now = Instant::now();
     let part = r.spec.part.clone();
     if let Some(child) = r.child.as_mut() {
@@ -189,8 +234,18 @@ async fn check(r: &mut Running, cfg: &Config, status: &Mutex<Status>, last_beat:
             Ok(None) => None,
             Err(e) => Some(format!("wait failed: {e}")),
         };
-        let silent_for = now.duration_since(last_beat.get(&part).copied().unwrap_or(r.started).max(r.started));
-        let grace = if last_beat.get(&part).is_some_and(|t| *t >= r.started) { cfg.supervisor.heartbeat_timeout.0 } else { STARTUP_GRACE.max(cfg.supervisor.heartbeat_timeout.0) };
+        let silent_for = now.duration_since(
+            last_beat
+                .get(&part)
+                .copied()
+                .unwrap_or(r.started)
+                .max(r.started),
+        );
+        let grace = if last_beat.get(&part).is_some_and(|t| *t >= r.started) {
+            cfg.supervisor.heartbeat_timeout.0
+        } else {
+            STARTUP_GRACE.max(cfg.supervisor.heartbeat_timeout.0)
+        };
         let reason = match exited {
             Some(e) => Some(e),
             None if silent_for > grace => {
@@ -216,7 +271,11 @@ async fn check(r: &mut Running, cfg: &Config, status: &Mutex<Status>, last_beat:
         r.child = start(&r.spec);
         r.started = now;
         last_beat.remove(&part);
-        r.restart_at = if r.child.is_some() { None } else { Some(now + r.backoff) };
+        r.restart_at = if r.child.is_some() {
+            None
+        } else {
+            Some(now + r.backoff)
+        };
         set_status(status, &part, r.child.is_some(), true);
     }
 }
@@ -232,7 +291,11 @@ fn set_status(status: &Mutex<Status>, part: &str, up: bool, restarted: bool) {
 
 fn start(spec: &ChildSpec) -> Option<Child> {
     let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.args(&spec.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     match cmd.spawn() {
         Ok(mut child) => {
             tracing::info!(part = %spec.part, pid = child.id().unwrap_or(0), "Started child.");
@@ -261,7 +324,10 @@ async fn forward(part: String, stream: impl tokio::io::AsyncRead + Unpin) {
 async fn stop_child(part: &str, child: &mut Child, timeout: Duration) {
     if let Some(pid) = child.id() {
         if let Ok(pid) = i32::try_from(pid) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
     }
     match tokio::time::timeout(timeout, child.wait()).await {
