@@ -1,1 +1,18 @@
-//! nfguard-classifier.
+//! nfguard-classifier: the DPI engine as a pure library (bytes and time in, classification out),
+//! one dissector per protocol under `dissect/`, the host matcher and DNS-answer cache, a pcap /
+//! pcapng reader with the offline replay used by `nfguard replay`, and (feature `process`) the
+//! classifier process on the bus.
+
+pub mod capture_file;
+pub mod dissect;
+pub mod dns_cache;
+pub mod engine;
+pub mod hosts;
+mod hosts_data;
+pub mod replay;
+
+#[cfg(feature = "process")]
+pub mod process;
+
+pub use engine::{Classification, Confidence, Engine, EngineConfig, FlowState, PacketView, State};
+pub use replay::{FlowSummary, ReplayError, ReplayOptions, ReplayStats, replay};

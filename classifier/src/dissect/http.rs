@@ -1,0 +1,209 @@
+//! HTTP/1.x (RFC 9112 §3, §7.2): a request line with a known method and the `Host` header, or a
+//! status line from the server. The `User-Agent` is read by [`request_headers`] for callers that
+//! want it. Headers are searched only within the first `MAX_HEADER_BYTES`.
+
+use super::{Ctx, Dissector, Hit, Probe, ids};
+
+/// How far into a request the Host header is looked for (nginx's default large header buffer).
+pub const MAX_HEADER_BYTES: usize = 8192;
+/// Methods nDPI's `http.c` recognises (plus WebDAV's, which nDPI labels HTTP.WebDAV elsewhere).
+const METHODS: &[&[u8]] = &[
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"CONNECT ",
+    b"PATCH ",
+    b"TRACE ",
+    b"PROPFIND ",
+    b"MKCOL ",
+    b"MOVE ",
+    b"COPY ",
+    b"LOCK ",
+    b"UNLOCK ",
+    b"PROPPATCH ",
+    b"REPORT ",
+    b"SEARCH ",
+    b"NOTIFY ",
+    b"SUBSCRIBE ",
+];
+const STATUS_PREFIX: &[u8] = b"HTTP/1.";
+
+pub const DISSECTOR: Dissector = Dissector {
+    name: "http",
+    probe,
+    tcp_ports: &[80, 8080, 8000, 3128, 8008, 8888],
+    udp_ports: &[],
+    reassemble: true,
+};
+
+/// The headers of a request that matter for classification, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Request<'a> {
+    pub host: &'a [u8],
+    pub user_agent: &'a [u8],
+    /// True once the blank line ending the headers was seen.
+    pub complete: bool,
+}
+
+pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
+    if !ctx.stream_start {
+        return Probe::NoMatch;
+    }
+    // A server response: the client's request was missed or came in another packet.
+    match super::starts(data, STATUS_PREFIX) {
+        Probe::Match(()) => return Probe::Match(Hit::proto(ids::HTTP)),
+        Probe::NeedMore if !data.is_empty() => return Probe::NeedMore,
+        _ => {}
+    }
+    let mut maybe = data.is_empty();
+    let mut method_ok = false;
+    for m in METHODS {
+        match super::starts(data, m) {
+            Probe::Match(()) => {
+                method_ok = true;
+                break;
+            }
+            Probe::NeedMore => maybe = true,
+            Probe::NoMatch => {}
+        }
+    }
+    if !method_ok {
+        return if maybe {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
+    }
+    // Require a plausible request line: "METHOD SP target SP HTTP/1.x".
+    let line_end = find(data, b"\r\n").or_else(|| find(data, b"\n"));
+    let Some(line_end) = line_end else {
+        return if data.len() < MAX_HEADER_BYTES {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
+    };
+    let line = data.get(..line_end).unwrap_or(&[]);
+    if find(line, b" HTTP/").is_none() {
+        return Probe::NoMatch;
+    }
+    let req = request_headers(data);
+    if req.host.is_empty() && !req.complete && data.len() < MAX_HEADER_BYTES {
+        return Probe::NeedMore;
+    }
+    let master = if line.starts_with(b"CONNECT ") {
+        // nDPI labels CONNECT as HTTP_Connect (id 130).
+        nfguard_proto::AppId(130)
+    } else {
+        ids::HTTP
+    };
+    Probe::Match(Hit::with_host(master, req.host))
+}
+
+/// Reads `Host` and `User-Agent` from the header block that follows the request line.
+pub fn request_headers(data: &[u8]) -> Request<'_> {
+    let mut out = Request::default();
+    let limit = data.len().min(MAX_HEADER_BYTES);
+    let block = data.get(..limit).unwrap_or(&[]);
+    // Only whole lines count: a Host value cut by the segment end would be wrong, not short.
+    let whole = block.iter().rposition(|&b| b == b'\n').map_or(0, |i| i.saturating_add(1));
+    let block = block.get(..whole).unwrap_or(&[]);
+    let mut lines = block.split(|&b| b == b'\n');
+    lines.next(); // request line
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            out.complete = true;
+            break;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = line.split_at(colon);
+        let value = trim(value.get(1..).unwrap_or(&[]));
+        if name.eq_ignore_ascii_case(b"host") {
+            out.host = strip_port(value);
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            out.user_agent = value;
+        }
+    }
+    out
+}
+
+/// `example.com:8080` → `example.com`; IPv6 literals keep their brackets' content.
+fn strip_port(v: &[u8]) -> &[u8] {
+    if let Some(rest) = v.strip_prefix(b"[") {
+        return rest.split(|&b| b == b']').next().unwrap_or(rest);
+    }
+    v.split(|&b| b == b':').next().unwrap_or(v)
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e.saturating_add(1));
+    v.get(start..end).unwrap_or(&[])
+}
+
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[doc(hidden)]
+pub fn fuzz_entry(data: &[u8]) {
+    let _ = probe(&Ctx::client(6, 40000, 80), data);
+    let _ = request_headers(data);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::dissect::testutil::check_all_prefixes;
+
+    /// What `curl http://www.youtube.com/watch` sends (curl 7.88, Debian 12).
+    const CURL_GET: &[u8] = b"GET /watch HTTP/1.1\r\nHost: www.youtube.com\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
+
+    #[test]
+    fn get_all_prefixes() {
+        let ctx = Ctx::client(6, 40000, 80);
+        // The Host value is complete once its line ends.
+        let need = find(CURL_GET, b"\r\nUser-Agent").unwrap();
+        check_all_prefixes(&ctx, CURL_GET, need + 2, probe, |h| {
+            assert_eq!(h.master, ids::HTTP);
+        });
+        let Probe::Match(h) = probe(&ctx, CURL_GET) else {
+            panic!()
+        };
+        assert_eq!(h.host, b"www.youtube.com");
+        let r = request_headers(CURL_GET);
+        assert_eq!(r.user_agent, b"curl/7.88.1");
+        assert!(r.complete);
+    }
+
+    #[test]
+    fn response_and_port_in_host() {
+        let ctx = Ctx::client(6, 40000, 80);
+        assert!(probe(&ctx, b"HTTP/1.1 200 OK\r\n").is_match());
+        let Probe::Match(h) = probe(&ctx, b"POST /x HTTP/1.0\r\nHost: a.example:8080\r\n\r\n")
+        else {
+            panic!()
+        };
+        assert_eq!(h.host, b"a.example");
+    }
+
+    #[test]
+    fn not_http() {
+        let ctx = Ctx::client(6, 40000, 80);
+        assert_eq!(probe(&ctx, b"SSH-2.0-x\r\n"), Probe::NoMatch);
+        assert_eq!(probe(&ctx, b"GET /\r\n\r\n"), Probe::NoMatch);
+    }
+}

@@ -1,0 +1,167 @@
+//! STUN (RFC 5389 §6, RFC 3489 §11.1): a 20-byte header whose length covers the attributes exactly.
+//! Application hints follow nDPI's `src/lib/protocols/stun.c` (4.2): WhatsApp's 0x4000–0x4002
+//! attributes and message type 0x0800, realms naming Google/Facebook/Signal, Skype/Teams
+//! attributes 0x8054/0x8070/0x8006…, Zoom's 0x0103.
+
+use nfguard_proto::AppId;
+
+use super::{Ctx, Dissector, Hit, Probe, Reader, be16, be32, http::find, ids};
+
+const HEADER_LEN: usize = 20;
+/// RFC 5389 §6.
+const MAGIC_COOKIE: u32 = 0x2112_a442;
+/// Attributes read per message (a binding request carries fewer than ten).
+const MAX_ATTRIBUTES: usize = 32;
+const ATTR_REALM: u16 = 0x0014;
+
+const WHATSAPP_CALL: AppId = AppId(45);
+const FACEBOOK_VOIP: AppId = AppId(268);
+const GOOGLE_CALL: AppId = AppId(404);
+const SIGNAL_VOIP: AppId = AppId(269);
+const SKYPE_TEAMS_CALL: AppId = AppId(38);
+const ZOOM: AppId = AppId(189);
+
+pub const DISSECTOR: Dissector = Dissector {
+    name: "stun",
+    probe,
+    tcp_ports: &[3478],
+    udp_ports: &[3478, 3479, 5349, 19302, 3480, 3481],
+    reassemble: false,
+};
+
+pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
+    // STUN over TCP is framed the same (RFC 5389 §7.2.2); only UDP datagrams and stream starts.
+    if !ctx.stream_start {
+        return Probe::NoMatch;
+    }
+    let (Some(msg_type), Some(msg_len), Some(cookie)) =
+        (be16(data, 0), be16(data, 2), be32(data, 4))
+    else {
+        return if ctx.is_tcp() && data.len() < HEADER_LEN {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
+    };
+    let msg_len = usize::from(msg_len);
+    // The two top bits of the type are zero; lengths are multiples of 4 (RFC 5389 §6).
+    if msg_type & 0xc000 != 0 || msg_len % 4 != 0 {
+        return Probe::NoMatch;
+    }
+    let Some(total) = msg_len.checked_add(HEADER_LEN) else {
+        return Probe::NoMatch;
+    };
+    if data.len() < total {
+        return if ctx.is_tcp() { Probe::NeedMore } else { Probe::NoMatch };
+    }
+    if data.len() != total && ctx.is_udp() {
+        return Probe::NoMatch;
+    }
+    // Without the cookie (RFC 3489), require a known method/class to limit false positives.
+    let method = msg_type & 0x3eef;
+    if cookie != MAGIC_COOKIE && !(method <= 0x000b && msg_len > 0) && msg_type != 0x0800 {
+        return Probe::NoMatch;
+    }
+    if msg_type == 0x0800 {
+        return Probe::Match(app_hit(WHATSAPP_CALL, &[]));
+    }
+    if method > 0x000b {
+        return Probe::NoMatch;
+    }
+    let mut r = Reader::new(data.get(HEADER_LEN..total).unwrap_or(&[]));
+    for _ in 0..MAX_ATTRIBUTES {
+        let (Some(ty), Some(len)) = (r.u16(), r.u16()) else {
+            break;
+        };
+        let len = usize::from(len);
+        let value = r.rest().get(..len).unwrap_or(r.rest());
+        let app = match ty {
+            0x0103 => Some(ZOOM),
+            0x4000..=0x4002 => Some(WHATSAPP_CALL),
+            ATTR_REALM => realm_app(value),
+            0x8054 | 0x8070 | 0x24df | 0x3802 | 0x8036 | 0x8095 | 0x8006 => Some(SKYPE_TEAMS_CALL),
+            0xff03 => Some(GOOGLE_CALL),
+            _ => None,
+        };
+        if let Some(app) = app {
+            let host = if ty == ATTR_REALM { value } else { &[] };
+            return Probe::Match(app_hit(app, host));
+        }
+        // Attributes are padded to 4 bytes.
+        let padded = len.checked_add(3).map_or(usize::MAX, |l| l & !3);
+        if r.skip(padded).is_none() {
+            break;
+        }
+    }
+    Probe::Match(Hit::proto(ids::STUN))
+}
+
+fn realm_app(realm: &[u8]) -> Option<AppId> {
+    if find(realm, b"google.com").is_some() {
+        Some(GOOGLE_CALL)
+    } else if find(realm, b"signal.org").is_some() || find(realm, b"whispersystems.org").is_some() {
+        Some(SIGNAL_VOIP)
+    } else if find(realm, b"facebook").is_some() {
+        Some(FACEBOOK_VOIP)
+    } else {
+        None
+    }
+}
+
+fn app_hit(app: AppId, host: &[u8]) -> Hit<'_> {
+    Hit {
+        master: ids::STUN,
+        app,
+        host,
+        dns_labels: false,
+    }
+}
+
+#[doc(hidden)]
+pub fn fuzz_entry(data: &[u8]) {
+    let _ = probe(&Ctx::client(17, 40000, 3478), data);
+    let _ = probe(&Ctx::client(6, 40000, 3478), data);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::dissect::testutil::check_all_prefixes;
+
+    /// RFC 5769 §2.1 sample request (SOFTWARE, PRIORITY, ICE-CONTROLLED, USERNAME,
+    /// MESSAGE-INTEGRITY, FINGERPRINT).
+    const RFC5769_REQUEST: &[u8] = &[
+        0x00, 0x01, 0x00, 0x58, 0x21, 0x12, 0xa4, 0x42, 0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6,
+        0x86, 0xfa, 0x87, 0xdf, 0xae, 0x80, 0x22, 0x00, 0x10, 0x53, 0x54, 0x55, 0x4e, 0x20, 0x74,
+        0x65, 0x73, 0x74, 0x20, 0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0x00, 0x24, 0x00, 0x04, 0x6e,
+        0x00, 0x01, 0xff, 0x80, 0x29, 0x00, 0x08, 0x93, 0x2f, 0xf9, 0xb1, 0x51, 0x26, 0x3b, 0x36,
+        0x00, 0x06, 0x00, 0x09, 0x65, 0x76, 0x74, 0x6a, 0x3a, 0x68, 0x36, 0x76, 0x59, 0x20, 0x20,
+        0x20, 0x00, 0x08, 0x00, 0x14, 0x9a, 0xea, 0xa7, 0x0c, 0xbf, 0xd8, 0xcb, 0x56, 0x78, 0x1e,
+        0xf2, 0xb5, 0xb2, 0xd3, 0xf2, 0x49, 0xc1, 0xb5, 0x71, 0xa2, 0x80, 0x28, 0x00, 0x04, 0xe5,
+        0x7a, 0x3b, 0xcf,
+    ];
+
+    #[test]
+    fn rfc5769_request_over_tcp_all_prefixes() {
+        let ctx = Ctx::client(6, 40000, 3478);
+        check_all_prefixes(&ctx, RFC5769_REQUEST, RFC5769_REQUEST.len(), probe, |h| {
+            assert_eq!((h.master, h.app), (ids::STUN, ids::STUN))
+        });
+        let udp = Ctx::client(17, 40000, 3478);
+        assert!(probe(&udp, RFC5769_REQUEST).is_match());
+        // A truncated datagram is not STUN.
+        assert_eq!(probe(&udp, &RFC5769_REQUEST[..40]), Probe::NoMatch);
+    }
+
+    #[test]
+    fn whatsapp_attribute() {
+        let mut m = RFC5769_REQUEST[..20].to_vec();
+        m[3] = 8;
+        m.extend_from_slice(&[0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4]);
+        let Probe::Match(h) = probe(&Ctx::client(17, 1, 3478), &m) else {
+            panic!()
+        };
+        assert_eq!(h.app, WHATSAPP_CALL);
+    }
+}

@@ -1,0 +1,365 @@
+//! Offline replay for `nfguard replay`: reads a capture file, groups packets into bidirectional
+//! flows (client = SYN sender, else the side with the higher, ephemeral port), runs every payload
+//! packet through the [`Engine`], and reports one [`FlowSummary`] per flow in first-seen order.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nfguard_proto::AppId;
+use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, l4_name};
+
+use crate::capture_file::{self, CaptureError, Defrag, Records};
+use crate::engine::{Classification, Confidence, Engine, EngineConfig, FlowState, PacketView};
+
+/// Flows tracked at once; past it new flows are counted, not tracked (a replay is offline, so
+/// this only bounds memory on huge captures).
+pub const MAX_FLOWS: usize = 1_000_000;
+/// 6in4 / IPIP nesting followed at most.
+const MAX_TUNNEL_DEPTH: usize = 2;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayOptions {
+    pub engine: Option<EngineConfig>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Format { path: String, source: CaptureError },
+}
+
+/// Totals of one replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    pub packets: u64,
+    pub non_ip: u64,
+    pub flows: u64,
+    pub fragments_reassembled: u64,
+    /// The file ends inside a record: the flows so far were reported.
+    pub truncated: bool,
+}
+
+/// One flow's result, as the flow JSON line of DESIGN §6 prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowSummary {
+    pub l4: u8,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub master: AppId,
+    pub app: AppId,
+    pub label: String,
+    pub category: &'static str,
+    pub confidence: Confidence,
+    pub host: String,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl FlowSummary {
+    /// Builds a summary from a classification.
+    pub fn new(l4: u8, client: SocketAddr, server: SocketAddr, c: &Classification, packets: u64, bytes: u64) -> Self {
+        FlowSummary {
+            l4,
+            client,
+            server,
+            master: c.master,
+            app: c.app,
+            label: c.label(),
+            category: c.category,
+            confidence: c.confidence,
+            host: c.host.clone(),
+            packets,
+            bytes,
+        }
+    }
+
+    /// The DESIGN §6 JSON line (no trailing newline). nDPI's convention for the name fields: with
+    /// one known protocol both `master` and `app` carry it (`"master":"DNS","app":"DNS"`).
+    pub fn to_json(&self, verdict: Option<&str>, rule: Option<&str>) -> String {
+        let (master, app) = match (self.master, self.app) {
+            (m, a) if m == AppId::UNKNOWN => (a, a),
+            (m, a) if a == AppId::UNKNOWN => (m, m),
+            (m, a) => (m, a),
+        };
+        let mut s = String::with_capacity(256);
+        let _ = write!(
+            s,
+            "{{\"l4\":{},\"src\":{},\"dst\":{},\"label\":{},\"master\":{},\"app\":{},\"app_id\":{},\"master_id\":{},\"category\":{},\"confidence\":{},\"host\":{},\"packets\":{},\"bytes\":{},\"verdict\":{},\"rule\":{}}}",
+            json_str(&l4_name(self.l4)),
+            json_str(&self.client.to_string()),
+            json_str(&self.server.to_string()),
+            json_str(&self.label),
+            json_str(master.name()),
+            json_str(app.name()),
+            app.0,
+            master.0,
+            json_str(self.category),
+            json_str(self.confidence.as_str()),
+            json_str(&self.host),
+            self.packets,
+            self.bytes,
+            verdict.map_or_else(|| "null".to_string(), json_str),
+            rule.map_or_else(|| "null".to_string(), json_str),
+        );
+        s
+    }
+}
+
+/// A JSON string literal with the escapes RFC 8259 §7 requires.
+fn json_str(v: &str) -> String {
+    let mut out = String::with_capacity(v.len().saturating_add(2));
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+struct Flow {
+    client: SocketAddr,
+    server: SocketAddr,
+    l4: u8,
+    state: FlowState,
+    result: Option<Classification>,
+    packets: u64,
+    bytes: u64,
+    order: u64,
+}
+
+/// Replays the capture at `path`, calling `on_flow` once per flow at the end.
+///
+/// # Errors
+/// [`ReplayError`] when the file cannot be read or is not a capture. A truncated tail is not an
+/// error: the flows so far are reported and `ReplayStats::truncated` is set.
+pub fn replay(path: &Path, opts: &ReplayOptions, on_flow: impl FnMut(&FlowSummary)) -> Result<ReplayStats, ReplayError> {
+    let data = std::fs::read(path).map_err(|source| ReplayError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    replay_bytes(&data, opts, on_flow).map_err(|source| ReplayError::Format {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// [`replay`] over a capture already in memory.
+///
+/// # Errors
+/// [`CaptureError`] when the bytes are not a capture.
+pub fn replay_bytes(data: &[u8], opts: &ReplayOptions, mut on_flow: impl FnMut(&FlowSummary)) -> Result<ReplayStats, CaptureError> {
+    let mut records = Records::new(data)?;
+    let mut engine = Engine::new(opts.engine.unwrap_or_default());
+    let mut flows: HashMap<(u8, SocketAddr, SocketAddr), Flow> = HashMap::new();
+    let mut defrag = Defrag::default();
+    let mut stats = ReplayStats::default();
+    // Capture timestamps map onto a monotonic base so the engine's TTLs follow capture time.
+    let base = Instant::now();
+    let mut first_ts: Option<u64> = None;
+    for rec in records.by_ref() {
+        stats.packets = stats.packets.saturating_add(1);
+        let t0 = *first_ts.get_or_insert(rec.ts_us);
+        let now = base
+            .checked_add(Duration::from_micros(rec.ts_us.saturating_sub(t0)))
+            .unwrap_or(base);
+        let Some(ip) = capture_file::ip_of_frame(rec.link_type, rec.data) else {
+            stats.non_ip = stats.non_ip.saturating_add(1);
+            continue;
+        };
+        let owned;
+        let Some(mut v) = capture_file::parse_ip(ip) else {
+            stats.non_ip = stats.non_ip.saturating_add(1);
+            continue;
+        };
+        for _ in 0..MAX_TUNNEL_DEPTH {
+            // 6in4 (41) and IPIP (4): classify the inner packet, as nDPI does.
+            if !(v.proto == 41 || v.proto == 4) || v.frag.is_some() {
+                break;
+            }
+            match capture_file::parse_ip(v.l4) {
+                Some(inner) => v = inner,
+                None => break,
+            }
+        }
+        let l4_bytes: &[u8] = if v.frag.is_some() {
+            match defrag.push(&v) {
+                Some(whole) => {
+                    stats.fragments_reassembled = stats.fragments_reassembled.saturating_add(1);
+                    owned = whole;
+                    &owned
+                }
+                None => continue,
+            }
+        } else {
+            owned = Vec::new();
+            let _ = &owned;
+            v.l4
+        };
+        let Some(t) = transport(v.proto, l4_bytes) else {
+            continue;
+        };
+        let src = SocketAddr::new(v.src, t.sport);
+        let dst = SocketAddr::new(v.dst, t.dport);
+        let key = if (v.proto, src) < (v.proto, dst) {
+            (v.proto, src, dst)
+        } else {
+            (v.proto, dst, src)
+        };
+        if !flows.contains_key(&key) {
+            if flows.len() >= MAX_FLOWS {
+                continue;
+            }
+            // Client: the SYN sender; else the side with the higher (ephemeral) port; else the sender.
+            let src_is_client = if t.syn && !t.ack {
+                true
+            } else if t.syn && t.ack {
+                false
+            } else if t.sport != t.dport {
+                t.sport > t.dport
+            } else {
+                true
+            };
+            let (client, server) = if src_is_client { (src, dst) } else { (dst, src) };
+            let order = stats.flows;
+            stats.flows = stats.flows.saturating_add(1);
+            flows.insert(
+                key,
+                Flow {
+                    client,
+                    server,
+                    l4: v.proto,
+                    state: FlowState::new(),
+                    result: None,
+                    packets: 0,
+                    bytes: 0,
+                    order,
+                },
+            );
+        }
+        let Some(flow) = flows.get_mut(&key) else {
+            continue;
+        };
+        flow.packets = flow.packets.saturating_add(1);
+        flow.bytes = flow.bytes.saturating_add(u64::try_from(v.ip_len).unwrap_or(0));
+        let from_client = src == flow.client;
+        let pkt = PacketView {
+            l4: flow.l4,
+            client: flow.client,
+            server: flow.server,
+            from_client,
+            payload: t.payload,
+            tcp_seq: t.seq,
+            tcp_syn: t.syn,
+        };
+        let dns_like = flow.result.as_ref().is_some_and(|r| r.master.0 == 5 || r.master.0 == 8 || r.master.0 == 154);
+        if flow.result.is_none() || (dns_like && !from_client) {
+            let c = engine.classify(&mut flow.state, &pkt, now);
+            if flow.result.is_none() && c.state != crate::engine::State::NeedMore {
+                flow.result = Some(c);
+            }
+        }
+        let _ = IPPROTO_UDP;
+    }
+    stats.truncated = records.truncated;
+    let mut all: Vec<Flow> = flows.into_values().collect();
+    all.sort_by_key(|f| f.order);
+    let now = base;
+    for mut f in all {
+        let c = match f.result.take() {
+            Some(c) => c,
+            None => {
+                let pkt = PacketView {
+                    l4: f.l4,
+                    client: f.client,
+                    server: f.server,
+                    from_client: true,
+                    payload: &[],
+                    tcp_seq: 0,
+                    tcp_syn: false,
+                };
+                engine.finish(&mut f.state, &pkt, now)
+            }
+        };
+        on_flow(&FlowSummary::new(f.l4, f.client, f.server, &c, f.packets, f.bytes));
+    }
+    Ok(stats)
+}
+
+struct Transport<'a> {
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    syn: bool,
+    ack: bool,
+    payload: &'a [u8],
+}
+
+fn transport(proto: u8, b: &[u8]) -> Option<Transport<'_>> {
+    let port = |i: usize| -> Option<u16> { Some(u16::from_be_bytes(b.get(i..i.checked_add(2)?)?.try_into().ok()?)) };
+    match proto {
+        IPPROTO_TCP => {
+            let off = usize::from(b.get(12)? >> 4).checked_mul(4)?;
+            let flags = *b.get(13)?;
+            Some(Transport {
+                sport: port(0)?,
+                dport: port(2)?,
+                seq: u32::from_be_bytes(b.get(4..8)?.try_into().ok()?),
+                syn: flags & 0x02 != 0,
+                ack: flags & 0x10 != 0,
+                payload: b.get(off..).unwrap_or(&[]),
+            })
+        }
+        IPPROTO_UDP => Some(Transport {
+            sport: port(0)?,
+            dport: port(2)?,
+            seq: 0,
+            syn: false,
+            ack: false,
+            payload: b.get(8..)?,
+        }),
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => Some(Transport {
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            syn: false,
+            ack: false,
+            payload: b,
+        }),
+        // Other protocols (IGMP, ESP, GRE…): one flow per address pair, port 0.
+        _ => Some(Transport {
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            syn: false,
+            ack: false,
+            payload: b,
+        }),
+    }
+}
+
+#[doc(hidden)]
+pub fn fuzz_entry(data: &[u8]) {
+    let _ = replay_bytes(data, &ReplayOptions::default(), |_| {});
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests;
