@@ -207,8 +207,10 @@ impl<'a> Records<'a> {
                     let ts_us = if res == 1_000_000 {
                         ts
                     } else {
-                        u64::try_from(u128::from(ts).saturating_mul(1_000_000) / u128::from(res.max(1)))
-                            .unwrap_or(u64::MAX)
+                        u64::try_from(
+                            u128::from(ts).saturating_mul(1_000_000) / u128::from(res.max(1)),
+                        )
+                        .unwrap_or(u64::MAX)
                     };
                     return Some(Record {
                         ts_us,
@@ -272,9 +274,15 @@ fn if_tsresol(block: &[u8], big: bool) -> Option<u64> {
         let code = r.take(2)?;
         let len = r.take(2)?;
         let (code, len) = if big {
-            (u16::from_be_bytes(code.try_into().ok()?), u16::from_be_bytes(len.try_into().ok()?))
+            (
+                u16::from_be_bytes(code.try_into().ok()?),
+                u16::from_be_bytes(len.try_into().ok()?),
+            )
         } else {
-            (u16::from_le_bytes(code.try_into().ok()?), u16::from_le_bytes(len.try_into().ok()?))
+            (
+                u16::from_le_bytes(code.try_into().ok()?),
+                u16::from_le_bytes(len.try_into().ok()?),
+            )
         };
         if code == 0 {
             return None;
@@ -307,25 +315,36 @@ pub fn ip_of_frame(link_type: u32, frame: &[u8]) -> Option<&[u8]> {
                 if !matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
                     break;
                 }
-                ethertype = u16::from_be_bytes(frame.get(at.checked_add(2)?..at.checked_add(4)?)?.try_into().ok()?);
+                ethertype = u16::from_be_bytes(
+                    frame
+                        .get(at.checked_add(2)?..at.checked_add(4)?)?
+                        .try_into()
+                        .ok()?,
+                );
                 at = at.checked_add(4)?;
             }
             // PPPoE session: 6-byte header + 2-byte PPP protocol (0x0021 IPv4, 0x0057 IPv6).
             if ethertype == 0x8864 {
                 return frame.get(at.checked_add(8)?..);
             }
-            matches!(ethertype, 0x0800 | 0x86dd).then(|| frame.get(at..)).flatten()
+            matches!(ethertype, 0x0800 | 0x86dd)
+                .then(|| frame.get(at..))
+                .flatten()
         }
         link::RAW | link::IPV4 | link::IPV6 => Some(frame),
         // BSD loopback: 4-byte address family in host order (2 = IPv4; 24/28/30 = IPv6).
         link::NULL | link::LOOP => frame.get(4..),
         link::LINUX_SLL => {
             let proto = u16::from_be_bytes(frame.get(14..16)?.try_into().ok()?);
-            matches!(proto, 0x0800 | 0x86dd).then(|| frame.get(16..)).flatten()
+            matches!(proto, 0x0800 | 0x86dd)
+                .then(|| frame.get(16..))
+                .flatten()
         }
         link::LINUX_SLL2 => {
             let proto = u16::from_be_bytes(frame.get(0..2)?.try_into().ok()?);
-            matches!(proto, 0x0800 | 0x86dd).then(|| frame.get(20..)).flatten()
+            matches!(proto, 0x0800 | 0x86dd)
+                .then(|| frame.get(20..))
+                .flatten()
         }
         _ => None,
     }
@@ -362,12 +381,19 @@ pub fn parse_ip(p: &[u8]) -> Option<IpView<'_>> {
             let src: [u8; 4] = p.get(12..16)?.try_into().ok()?;
             let dst: [u8; 4] = p.get(16..20)?.try_into().ok()?;
             // Truncated captures keep what they have; a zero total length (TSO) means "all".
-            let end = if total >= ihl { total.min(p.len()) } else { p.len() };
+            let end = if total >= ihl {
+                total.min(p.len())
+            } else {
+                p.len()
+            };
             let l4 = p.get(ihl..end)?;
             let more = flags_off & 0x2000 != 0;
             let offset = usize::from(flags_off & 0x1fff).checked_mul(8)?;
             let frag = (more || offset > 0).then(|| Fragment {
-                id: u32::from(u16::from_be_bytes([*p.get(4).unwrap_or(&0), *p.get(5).unwrap_or(&0)])),
+                id: u32::from(u16::from_be_bytes([
+                    *p.get(4).unwrap_or(&0),
+                    *p.get(5).unwrap_or(&0),
+                ])),
                 offset,
                 more,
             });
@@ -392,13 +418,23 @@ pub fn parse_ip(p: &[u8]) -> Option<IpView<'_>> {
                 match next {
                     // Hop-by-hop, routing, destination options: (next, len in 8-byte units - 1).
                     0 | 43 | 60 => {
-                        let len = usize::from(*p.get(at.checked_add(1)?)?).checked_add(1)?.checked_mul(8)?;
+                        let len = usize::from(*p.get(at.checked_add(1)?)?)
+                            .checked_add(1)?
+                            .checked_mul(8)?;
                         next = *p.get(at)?;
                         at = at.checked_add(len)?;
                     }
                     44 => {
-                        let off_flags = u16::from_be_bytes(p.get(at.checked_add(2)?..at.checked_add(4)?)?.try_into().ok()?);
-                        let id = u32::from_be_bytes(p.get(at.checked_add(4)?..at.checked_add(8)?)?.try_into().ok()?);
+                        let off_flags = u16::from_be_bytes(
+                            p.get(at.checked_add(2)?..at.checked_add(4)?)?
+                                .try_into()
+                                .ok()?,
+                        );
+                        let id = u32::from_be_bytes(
+                            p.get(at.checked_add(4)?..at.checked_add(8)?)?
+                                .try_into()
+                                .ok()?,
+                        );
                         frag = Some(Fragment {
                             id,
                             offset: usize::from(off_flags >> 3).checked_mul(8)?,
@@ -482,7 +518,13 @@ pub fn fuzz_entry(data: &[u8]) {
             }
         }
     }
-    for lt in [link::ETHERNET, link::LINUX_SLL, link::LINUX_SLL2, link::NULL, link::RAW] {
+    for lt in [
+        link::ETHERNET,
+        link::LINUX_SLL,
+        link::LINUX_SLL2,
+        link::NULL,
+        link::RAW,
+    ] {
         if let Some(ip) = ip_of_frame(lt, data)
             && let Some(v) = parse_ip(ip)
         {

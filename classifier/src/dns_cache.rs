@@ -40,7 +40,15 @@ impl DnsCache {
     }
 
     /// Records that `name` (application `app`) resolved to `ip` for `ttl` seconds.
-    pub fn insert(&mut self, ip: IpAddr, name: &str, app: AppId, category: &'static str, ttl: u32, now: Instant) {
+    pub fn insert(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        app: AppId,
+        category: &'static str,
+        ttl: u32,
+        now: Instant,
+    ) {
         let ttl = Duration::from_secs(u64::from(ttl)).clamp(MIN_TTL, MAX_TTL);
         let expires = now.checked_add(ttl).unwrap_or(now);
         if let Some(e) = self.map.get_mut(&ip) {
@@ -55,7 +63,15 @@ impl DnsCache {
         if self.map.len() >= self.capacity {
             self.evict(now);
         }
-        self.map.insert(ip, CacheEntry { name: name.into(), app, category, expires });
+        self.map.insert(
+            ip,
+            CacheEntry {
+                name: name.into(),
+                app,
+                category,
+                expires,
+            },
+        );
     }
 
     /// The live entry for `ip`, if any.
@@ -78,7 +94,12 @@ impl DnsCache {
         if self.map.len() < before {
             return;
         }
-        if let Some(ip) = self.map.iter().min_by_key(|(_, e)| e.expires).map(|(ip, _)| *ip) {
+        if let Some(ip) = self
+            .map
+            .iter()
+            .min_by_key(|(_, e)| e.expires)
+            .map(|(ip, _)| *ip)
+        {
             self.map.remove(&ip);
         }
     }

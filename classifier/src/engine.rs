@@ -141,7 +141,10 @@ enum Inner {
     New,
     Classifying(Box<Dpi>),
     /// Decided: nothing kept but the verdict-relevant ids.
-    Finished { master: AppId, app: AppId },
+    Finished {
+        master: AppId,
+        app: AppId,
+    },
 }
 
 /// What a flow keeps while being classified.
@@ -292,8 +295,14 @@ impl Engine {
             None if dpi.packets >= self.max_dpi_packets => self.give_up(dpi, pkt, now),
             None => {
                 // Nothing matched this packet; a cached DNS answer classifies at once.
-                if let Some(c) = self.cache_guess(pkt, now).filter(|_| dpi.packets == 1 && dpi.tentative.is_none()) {
-                    Classification { state: State::Done, ..c }
+                if let Some(c) = self
+                    .cache_guess(pkt, now)
+                    .filter(|_| dpi.packets == 1 && dpi.tentative.is_none())
+                {
+                    Classification {
+                        state: State::Done,
+                        ..c
+                    }
                 } else {
                     Classification::need_more()
                 }
@@ -309,7 +318,12 @@ impl Engine {
     }
 
     /// The flow ended (or the capture file did) before a decision: the best answer available.
-    pub fn finish(&mut self, flow: &mut FlowState, pkt: &PacketView<'_>, now: Instant) -> Classification {
+    pub fn finish(
+        &mut self,
+        flow: &mut FlowState,
+        pkt: &PacketView<'_>,
+        now: Instant,
+    ) -> Classification {
         let out = match &mut flow.inner {
             Inner::Finished { master, app } => {
                 let (master, app) = (*master, *app);
@@ -333,7 +347,12 @@ impl Engine {
     }
 
     /// Runs the dissectors over this packet (and the reassembled stream start); `Some` when decided.
-    fn inspect(&mut self, dpi: &mut Dpi, pkt: &PacketView<'_>, now: Instant) -> Option<Classification> {
+    fn inspect(
+        &mut self,
+        dpi: &mut Dpi,
+        pkt: &PacketView<'_>,
+        now: Instant,
+    ) -> Option<Classification> {
         let mut ctx = Ctx {
             l4: pkt.l4,
             from_client: pkt.from_client,
@@ -346,7 +365,12 @@ impl Engine {
             let q = quic::probe(&ctx, pkt.payload, &mut dpi.quic, &mut self.scratch);
             match q {
                 Probe::Match(h) => {
-                    let hit = Hit { master: ids::QUIC, app: ids::QUIC, host: h.sni, dns_labels: false };
+                    let hit = Hit {
+                        master: ids::QUIC,
+                        app: ids::QUIC,
+                        host: h.sni,
+                        dns_labels: false,
+                    };
                     let c = self.decide(&hit, now);
                     return Some(c);
                 }
@@ -402,7 +426,11 @@ impl Engine {
                 }
                 None
             }
-            _ if in_window && offset > 0 && !dir_mut(dpi, from_client).asm_done && dir_mut(dpi, from_client).asm.is_none() => {
+            _ if in_window
+                && offset > 0
+                && !dir_mut(dpi, from_client).asm_done
+                && dir_mut(dpi, from_client).asm.is_none() =>
+            {
                 // A segment ahead of the stream start: the start was lost or comes later
                 // (out of order). Keep it so the start can be completed.
                 let dir = dir_mut(dpi, from_client);
@@ -415,7 +443,14 @@ impl Engine {
         }
     }
 
-    fn on_hit(&mut self, dpi: &mut Dpi, ctx: &Ctx, hit: &Hit<'_>, pkt: &PacketView<'_>, now: Instant) -> Option<Classification> {
+    fn on_hit(
+        &mut self,
+        dpi: &mut Dpi,
+        ctx: &Ctx,
+        hit: &Hit<'_>,
+        pkt: &PacketView<'_>,
+        now: Instant,
+    ) -> Option<Classification> {
         let c = self.decide_borrowed(ctx, hit, pkt, now);
         self.after_hit(dpi, c)
     }
@@ -431,12 +466,22 @@ impl Engine {
     }
 
     /// Turns a hit into a classification; for DNS also learns answers. The bool says "tentative".
-    fn decide_borrowed(&mut self, ctx: &Ctx, hit: &Hit<'_>, pkt: &PacketView<'_>, now: Instant) -> (Classification, bool) {
+    fn decide_borrowed(
+        &mut self,
+        ctx: &Ctx,
+        hit: &Hit<'_>,
+        pkt: &PacketView<'_>,
+        now: Instant,
+    ) -> (Classification, bool) {
         if hit.dns_labels {
             let mut name = [0u8; dns::MAX_NAME_LEN];
             let n = dns::labels_to_dotted(hit.host, &mut name).unwrap_or(0);
             let text = name.get(..n).unwrap_or(&[]);
-            let plain = Hit { host: text, dns_labels: false, ..*hit };
+            let plain = Hit {
+                host: text,
+                dns_labels: false,
+                ..*hit
+            };
             let c = self.decide(&plain, now);
             let is_response = dns::message(ctx, pkt.payload)
                 .and_then(dns::parse)
@@ -459,7 +504,8 @@ impl Engine {
         };
         let host = String::from_utf8_lossy(hit.host).into_owned();
         match host_app {
-            Some(h) => finished(hit.master, h.app, h.category, Confidence::Dpi, State::Done).with_host(host),
+            Some(h) => finished(hit.master, h.app, h.category, Confidence::Dpi, State::Done)
+                .with_host(host),
             None => finished(hit.master, hit.app, "", Confidence::Dpi, State::Done).with_host(host),
         }
     }
@@ -494,13 +540,25 @@ impl Engine {
 
     fn cache_guess(&self, pkt: &PacketView<'_>, now: Instant) -> Option<Classification> {
         let e = self.cache.get(&pkt.server.ip(), now)?;
-        Some(finished(AppId::UNKNOWN, e.app, e.category, Confidence::DpiCache, State::GaveUp).with_host(e.name.to_string()))
+        Some(
+            finished(
+                AppId::UNKNOWN,
+                e.app,
+                e.category,
+                Confidence::DpiCache,
+                State::GaveUp,
+            )
+            .with_host(e.name.to_string()),
+        )
     }
 
     /// The answer when DPI is over without a match: tentative, else cache, else port, else Unknown.
     fn give_up(&self, dpi: &mut Dpi, pkt: &PacketView<'_>, now: Instant) -> Classification {
         if let Some(t) = dpi.tentative.take() {
-            return Classification { state: State::Done, ..*t };
+            return Classification {
+                state: State::Done,
+                ..*t
+            };
         }
         if let Some(c) = self.cache_guess(pkt, now) {
             return c;
@@ -508,7 +566,13 @@ impl Engine {
         if let Some(id) = self.port_guess(pkt.l4, pkt.server.port(), pkt.client.port()) {
             return finished(id, id, "", Confidence::Port, State::GaveUp);
         }
-        finished(AppId::UNKNOWN, AppId::UNKNOWN, "", Confidence::Unknown, State::GaveUp)
+        finished(
+            AppId::UNKNOWN,
+            AppId::UNKNOWN,
+            "",
+            Confidence::Unknown,
+            State::GaveUp,
+        )
     }
 
     /// The protocol registered for the server port (else the client port) in the nDPI table.
@@ -530,7 +594,10 @@ fn run_dissectors<'a>(ctx: &Ctx, data: &'a [u8]) -> Outcome<'a> {
     let mut need_more = false;
     let mut reassemble = false;
     for pass in [true, false] {
-        for d in DISSECTORS.iter().filter(|d| d.applies(ctx) && d.likely(ctx) == pass) {
+        for d in DISSECTORS
+            .iter()
+            .filter(|d| d.applies(ctx) && d.likely(ctx) == pass)
+        {
             match (d.probe)(ctx, data) {
                 Probe::Match(h) => return Outcome::Match(h),
                 Probe::NeedMore => {
@@ -572,11 +639,21 @@ fn category_of(app: AppId, master: AppId) -> &'static str {
     protocols::by_id(id).map_or("Unspecified", |p| p.category)
 }
 
-fn finished(master: AppId, app: AppId, category: &'static str, confidence: Confidence, state: State) -> Classification {
+fn finished(
+    master: AppId,
+    app: AppId,
+    category: &'static str,
+    confidence: Confidence,
+    state: State,
+) -> Classification {
     Classification {
         master,
         app,
-        category: if category.is_empty() { category_of(app, master) } else { category },
+        category: if category.is_empty() {
+            category_of(app, master)
+        } else {
+            category
+        },
         host: String::new(),
         confidence,
         state,
@@ -601,7 +678,12 @@ impl quic::CryptoStream {
 pub fn fuzz_entry(data: &[u8]) {
     let mut e = Engine::new(EngineConfig::default());
     let now = Instant::now();
-    for (l4, sp) in [(IPPROTO_TCP, 443), (IPPROTO_UDP, 443), (IPPROTO_UDP, 53), (IPPROTO_TCP, 80)] {
+    for (l4, sp) in [
+        (IPPROTO_TCP, 443),
+        (IPPROTO_UDP, 443),
+        (IPPROTO_UDP, 53),
+        (IPPROTO_TCP, 80),
+    ] {
         let mut f = FlowState::new();
         let pkt = PacketView {
             l4,

@@ -63,8 +63,7 @@ impl HostMatcher {
                 continue;
             };
             let left_ok = m.start() == 0 || host.get(m.start().wrapping_sub(1)) == Some(&b'.');
-            let right_ok =
-                open_end || m.end() == host.len() || host.get(m.end()) == Some(&b'.');
+            let right_ok = open_end || m.end() == host.len() || host.get(m.end()) == Some(&b'.');
             if !(left_ok && right_ok) {
                 continue;
             }

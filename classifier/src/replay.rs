@@ -65,7 +65,14 @@ pub struct FlowSummary {
 
 impl FlowSummary {
     /// Builds a summary from a classification.
-    pub fn new(l4: u8, client: SocketAddr, server: SocketAddr, c: &Classification, packets: u64, bytes: u64) -> Self {
+    pub fn new(
+        l4: u8,
+        client: SocketAddr,
+        server: SocketAddr,
+        c: &Classification,
+        packets: u64,
+        bytes: u64,
+    ) -> Self {
         FlowSummary {
             l4,
             client,
@@ -150,7 +157,11 @@ struct Flow {
 /// # Errors
 /// [`ReplayError`] when the file cannot be read or is not a capture. A truncated tail is not an
 /// error: the flows so far are reported and `ReplayStats::truncated` is set.
-pub fn replay(path: &Path, opts: &ReplayOptions, on_flow: impl FnMut(&FlowSummary)) -> Result<ReplayStats, ReplayError> {
+pub fn replay(
+    path: &Path,
+    opts: &ReplayOptions,
+    on_flow: impl FnMut(&FlowSummary),
+) -> Result<ReplayStats, ReplayError> {
     let data = std::fs::read(path).map_err(|source| ReplayError::Io {
         path: path.display().to_string(),
         source,
@@ -165,7 +176,11 @@ pub fn replay(path: &Path, opts: &ReplayOptions, on_flow: impl FnMut(&FlowSummar
 ///
 /// # Errors
 /// [`CaptureError`] when the bytes are not a capture.
-pub fn replay_bytes(data: &[u8], opts: &ReplayOptions, mut on_flow: impl FnMut(&FlowSummary)) -> Result<ReplayStats, CaptureError> {
+pub fn replay_bytes(
+    data: &[u8],
+    opts: &ReplayOptions,
+    mut on_flow: impl FnMut(&FlowSummary),
+) -> Result<ReplayStats, CaptureError> {
     let mut records = Records::new(data)?;
     let mut engine = Engine::new(opts.engine.unwrap_or_default());
     let mut flows: HashMap<(u8, SocketAddr, SocketAddr), Flow> = HashMap::new();
@@ -237,7 +252,11 @@ pub fn replay_bytes(data: &[u8], opts: &ReplayOptions, mut on_flow: impl FnMut(&
             } else {
                 true
             };
-            let (client, server) = if src_is_client { (src, dst) } else { (dst, src) };
+            let (client, server) = if src_is_client {
+                (src, dst)
+            } else {
+                (dst, src)
+            };
             let order = stats.flows;
             stats.flows = stats.flows.saturating_add(1);
             flows.insert(
@@ -258,7 +277,9 @@ pub fn replay_bytes(data: &[u8], opts: &ReplayOptions, mut on_flow: impl FnMut(&
             continue;
         };
         flow.packets = flow.packets.saturating_add(1);
-        flow.bytes = flow.bytes.saturating_add(u64::try_from(v.ip_len).unwrap_or(0));
+        flow.bytes = flow
+            .bytes
+            .saturating_add(u64::try_from(v.ip_len).unwrap_or(0));
         let from_client = src == flow.client;
         let pkt = PacketView {
             l4: flow.l4,
@@ -269,7 +290,10 @@ pub fn replay_bytes(data: &[u8], opts: &ReplayOptions, mut on_flow: impl FnMut(&
             tcp_seq: t.seq,
             tcp_syn: t.syn,
         };
-        let dns_like = flow.result.as_ref().is_some_and(|r| r.master.0 == 5 || r.master.0 == 8 || r.master.0 == 154);
+        let dns_like = flow
+            .result
+            .as_ref()
+            .is_some_and(|r| r.master.0 == 5 || r.master.0 == 8 || r.master.0 == 154);
         if flow.result.is_none() || (dns_like && !from_client) {
             let c = engine.classify(&mut flow.state, &pkt, now);
             if flow.result.is_none() && c.state != crate::engine::State::NeedMore {
@@ -298,7 +322,9 @@ pub fn replay_bytes(data: &[u8], opts: &ReplayOptions, mut on_flow: impl FnMut(&
                 engine.finish(&mut f.state, &pkt, now)
             }
         };
-        on_flow(&FlowSummary::new(f.l4, f.client, f.server, &c, f.packets, f.bytes));
+        on_flow(&FlowSummary::new(
+            f.l4, f.client, f.server, &c, f.packets, f.bytes,
+        ));
     }
     Ok(stats)
 }
@@ -313,7 +339,11 @@ struct Transport<'a> {
 }
 
 fn transport(proto: u8, b: &[u8]) -> Option<Transport<'_>> {
-    let port = |i: usize| -> Option<u16> { Some(u16::from_be_bytes(b.get(i..i.checked_add(2)?)?.try_into().ok()?)) };
+    let port = |i: usize| -> Option<u16> {
+        Some(u16::from_be_bytes(
+            b.get(i..i.checked_add(2)?)?.try_into().ok()?,
+        ))
+    };
     match proto {
         IPPROTO_TCP => {
             let off = usize::from(b.get(12)? >> 4).checked_mul(4)?;

@@ -51,7 +51,9 @@ pub fn probe_udp<'a>(_ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     // uTP: a 20-byte header, then (for ST_DATA) the peer-wire handshake.
     if let (Some(&b0), Some(rest)) = (data.first(), data.get(UTP_HEADER_LEN..)) {
         let (ty, ver) = (b0 >> 4, b0 & 0x0f);
-        if ver == 1 && ty <= 4 && (rest.starts_with(HANDSHAKE) || find(rest, b"d1:ad2:id20:").is_some())
+        if ver == 1
+            && ty <= 4
+            && (rest.starts_with(HANDSHAKE) || find(rest, b"d1:ad2:id20:").is_some())
         {
             return Probe::Match(Hit::proto(ids::BITTORRENT));
         }

@@ -310,7 +310,9 @@ mod tests {
     #[test]
     fn pointer_loop_is_bounded() {
         // A name that points at itself.
-        let msg = [0u8, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
+        let msg = [
+            0u8, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1,
+        ];
         let mut b = [0u8; MAX_NAME_LEN];
         assert_eq!(read_name(&msg, 12, &mut b), None);
         // An over-long chain of labels never writes past the buffer.
@@ -326,6 +328,9 @@ mod tests {
     fn not_dns() {
         let ctx = Ctx::client(17, 40000, 53);
         assert_eq!(probe(&ctx, &[0xff; 30]), Probe::NoMatch);
-        assert_eq!(probe(&Ctx::client(17, 40000, 4000), DIG_QUERY), Probe::NoMatch);
+        assert_eq!(
+            probe(&Ctx::client(17, 40000, 4000), DIG_QUERY),
+            Probe::NoMatch
+        );
     }
 }

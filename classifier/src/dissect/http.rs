@@ -109,11 +109,15 @@ pub fn request_headers(data: &[u8]) -> Request<'_> {
     let limit = data.len().min(MAX_HEADER_BYTES);
     let block = data.get(..limit).unwrap_or(&[]);
     // Only whole lines count: a Host value cut by the segment end would be wrong, not short.
-    let whole = block.iter().rposition(|&b| b == b'\n').map_or(0, |i| i.saturating_add(1));
+    let whole = block
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i.saturating_add(1));
     let block = block.get(..whole).unwrap_or(&[]);
-    let mut lines = block.split(|&b| b == b'\n');
+    let mut lines = block.split_inclusive(|&b| b == b'\n');
     lines.next(); // request line
     for line in lines {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             out.complete = true;
@@ -142,7 +146,10 @@ fn strip_port(v: &[u8]) -> &[u8] {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
     let end = v
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())

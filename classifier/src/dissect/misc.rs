@@ -41,7 +41,11 @@ pub const SSDP: Dissector = d("ssdp", ssdp, &[], &[1900]);
 fn ssdp<'a>(_ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     prefixed(
         data,
-        &[b"M-SEARCH * HTTP/1.1", b"NOTIFY * HTTP/1.1", b"HTTP/1.1 200 OK\r\n"],
+        &[
+            b"M-SEARCH * HTTP/1.1",
+            b"NOTIFY * HTTP/1.1",
+            b"HTTP/1.1 200 OK\r\n",
+        ],
         ids::SSDP,
     )
     .and_port(_ctx, 1900, data.starts_with(b"HTTP/"))
@@ -98,7 +102,12 @@ fn syslog<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return Probe::NoMatch;
     }
     // PRI is 1–3 digits then '>', value ≤ 191.
-    let digits = data.iter().skip(1).take(4).take_while(|b| b.is_ascii_digit()).count();
+    let digits = data
+        .iter()
+        .skip(1)
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if (1..=3).contains(&digits) && at(data, digits.saturating_add(1)) == b'>' {
         hit(ids::SYSLOG)
     } else {
@@ -122,7 +131,10 @@ fn snmp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         _ => return Probe::NoMatch,
     };
     let v = 1usize.saturating_add(len_octets);
-    if at(data, v) == 0x02 && at(data, v.saturating_add(1)) == 1 && matches!(at(data, v.saturating_add(2)), 0 | 1 | 3) {
+    if at(data, v) == 0x02
+        && at(data, v.saturating_add(1)) == 1
+        && matches!(at(data, v.saturating_add(2)), 0 | 1 | 3)
+    {
         hit(ids::SNMP)
     } else {
         Probe::NoMatch
@@ -139,8 +151,13 @@ fn mail<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     if ctx.from_client {
         return prefixed(data, &[b"EHLO ", b"HELO "], ids::SMTP)
-            .or(|| prefixed(data, &[b"USER ", b"CAPA\r\n"], ids::FTP_CONTROL).and_port(ctx, 21, true))
-            .or(|| prefixed(data, &[b"USER ", b"CAPA\r\n", b"AUTH "], ids::POP3).and_port(ctx, 110, true));
+            .or(|| {
+                prefixed(data, &[b"USER ", b"CAPA\r\n"], ids::FTP_CONTROL).and_port(ctx, 21, true)
+            })
+            .or(|| {
+                prefixed(data, &[b"USER ", b"CAPA\r\n", b"AUTH "], ids::POP3)
+                    .and_port(ctx, 110, true)
+            });
     }
     if data.starts_with(b"220") && (at(data, 3) == b' ' || at(data, 3) == b'-') {
         let smtp = find(data, b"SMTP").is_some() || find(data, b"ESMTP").is_some();
@@ -177,8 +194,11 @@ fn mysql<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     // 3-byte length, sequence 0, protocol version 10, NUL-terminated server version "5.x"/"8.x".
     let len = u32::from_le_bytes([at(data, 0), at(data, 1), at(data, 2), 0]);
-    if at(data, 3) == 0 && at(data, 4) == 10 && usize::try_from(len).ok().and_then(|l| l.checked_add(4)) == Some(data.len())
-        && at(data, 5).is_ascii_digit() && at(data, 6) == b'.'
+    if at(data, 3) == 0
+        && at(data, 4) == 10
+        && usize::try_from(len).ok().and_then(|l| l.checked_add(4)) == Some(data.len())
+        && at(data, 5).is_ascii_digit()
+        && at(data, 6) == b'.'
     {
         hit(ids::MYSQL)
     } else {
@@ -232,7 +252,12 @@ fn mqtt<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return Probe::NoMatch;
     }
     // CONNECT: remaining length (1–4 bytes), then protocol name "MQTT" (4) or "MQIsdp" (3.1).
-    let n = data.iter().skip(1).take(4).take_while(|b| **b & 0x80 != 0).count();
+    let n = data
+        .iter()
+        .skip(1)
+        .take(4)
+        .take_while(|b| **b & 0x80 != 0)
+        .count();
     let p = n.saturating_add(2);
     let name = data.get(p..).unwrap_or(&[]);
     if name.starts_with(b"\x00\x04MQTT") || name.starts_with(b"\x00\x06MQIsdp") {
@@ -262,7 +287,10 @@ fn tftp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
                 }
                 m
             };
-            if lower.starts_with(b"octet\0") || lower.starts_with(b"netascii") || lower.starts_with(b"mail\0") {
+            if lower.starts_with(b"octet\0")
+                || lower.starts_with(b"netascii")
+                || lower.starts_with(b"mail\0")
+            {
                 hit(ids::TFTP)
             } else {
                 Probe::NoMatch
@@ -301,7 +329,13 @@ fn openvpn<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     // TCP adds a 2-byte length. Opcode in the top 5 bits: P_CONTROL_HARD_RESET_CLIENT_V2 (7) or V3 (10).
     let (op_at, len_ok) = if ctx.is_tcp() {
-        (2, be16(data, 0).map(usize::from).and_then(|l| l.checked_add(2)) == Some(data.len()))
+        (
+            2,
+            be16(data, 0)
+                .map(usize::from)
+                .and_then(|l| l.checked_add(2))
+                == Some(data.len()),
+        )
     } else {
         (0, true)
     };
@@ -330,10 +364,25 @@ fn wireguard<'a>(_ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
 
 #[doc(hidden)]
 pub fn fuzz_entry(data: &[u8]) {
-    for ctx in [Ctx::client(6, 40000, 25), Ctx::client(17, 40000, 137), Ctx::client(17, 40000, 69)] {
+    for ctx in [
+        Ctx::client(6, 40000, 25),
+        Ctx::client(17, 40000, 137),
+        Ctx::client(17, 40000, 69),
+    ] {
         for dis in [
-            &SSDP, &NETBIOS_NS, &SYSLOG, &SNMP, &MAIL_BANNERS, &MYSQL, &POSTGRESQL, &RTSP, &MQTT,
-            &TFTP, &SIP, &OPENVPN, &WIREGUARD,
+            &SSDP,
+            &NETBIOS_NS,
+            &SYSLOG,
+            &SNMP,
+            &MAIL_BANNERS,
+            &MYSQL,
+            &POSTGRESQL,
+            &RTSP,
+            &MQTT,
+            &TFTP,
+            &SIP,
+            &OPENVPN,
+            &WIREGUARD,
         ] {
             let _ = (dis.probe)(&ctx, data);
         }
@@ -355,18 +404,48 @@ mod tests {
     fn each_small_protocol() {
         let u = |p| Ctx::client(17, 40000, p);
         let t = |p| Ctx::client(6, 40000, p);
-        assert_eq!(ssdp(&u(1900), b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"), hit(ids::SSDP));
-        assert_eq!(syslog(&u(514), b"<34>Oct 11 22:14:15 host su: x"), hit(ids::SYSLOG));
+        assert_eq!(
+            ssdp(
+                &u(1900),
+                b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+            ),
+            hit(ids::SSDP)
+        );
+        assert_eq!(
+            syslog(&u(514), b"<34>Oct 11 22:14:15 host su: x"),
+            hit(ids::SYSLOG)
+        );
         assert_eq!(syslog(&u(514), b"<34 x"), Probe::NoMatch);
-        assert_eq!(snmp(&u(161), &[0x30, 0x26, 0x02, 0x01, 0x01, 0x04, 0x06]), hit(ids::SNMP));
-        assert_eq!(mail(&server(6, 25), b"220 mx.example ESMTP Postfix\r\n"), hit(ids::SMTP));
+        assert_eq!(
+            snmp(&u(161), &[0x30, 0x26, 0x02, 0x01, 0x01, 0x04, 0x06]),
+            hit(ids::SNMP)
+        );
+        assert_eq!(
+            mail(&server(6, 25), b"220 mx.example ESMTP Postfix\r\n"),
+            hit(ids::SMTP)
+        );
         assert_eq!(mail(&server(6, 110), b"+OK POP3 ready\r\n"), hit(ids::POP3));
         assert_eq!(mail(&server(6, 143), b"* OK IMAP4rev1\r\n"), hit(ids::IMAP));
-        assert_eq!(postgresql(&t(5432), &[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]), hit(ids::POSTGRESQL));
-        assert_eq!(rtsp(&t(554), b"OPTIONS rtsp://cam/ RTSP/1.0\r\n"), hit(ids::RTSP));
-        assert_eq!(mqtt(&t(1883), b"\x10\x12\x00\x04MQTT\x04\x02\x00\x3c"), hit(ids::MQTT));
-        assert_eq!(tftp(&u(69), b"\x00\x01file.bin\x00octet\x00"), hit(ids::TFTP));
-        assert_eq!(sip(&u(5060), b"REGISTER sip:example.com SIP/2.0\r\n"), hit(ids::SIP));
+        assert_eq!(
+            postgresql(&t(5432), &[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]),
+            hit(ids::POSTGRESQL)
+        );
+        assert_eq!(
+            rtsp(&t(554), b"OPTIONS rtsp://cam/ RTSP/1.0\r\n"),
+            hit(ids::RTSP)
+        );
+        assert_eq!(
+            mqtt(&t(1883), b"\x10\x12\x00\x04MQTT\x04\x02\x00\x3c"),
+            hit(ids::MQTT)
+        );
+        assert_eq!(
+            tftp(&u(69), b"\x00\x01file.bin\x00octet\x00"),
+            hit(ids::TFTP)
+        );
+        assert_eq!(
+            sip(&u(5060), b"REGISTER sip:example.com SIP/2.0\r\n"),
+            hit(ids::SIP)
+        );
         let mut wg = vec![1u8, 0, 0, 0];
         wg.resize(148, 7);
         assert_eq!(wireguard(&u(51820), &wg), hit(ids::WIREGUARD));
@@ -375,13 +454,8 @@ mod tests {
         nb.extend_from_slice(b"EOGFGLGPCACACACACACACACACACACAAA");
         nb.push(0);
         assert_eq!(netbios(&u(137), &nb), hit(ids::NETBIOS));
-        let greeting = b"\x0a\x00\x00\x00\x0a8.0.36\x00rest";
-        let mut my = vec![u8::try_from(greeting.len()).unwrap_or(0), 0, 0, 0];
-        my.extend_from_slice(&greeting[1..]);
-        my[0] = u8::try_from(my.len() - 4).unwrap_or(0);
-        my.insert(4, 0);
-        my.remove(5);
-        my[4] = 10;
-        assert_eq!(mysql(&server(6, 3306), &my), hit(ids::MYSQL));
+        // HandshakeV10: length 15 (LE), sequence 0, protocol 10, "8.0.36\0", 7 more bytes.
+        let my = b"\x0f\x00\x00\x00\x0a8.0.36\x00abcdefg";
+        assert_eq!(mysql(&server(6, 3306), my), hit(ids::MYSQL));
     }
 }

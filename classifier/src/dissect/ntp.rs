@@ -44,7 +44,10 @@ mod tests {
         let mut p = [0u8; 48];
         p[0] = 0x23;
         assert!(probe(&Ctx::client(17, 40000, 123), &p).is_match());
-        assert_eq!(probe(&Ctx::client(17, 40000, 123), &p[..47]), Probe::NoMatch);
+        assert_eq!(
+            probe(&Ctx::client(17, 40000, 123), &p[..47]),
+            Probe::NoMatch
+        );
         assert_eq!(probe(&Ctx::client(17, 40000, 124), &p), Probe::NoMatch);
         p[0] = 0x3b; // version 7
         assert_eq!(probe(&Ctx::client(17, 40000, 123), &p), Probe::NoMatch);

@@ -115,7 +115,13 @@ fn expand_label(hk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) -> Option<()> {
     let mut info = [0u8; 64];
     let len = u16::try_from(out.len()).ok()?.to_be_bytes();
     let full_len = label.len().checked_add(6)?; // "tls13 " prefix
-    let parts: [&[u8]; 5] = [&len, &[u8::try_from(full_len).ok()?], b"tls13 ", label, &[0]];
+    let parts: [&[u8]; 5] = [
+        &len,
+        &[u8::try_from(full_len).ok()?],
+        b"tls13 ",
+        label,
+        &[0],
+    ];
     let mut n = 0usize;
     for p in parts {
         let end = n.checked_add(p.len())?;
@@ -234,8 +240,16 @@ pub fn probe<'a>(
     if let Version::Google(_) = version {
         // Q046 keeps the IETF long-header invariants; Q046–Q049 carry the CHLO in clear.
         return match find_chlo_sni(data) {
-            Some(sni) => Probe::Match(QuicHit { version: v, sni, alpn: &[] }),
-            None if first & 0x40 != 0 => Probe::Match(QuicHit { version: v, sni: &[], alpn: &[] }),
+            Some(sni) => Probe::Match(QuicHit {
+                version: v,
+                sni,
+                alpn: &[],
+            }),
+            None if first & 0x40 != 0 => Probe::Match(QuicHit {
+                version: v,
+                sni: &[],
+                alpn: &[],
+            }),
             None => Probe::NoMatch,
         };
     }
@@ -294,9 +308,11 @@ pub fn probe<'a>(
             sni: ch.sni,
             alpn: ch.first_alpn().unwrap_or(&[]),
         }),
-        Probe::Match(tls::Handshake::ServerHello) | Probe::NoMatch => {
-            Probe::Match(QuicHit { version: v, sni: &[], alpn: &[] })
-        }
+        Probe::Match(tls::Handshake::ServerHello) | Probe::NoMatch => Probe::Match(QuicHit {
+            version: v,
+            sni: &[],
+            alpn: &[],
+        }),
         Probe::NeedMore => Probe::NeedMore,
     }
 }
@@ -312,7 +328,10 @@ fn decrypt_initial(
 ) -> Option<()> {
     let keys = initial_keys(version, salt, dcid, false)?;
     let sample_at = pn_offset.checked_add(4)?;
-    let mask = hp_mask(&keys.hp, packet.get(sample_at..sample_at.checked_add(SAMPLE_LEN)?)?)?;
+    let mask = hp_mask(
+        &keys.hp,
+        packet.get(sample_at..sample_at.checked_add(SAMPLE_LEN)?)?,
+    )?;
     let first = packet.first()? ^ (mask.first()? & 0x0f);
     let pn_len = usize::from(first & 0x3).checked_add(1)?;
     let header_end = pn_offset.checked_add(pn_len)?;
@@ -404,7 +423,11 @@ fn gquic_public(data: &[u8]) -> Probe<QuicHit<'_>> {
     let Some(v) = super::be32(data, 1usize.saturating_add(cid_len)) else {
         return Probe::NoMatch;
     };
-    if v >> 24 != u32::from(b'Q') || !data.get(2usize.saturating_add(cid_len)..5usize.saturating_add(cid_len)).is_some_and(|d| d.iter().all(u8::is_ascii_digit)) {
+    if v >> 24 != u32::from(b'Q')
+        || !data
+            .get(2usize.saturating_add(cid_len)..5usize.saturating_add(cid_len))
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    {
         return Probe::NoMatch;
     }
     Probe::Match(QuicHit {
@@ -460,11 +483,20 @@ const fn nib(c: u8) -> u8 {
 pub fn fuzz_entry(data: &[u8]) {
     let mut crypto = None;
     let mut scratch = Vec::new();
-    let _ = probe(&Ctx::client(17, 40000, 443), data, &mut crypto, &mut scratch);
+    let _ = probe(
+        &Ctx::client(17, 40000, 443),
+        data,
+        &mut crypto,
+        &mut scratch,
+    );
     let mut s = CryptoStream::default();
     let _ = collect_crypto(data, &mut s);
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests;

@@ -34,7 +34,9 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     };
     let line = data.get(..nl).unwrap_or(&[]);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let ok = line.starts_with(b"SSH-2.0-") || line.starts_with(b"SSH-1.99-") || line.starts_with(b"SSH-1.5-");
+    let ok = line.starts_with(b"SSH-2.0-")
+        || line.starts_with(b"SSH-1.99-")
+        || line.starts_with(b"SSH-1.5-");
     if !ok || !line.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         return Probe::NoMatch;
     }

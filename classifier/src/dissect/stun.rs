@@ -52,7 +52,11 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return Probe::NoMatch;
     };
     if data.len() < total {
-        return if ctx.is_tcp() { Probe::NeedMore } else { Probe::NoMatch };
+        return if ctx.is_tcp() {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
     }
     if data.len() != total && ctx.is_udp() {
         return Probe::NoMatch;

@@ -198,8 +198,7 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello<'_>> {
 /// Letters, digits, `-`, `.`, `_` only: what a host name in SNI may contain.
 pub fn is_hostname(b: &[u8]) -> bool {
     !b.is_empty()
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
 }
 

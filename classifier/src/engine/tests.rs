@@ -44,9 +44,15 @@ fn tls_hello_split_across_two_segments_and_out_of_order() {
         assert_eq!(e.classify(&mut f, &syn, now).state, State::NeedMore);
         let (a, b) = CURL_HELLO.split_at(200);
         let segs = if reverse {
-            [pkt(IPPROTO_TCP, 40000, 443, b, 1200), pkt(IPPROTO_TCP, 40000, 443, a, 1000)]
+            [
+                pkt(IPPROTO_TCP, 40000, 443, b, 1200),
+                pkt(IPPROTO_TCP, 40000, 443, a, 1000),
+            ]
         } else {
-            [pkt(IPPROTO_TCP, 40000, 443, a, 1000), pkt(IPPROTO_TCP, 40000, 443, b, 1200)]
+            [
+                pkt(IPPROTO_TCP, 40000, 443, a, 1000),
+                pkt(IPPROTO_TCP, 40000, 443, b, 1200),
+            ]
         };
         let first = e.classify(&mut f, &segs[0], now);
         assert_eq!(first.state, State::NeedMore, "reverse={reverse}");
@@ -85,7 +91,11 @@ fn dns_query_answer_then_cache_classifies_next_flow() {
     assert_eq!(e.dns_cache().len(), 1);
     // A later flow to 142.250.1.1 with an unknown protocol: classified on its first packet.
     let mut g = FlowState::new();
-    let c = e.classify(&mut g, &pkt(IPPROTO_TCP, 41000, 5000, b"\x00\x01opaque", 1), now);
+    let c = e.classify(
+        &mut g,
+        &pkt(IPPROTO_TCP, 41000, 5000, b"\x00\x01opaque", 1),
+        now,
+    );
     assert_eq!(c.state, State::Done);
     assert_eq!(c.app.name(), "YouTube");
     assert_eq!(c.confidence, Confidence::DpiCache);
@@ -93,23 +103,40 @@ fn dns_query_answer_then_cache_classifies_next_flow() {
 
 #[test]
 fn gives_up_after_max_packets_with_port_guess() {
-    let mut e = Engine::new(EngineConfig { max_dpi_packets: 3, ..EngineConfig::default() });
+    let mut e = Engine::new(EngineConfig {
+        max_dpi_packets: 3,
+        ..EngineConfig::default()
+    });
     let mut f = FlowState::new();
     let now = Instant::now();
     let mut states = vec![];
     for i in 0..3u32 {
-        let c = e.classify(&mut f, &pkt(IPPROTO_TCP, 40000, 3306, b"\x01\x02\x03zz", 1 + i * 5), now);
+        let c = e.classify(
+            &mut f,
+            &pkt(IPPROTO_TCP, 40000, 3306, b"\x01\x02\x03zz", 1 + i * 5),
+            now,
+        );
         states.push((c.state, c.confidence, c.label()));
     }
     assert_eq!(states[0].0, State::NeedMore);
-    assert_eq!(states[2], (State::GaveUp, Confidence::Port, "MySQL".to_string()));
+    assert_eq!(
+        states[2],
+        (State::GaveUp, Confidence::Port, "MySQL".to_string())
+    );
     // Unknown port: Unknown.
     let mut g = FlowState::new();
     let mut last = Classification::default();
     for i in 0..3u32 {
-        last = e.classify(&mut g, &pkt(IPPROTO_TCP, 40000, 45678, b"zzzz", 1 + i * 4), now);
+        last = e.classify(
+            &mut g,
+            &pkt(IPPROTO_TCP, 40000, 45678, b"zzzz", 1 + i * 4),
+            now,
+        );
     }
-    assert_eq!((last.state, last.label().as_str()), (State::GaveUp, "Unknown"));
+    assert_eq!(
+        (last.state, last.label().as_str()),
+        (State::GaveUp, "Unknown")
+    );
 }
 
 #[test]

@@ -26,9 +26,26 @@ fn split_pcap(data: &[u8]) -> (Vec<u8>, Vec<(u32, u32, Vec<u8>)>) {
     (data[..24].to_vec(), recs)
 }
 
-fn pcap_with(link: u32, big: bool, recs: &[(u32, u32, Vec<u8>)], map: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
-    let w32 = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-    let w16 = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+fn pcap_with(
+    link: u32,
+    big: bool,
+    recs: &[(u32, u32, Vec<u8>)],
+    map: impl Fn(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    let w32 = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let w16 = |v: u16| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut out = vec![];
     out.extend_from_slice(&w32(0xa1b2_c3d4));
     out.extend_from_slice(&w16(2));
@@ -103,7 +120,9 @@ fn curl_tls_every_format_and_link_type() {
         v
     };
     let sll2 = |f: &[u8]| {
-        let mut v = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut v = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         v.extend_from_slice(&f[14..]);
         v
     };
@@ -137,9 +156,18 @@ fn dig_dns_udp_and_tcp() {
     let (flows, _) = run(DIG_DNS);
     // Port 5353 in this recording (a stub resolver), so the master is MDNS by port; the names
     // still come from the payload.
-    let hosts: Vec<_> = flows.iter().map(|f| (f.l4, f.host.as_str(), f.app.name())).collect();
-    assert!(hosts.contains(&(17, "www.youtube.com", "YouTube")), "{hosts:?}");
-    assert!(hosts.contains(&(6, "www.google.com", "Google")), "{hosts:?}");
+    let hosts: Vec<_> = flows
+        .iter()
+        .map(|f| (f.l4, f.host.as_str(), f.app.name()))
+        .collect();
+    assert!(
+        hosts.contains(&(17, "www.youtube.com", "YouTube")),
+        "{hosts:?}"
+    );
+    assert!(
+        hosts.contains(&(6, "www.google.com", "Google")),
+        "{hosts:?}"
+    );
 }
 
 #[test]
@@ -152,8 +180,19 @@ fn truncated_tail_keeps_flows_and_flags() {
 
 #[test]
 fn not_a_capture_is_an_error() {
-    assert!(replay_bytes(b"hello world, not a pcap", &ReplayOptions::default(), |_| {}).is_err());
-    let err = replay(Path::new("/nonexistent/x.pcap"), &ReplayOptions::default(), |_| {});
+    assert!(
+        replay_bytes(
+            b"hello world, not a pcap",
+            &ReplayOptions::default(),
+            |_| {}
+        )
+        .is_err()
+    );
+    let err = replay(
+        Path::new("/nonexistent/x.pcap"),
+        &ReplayOptions::default(),
+        |_| {},
+    );
     assert!(matches!(err, Err(ReplayError::Io { .. })));
 }
 
@@ -166,14 +205,19 @@ fn ipv4_fragments_are_reassembled() {
     udp.extend_from_slice(&[0, 0]);
     udp.extend_from_slice(q);
     let ip = |payload: &[u8], off: u16, mf: bool| {
-        let mut h = vec![0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, 17, 0, 0, 10, 0, 0, 2, 8, 8, 8, 8];
+        let mut h = vec![
+            0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, 17, 0, 0, 10, 0, 0, 2, 8, 8, 8, 8,
+        ];
         h[2..4].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
         let fo = (off / 8) | if mf { 0x2000 } else { 0 };
         h[6..8].copy_from_slice(&fo.to_be_bytes());
         h.extend_from_slice(payload);
         h
     };
-    let recs = vec![(1, 0, ip(&udp[..16], 0, true)), (1, 1, ip(&udp[16..], 16, false))];
+    let recs = vec![
+        (1, 0, ip(&udp[..16], 0, true)),
+        (1, 1, ip(&udp[16..], 16, false)),
+    ];
     let (flows, stats) = run(&pcap_with(101, false, &recs, |f| f.to_vec()));
     assert_eq!(stats.fragments_reassembled, 1);
     assert_eq!(flows.len(), 1);
@@ -200,10 +244,22 @@ fn json_line_matches_design() {
         f.to_json(Some("accept"), None),
         r#"{"l4":"TCP","src":"10.0.0.2:51000","dst":"[2001:db8::1]:443","label":"TLS.YouTube","master":"TLS","app":"YouTube","app_id":124,"master_id":91,"category":"Media","confidence":"dpi","host":"www.youtube.com","packets":12,"bytes":5120,"verdict":"accept","rule":null}"#
     );
-    let dns = FlowSummary { master: AppId(5), app: AppId(5), label: "DNS".into(), host: "a\"b".into(), ..f };
+    let dns = FlowSummary {
+        master: AppId(5),
+        app: AppId(5),
+        label: "DNS".into(),
+        host: "a\"b".into(),
+        ..f
+    };
     let j = dns.to_json(None, Some("r1"));
-    assert!(j.contains(r#""master":"DNS","app":"DNS","app_id":5,"master_id":5"#), "{j}");
-    assert!(j.contains(r#""host":"a\"b""#) && j.ends_with(r#""verdict":null,"rule":"r1"}"#), "{j}");
+    assert!(
+        j.contains(r#""master":"DNS","app":"DNS","app_id":5,"master_id":5"#),
+        "{j}"
+    );
+    assert!(
+        j.contains(r#""host":"a\"b""#) && j.ends_with(r#""verdict":null,"rule":"r1"}"#),
+        "{j}"
+    );
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["label"], "DNS");
 }

@@ -7,7 +7,10 @@ use crate::dissect::ids;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 const DCID: &str = "8394c8f03e515708";
@@ -75,7 +78,10 @@ fn rfc9001_a1_keys() {
     assert_eq!(s.key.to_vec(), hex("cf3a5331653c364c88f0f379b6067e37"));
     assert_eq!(s.iv.to_vec(), hex("0ac1493ca1905853b0bba03e"));
     assert_eq!(s.hp.to_vec(), hex("c206b8d9b9f0f37644430b490eeaa314"));
-    assert_eq!(hp_mask(&c.hp, &hex(CLIENT_SAMPLE)).unwrap()[..5].to_vec(), hex("437b9aec36"));
+    assert_eq!(
+        hp_mask(&c.hp, &hex(CLIENT_SAMPLE)).unwrap()[..5].to_vec(),
+        hex("437b9aec36")
+    );
 }
 
 #[test]
@@ -124,7 +130,12 @@ fn rfc9001_a3_server_initial_decrypts() {
     let (ct, tag) = body.split_at(body.len() - 16);
     let mut out = ct.to_vec();
     Aes128Gcm::new(GenericArray::from_slice(&keys.key))
-        .decrypt_in_place_detached(Nonce::from_slice(&nonce), &header, &mut out, Tag::from_slice(tag))
+        .decrypt_in_place_detached(
+            Nonce::from_slice(&nonce),
+            &header,
+            &mut out,
+            Tag::from_slice(tag),
+        )
         .unwrap();
     assert_eq!(out, hex(SERVER_PAYLOAD));
 }
@@ -162,6 +173,10 @@ fn every_prefix_of_an_initial_is_not_a_match() {
     let ctx = Ctx::client(17, 40000, 443);
     for n in 0..packet.len() {
         let (mut crypto, mut scratch) = (None, Vec::new());
-        assert_eq!(probe(&ctx, &packet[..n], &mut crypto, &mut scratch), Probe::NoMatch, "{n}");
+        assert_eq!(
+            probe(&ctx, &packet[..n], &mut crypto, &mut scratch),
+            Probe::NoMatch,
+            "{n}"
+        );
     }
 }

@@ -1,0 +1,27 @@
+//! `nfguard-classifier`: parses the common arguments, loads the config, and runs
+//! [`nfguard_classifier::process::run`] until SIGTERM/SIGINT.
+
+use clap::Parser;
+use nfguard_proto::process::{CommonArgs, init_logging, load_config_or_exit, shutdown_signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nfguard-classifier",
+    about = "nfguard's DPI classifier process"
+)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() {
+    let args = Args::parse();
+    init_logging(args.common.log_format);
+    let cfg = load_config_or_exit(&args.common.config);
+    let result =
+        actix_rt::System::new().block_on(nfguard_classifier::process::run(cfg, shutdown_signal()));
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
