@@ -114,14 +114,37 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return fail(&e.into()),
             };
-            exit(
-                rt.block_on(async {
-                    supervisor::supervise(&cfg, specs, shutdown_signal(), || {}, || {})
-                        .await
-                        .map_err(anyhow::Error::from)
-                }),
-                1,
-            )
+            let plan = if cfg.capture.manage_rules {
+                let planned = cli::load_policy(&cfg)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|p| Ok(rules::plan(&cfg, &cli::shaper_classes(&p))?));
+                match planned {
+                    Ok(plan) => Some(plan),
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        return ExitCode::from(EXIT_USAGE as u8);
+                    }
+                }
+            } else {
+                None
+            };
+            let after_start = || {
+                if let Some(plan) = &plan {
+                    match plan.apply() {
+                        Ok(()) => tracing::info!("Installed nfguard's iptables rules."),
+                        Err(e) => tracing::error!(error = %e, "Cannot install nfguard's iptables rules; traffic is not queued."),
+                    }
+                }
+            };
+            let before_stop = || {
+                if let Some(plan) = &plan {
+                    if let Err(e) = plan.remove() {
+                        tracing::error!(error = %e, "Removing nfguard's iptables rules failed.");
+                    }
+                }
+            };
+            let run = supervisor::supervise(&cfg, specs, shutdown_signal(), after_start, before_stop);
+            exit(rt.block_on(run).map_err(anyhow::Error::from), 1)
         }
     }
 }

@@ -119,7 +119,7 @@ pub fn default_bin_dir() -> PathBuf {
 }
 
 /// Runs `specs` until `shutdown` resolves, then stops them in reverse order.
-/// `after_start` runs once every child has been started (used to install iptables rules), and
+/// `after_start` runs once every capture worker sent its first heartbeat (used to install iptables rules), and
 /// `before_stop` before the first child is stopped.
 ///
 /// # Errors
@@ -187,7 +187,10 @@ pub async fn supervise(
             restart_at: (!ok).then(|| Instant::now() + base_backoff),
         });
     }
-    after_start();
+    // Rules go in once every capture worker is bound (its first heartbeat), or after the start-up grace.
+    let mut after_start = Some(after_start);
+    let captures: Vec<String> = running.iter().map(|r| r.spec.part.clone()).filter(|p| p.starts_with("capture-")).collect();
+    let started_at = Instant::now();
 
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(CHECK_INTERVAL);
@@ -203,6 +206,11 @@ pub async fn supervise(
                 for r in &mut running {
                     check(r, cfg, &status, &mut last_beat).await;
                 }
+            }
+        }
+        if after_start.is_some() && (captures.iter().all(|p| last_beat.contains_key(p)) || started_at.elapsed() > STARTUP_GRACE) {
+            if let Some(f) = after_start.take() {
+                f();
             }
         }
     }
