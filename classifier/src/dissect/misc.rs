@@ -459,3 +459,48 @@ mod tests {
         assert_eq!(mysql(&server(6, 3306), my), hit(ids::MYSQL));
     }
 }
+
+// ---------------------------------------------------------------- WhatsApp (nDPI `protocols/whatsapp.c`, 4.2)
+
+/// The Noise-pipe prologue WhatsApp clients send first ("ED" edge routing header + "WA" 2.0).
+const WHATSAPP_SEQUENCE: &[u8] = b"ED\x00\x01\x00\x00\x02\x08\x00WA\x02\x00\x00\x00";
+/// The pre-Noise protocol's "WA" 1.5 header.
+const WHATSAPP_OLD: &[u8] = b"WA\x01\x05";
+
+pub const WHATSAPP: Dissector = Dissector {
+    name: "whatsapp",
+    probe: whatsapp,
+    tcp_ports: &[443, 5222, 5223],
+    udp_ports: &[],
+    reassemble: true,
+};
+
+fn whatsapp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
+    if !ctx.stream_start || !ctx.from_client {
+        return Probe::NoMatch;
+    }
+    match super::starts(data, WHATSAPP_SEQUENCE) {
+        Probe::Match(()) => return hit(AppId(142)),
+        Probe::NeedMore => return Probe::NeedMore,
+        _ => {}
+    }
+    prefixed(data, &[WHATSAPP_OLD], AppId(142))
+}
+
+#[cfg(test)]
+mod whatsapp_tests {
+    use super::*;
+
+    #[test]
+    fn whatsapp_prologue_all_prefixes() {
+        let mut data = WHATSAPP_SEQUENCE.to_vec();
+        data.extend_from_slice(&[0, 0, 0x2c, 0x12]);
+        crate::dissect::testutil::check_all_prefixes(
+            &Ctx::client(6, 40000, 443),
+            &data,
+            WHATSAPP_SEQUENCE.len(),
+            whatsapp,
+            |h| assert_eq!(h.app.name(), "WhatsApp"),
+        );
+    }
+}

@@ -317,6 +317,7 @@ pub static DISSECTORS: &[Dissector] = &[
     misc::SIP,
     misc::OPENVPN,
     misc::WIREGUARD,
+    misc::WHATSAPP,
 ];
 
 #[cfg(test)]

@@ -1,0 +1,48 @@
+//! Replays the seed inputs (every file in `testdata/`, plus every prefix of the small ones)
+//! through each `fuzz_entry`, so stable CI exercises what `classifier/fuzz/` fuzzes.
+
+use nfguard_classifier::{capture_file, dissect, engine, replay};
+
+const ENTRIES: &[(&str, fn(&[u8]))] = &[
+    ("tls", dissect::tls::fuzz_entry),
+    ("http", dissect::http::fuzz_entry),
+    ("dns", dissect::dns::fuzz_entry),
+    ("quic", dissect::quic::fuzz_entry),
+    ("ssh", dissect::ssh::fuzz_entry),
+    ("bittorrent", dissect::bittorrent::fuzz_entry),
+    ("stun", dissect::stun::fuzz_entry),
+    ("ntp", dissect::ntp::fuzz_entry),
+    ("dhcp", dissect::dhcp::fuzz_entry),
+    ("dhcpv6", dissect::dhcpv6::fuzz_entry),
+    ("misc", dissect::misc::fuzz_entry),
+    ("capture_file", capture_file::fuzz_entry),
+    ("replay", replay::fuzz_entry),
+    ("engine", engine::fuzz_entry),
+];
+
+#[test]
+fn seeds_through_every_fuzz_entry() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut seeds: Vec<Vec<u8>> = vec![vec![], vec![0xff; 64], vec![0x16, 3, 1, 0xff, 0xff]];
+    for e in std::fs::read_dir(&dir).expect("testdata exists") {
+        seeds.push(std::fs::read(e.expect("entry").path()).expect("readable"));
+    }
+    let mut runs = 0usize;
+    for seed in &seeds {
+        for (_, entry) in ENTRIES {
+            entry(seed);
+            runs += 1;
+            // Truncations and single-bit flips of small seeds: the shapes fuzzers find first.
+            if seed.len() <= 2048 {
+                for n in (0..seed.len()).step_by(7) {
+                    entry(&seed[..n]);
+                    let mut flipped = seed.clone();
+                    flipped[n] ^= 0x80;
+                    entry(&flipped);
+                    runs += 2;
+                }
+            }
+        }
+    }
+    assert!(runs > 1000, "{runs}");
+}
