@@ -1,10 +1,13 @@
 //! Indexes over the rule list so a decision looks at a handful of rules, not all of them.
 //!
-//! Each rule is filed under one *primary* key: tuple-only rules by server port, destination CIDR,
-//! source CIDR (else "other"); DPI rules by app id, master id, host name or suffix, category (else
-//! "other"). Every bucket is a sorted list of rule indexes. A lookup scans each bucket the flow hits
-//! in order, stopping at its first full match or at the best index found so far; the smallest index
-//! over all buckets is the first match in file order, exactly what a linear scan would find.
+//! Each rule is filed under one *primary* dimension, the most selective one it has: server port,
+//! destination CIDR, source CIDR, app id, master id, host name or suffix, or category. Selectivity is
+//! measured at build time: the dimension whose keys are shared by the fewest other rules wins (10,000
+//! rules that all say `app = "YouTube"` but each a different `src` are filed by `src`). Rules with no
+//! indexable matcher go to an "other" list. Every bucket is a sorted list of rule indexes. A lookup
+//! scans each bucket the flow hits in order, stopping at its first full match or at the best index
+//! found so far; the smallest index over all buckets is the first match in file order, exactly what a
+//! linear scan would find.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -15,7 +18,7 @@ use nfguard_proto::protocols;
 use crate::host::{HostPattern, MAX_HOST_LEN};
 use crate::rule::Rule;
 
-/// Port ranges wider than this are not expanded into port buckets (the rule goes to another bucket).
+/// Port ranges wider than this are not expanded into port buckets (the rule is filed elsewhere).
 const MAX_EXPANDED_PORTS: usize = 1024;
 /// Longest category name looked up through the index (nDPI's longest is 20 characters).
 const MAX_CATEGORY_LEN: usize = 64;
@@ -56,114 +59,124 @@ struct CidrIndex {
     map: FnvMap<(bool, u8, u128), Bucket>,
 }
 
+/// One bucket key of one dimension.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Port(u16),
+    Dst(bool, u8, u128),
+    Src(bool, u8, u128),
+    App(u16),
+    Master(u16),
+    HostExact(Box<str>),
+    HostSuffix(Box<str>),
+    Category(Box<str>),
+}
+
 /// The compiled indexes of one policy.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    t_port: FnvMap<u16, Bucket>,
-    t_src: CidrIndex,
-    t_dst: CidrIndex,
+    port: FnvMap<u16, Bucket>,
+    src: CidrIndex,
+    dst: CidrIndex,
+    app: Vec<Bucket>,
+    master: Vec<Bucket>,
+    host_exact: FnvMap<Box<str>, Bucket>,
+    host_suffix: FnvMap<Box<str>, Bucket>,
+    category: FnvMap<Box<str>, Bucket>,
+    /// Rules without DPI matchers filed nowhere else.
     t_other: Bucket,
-    c_app: Vec<Bucket>,
-    c_master: Vec<Bucket>,
-    c_host_exact: FnvMap<Box<str>, Bucket>,
-    c_host_suffix: FnvMap<Box<str>, Bucket>,
-    c_host_other: Bucket,
-    c_category: FnvMap<Box<str>, Bucket>,
+    /// Rules with DPI matchers filed nowhere else.
     c_other: Bucket,
-    /// Every rule that needs DPI (tuple-only requests: the first one whose tuple half matches means
-    /// "needs DPI").
-    pub c_all: Bucket,
+    /// Rules with DPI matchers not filed under a tuple dimension: a tuple-only request scans them
+    /// (the first whose tuple half matches means "needs DPI").
+    pub c_untupled: Bucket,
     /// Rules that name a critical app (DNS, DHCP, DHCPV6, ICMPV6).
     pub critical: Bucket,
-    /// Rules with a `time` matcher (for `valid_until`).
-    pub time_rules: Bucket,
+    /// Every minute of the week where some rule's `time` matcher changes, with the first rule that
+    /// has it, sorted by minute (for `valid_until`: at most 10,080 entries whatever the rule count).
+    pub time_edges: Vec<(u32, u32)>,
 }
 
 impl Index {
     pub(crate) fn build(rules: &[Rule]) -> Index {
         let apps = protocols::all().count();
         let mut ix = Index {
-            c_app: vec![Vec::new(); apps],
-            c_master: vec![Vec::new(); apps],
+            app: vec![Vec::new(); apps],
+            master: vec![Vec::new(); apps],
             ..Index::default()
         };
-        for (i, r) in rules.iter().enumerate() {
+        let candidates: Vec<Vec<Vec<Key>>> = rules.iter().map(candidate_keys).collect();
+        let mut shared: FnvMap<&Key, usize> = FnvMap::default();
+        let mut edge_first: FnvMap<u32, u32> = FnvMap::default();
+        for dims in &candidates {
+            for k in dims.iter().flatten() {
+                *shared.entry(k).or_default() += 1;
+            }
+        }
+        for (i, (r, dims)) in rules.iter().zip(&candidates).enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             if r.names_critical() {
                 ix.critical.push(i);
             }
-            if r.has_time() {
-                ix.time_rules.push(i);
+            for &e in r.time_edges() {
+                edge_first.entry(e).or_insert(i);
             }
-            if r.needs_dpi() {
-                ix.c_all.push(i);
-                ix.file_class(i, r);
-            } else {
-                ix.file_tuple(i, r);
+            // Cost of a dimension: how many rules a flow hitting its keys would have to look at.
+            let best = dims.iter().min_by_key(|keys| {
+                keys.iter()
+                    .map(|k| shared.get(k).copied().unwrap_or(0))
+                    .sum::<usize>()
+            });
+            let mut tupled = false;
+            match best {
+                Some(keys) => {
+                    for k in keys {
+                        tupled |= matches!(k, Key::Port(_) | Key::Dst(..) | Key::Src(..));
+                        ix.file(k, i);
+                    }
+                }
+                None if r.needs_dpi() => ix.c_other.push(i),
+                None => ix.t_other.push(i),
+            }
+            if r.needs_dpi() && !tupled {
+                ix.c_untupled.push(i);
             }
         }
+        ix.time_edges = edge_first.into_iter().collect();
+        ix.time_edges.sort_unstable();
         ix
     }
 
-    fn file_tuple(&mut self, i: u32, r: &Rule) {
-        let m = &r.m;
-        let expanded: usize = m.ports.len()
-            + m.port_ranges
-                .iter()
-                .map(|&(a, b)| usize::from(b - a) + 1)
-                .sum::<usize>();
-        if expanded > 0 && expanded <= MAX_EXPANDED_PORTS {
-            let ranges = m.port_ranges.iter().flat_map(|&(a, b)| a..=b);
-            for p in m.ports.iter().copied().chain(ranges) {
-                push_unique(self.t_port.entry(p).or_default(), i);
-            }
-        } else if !m.dst.is_empty() {
-            self.t_dst.insert(&m.dst, i);
-        } else if !m.src.is_empty() {
-            self.t_src.insert(&m.src, i);
-        } else {
-            self.t_other.push(i);
-        }
+    fn file(&mut self, k: &Key, i: u32) {
+        let b = match k {
+            Key::Port(p) => self.port.entry(*p).or_default(),
+            Key::Dst(v6, len, net) => self.dst.bucket(*v6, *len, *net),
+            Key::Src(v6, len, net) => self.src.bucket(*v6, *len, *net),
+            Key::App(a) => match self.app.get_mut(usize::from(*a)) {
+                Some(b) => b,
+                None => return,
+            },
+            Key::Master(a) => match self.master.get_mut(usize::from(*a)) {
+                Some(b) => b,
+                None => return,
+            },
+            Key::HostExact(h) => self.host_exact.entry(h.clone()).or_default(),
+            Key::HostSuffix(h) => self.host_suffix.entry(h.clone()).or_default(),
+            Key::Category(c) => self.category.entry(c.clone()).or_default(),
+        };
+        push_unique(b, i);
     }
 
-    fn file_class(&mut self, i: u32, r: &Rule) {
-        let m = &r.m;
-        if !m.apps.is_empty() {
-            for a in &m.apps {
-                if let Some(b) = self.c_app.get_mut(usize::from(a.0)) {
-                    push_unique(b, i);
-                }
-            }
-        } else if !m.masters.is_empty() {
-            for a in &m.masters {
-                if let Some(b) = self.c_master.get_mut(usize::from(a.0)) {
-                    push_unique(b, i);
-                }
-            }
-        } else if !m.hosts.is_empty() {
-            if m.hosts.iter().any(|h| matches!(h, HostPattern::Glob(_))) {
-                self.c_host_other.push(i);
-            } else {
-                for h in &m.hosts {
-                    match h {
-                        HostPattern::Exact(s) => {
-                            push_unique(self.c_host_exact.entry(s.clone()).or_default(), i)
-                        }
-                        HostPattern::Suffix(s) => {
-                            push_unique(self.c_host_suffix.entry(s.clone()).or_default(), i)
-                        }
-                        HostPattern::Glob(_) => {}
-                    }
-                }
-            }
-        } else if !m.categories.is_empty() {
-            for c in &m.categories {
-                let key: Box<str> = c.to_ascii_lowercase().into();
-                push_unique(self.c_category.entry(key).or_default(), i);
-            }
-        } else {
-            self.c_other.push(i);
-        }
+    /// The next minute of the week after `minute` (cyclically) where a rule with index ≤ `upto`
+    /// changes its time match.
+    pub(crate) fn next_edge(&self, minute: u32, upto: u32) -> Option<u32> {
+        let split = self.time_edges.partition_point(|&(e, _)| e <= minute);
+        let (before, after) = self.time_edges.split_at(split);
+        after
+            .iter()
+            .chain(before)
+            .find(|&&(_, first)| first <= upto)
+            .map(|&(e, _)| e)
     }
 
     /// Calls `visit` with every bucket of tuple-only rules the flow may match.
@@ -176,12 +189,12 @@ impl Index {
         visit: &mut impl FnMut(&[u32]),
     ) {
         if l4_has_ports {
-            if let Some(b) = self.t_port.get(&server_port) {
+            if let Some(b) = self.port.get(&server_port) {
                 visit(b);
             }
         }
-        self.t_dst.lookup(dst, visit);
-        self.t_src.lookup(src, visit);
+        self.dst.lookup(dst, visit);
+        self.src.lookup(src, visit);
         visit(&self.t_other);
     }
 
@@ -191,24 +204,23 @@ impl Index {
         c: &crate::facts::ClassFacts<'_>,
         visit: &mut impl FnMut(&[u32]),
     ) {
-        if let Some(b) = self.c_app.get(usize::from(c.app.0)) {
+        if let Some(b) = self.app.get(usize::from(c.app.0)) {
             visit(b);
         }
         if c.master != c.app {
-            if let Some(b) = self.c_app.get(usize::from(c.master.0)) {
+            if let Some(b) = self.app.get(usize::from(c.master.0)) {
                 visit(b);
             }
         }
-        if let Some(b) = self.c_master.get(usize::from(c.master.0)) {
+        if let Some(b) = self.master.get(usize::from(c.master.0)) {
             visit(b);
         }
         if let Some(h) = c.host {
             self.host_buckets(h, visit);
         }
-        visit(&self.c_host_other);
         let mut buf = [0u8; MAX_CATEGORY_LEN];
         if let Some(cat) = lower(c.category, &mut buf) {
-            if let Some(b) = self.c_category.get(cat) {
+            if let Some(b) = self.category.get(cat) {
                 visit(b);
             }
         }
@@ -227,21 +239,98 @@ impl Index {
                 &owned
             }
         };
-        if let Some(b) = self.c_host_exact.get(h) {
+        if let Some(b) = self.host_exact.get(h) {
             visit(b);
         }
-        if self.c_host_suffix.is_empty() {
+        if self.host_suffix.is_empty() {
             return;
         }
-        if let Some(b) = self.c_host_suffix.get(h) {
+        if let Some(b) = self.host_suffix.get(h) {
             visit(b);
         }
         for (pos, _) in h.match_indices('.') {
-            if let Some(b) = h.get(pos + 1..).and_then(|s| self.c_host_suffix.get(s)) {
+            if let Some(b) = h.get(pos + 1..).and_then(|s| self.host_suffix.get(s)) {
                 visit(b);
             }
         }
     }
+}
+
+/// The keys a rule could be filed under, one list per indexable dimension it has.
+fn candidate_keys(r: &Rule) -> Vec<Vec<Key>> {
+    let m = &r.m;
+    let mut dims = Vec::new();
+    let expanded: usize = m.ports.len()
+        + m.port_ranges
+            .iter()
+            .map(|&(a, b)| usize::from(b - a) + 1)
+            .sum::<usize>();
+    if expanded > 0 && expanded <= MAX_EXPANDED_PORTS {
+        let ranges = m.port_ranges.iter().flat_map(|&(a, b)| a..=b);
+        dims.push(
+            m.ports
+                .iter()
+                .copied()
+                .chain(ranges)
+                .map(Key::Port)
+                .collect(),
+        );
+    }
+    let net_key = |n: &ipnet::IpNet| {
+        (
+            n.addr().is_ipv6(),
+            n.prefix_len(),
+            masked(n.network(), n.prefix_len()),
+        )
+    };
+    if !m.dst.is_empty() {
+        dims.push(
+            m.dst
+                .iter()
+                .map(|n| {
+                    let (a, b, c) = net_key(n);
+                    Key::Dst(a, b, c)
+                })
+                .collect(),
+        );
+    }
+    if !m.src.is_empty() {
+        dims.push(
+            m.src
+                .iter()
+                .map(|n| {
+                    let (a, b, c) = net_key(n);
+                    Key::Src(a, b, c)
+                })
+                .collect(),
+        );
+    }
+    if !m.apps.is_empty() {
+        dims.push(m.apps.iter().map(|a| Key::App(a.0)).collect());
+    }
+    if !m.masters.is_empty() {
+        dims.push(m.masters.iter().map(|a| Key::Master(a.0)).collect());
+    }
+    if !m.hosts.is_empty() && !m.hosts.iter().any(|h| matches!(h, HostPattern::Glob(_))) {
+        dims.push(
+            m.hosts
+                .iter()
+                .map(|h| match h {
+                    HostPattern::Exact(s) => Key::HostExact(s.clone()),
+                    HostPattern::Suffix(s) | HostPattern::Glob(s) => Key::HostSuffix(s.clone()),
+                })
+                .collect(),
+        );
+    }
+    if !m.categories.is_empty() {
+        dims.push(
+            m.categories
+                .iter()
+                .map(|c| Key::Category(c.to_ascii_lowercase().into()))
+                .collect(),
+        );
+    }
+    dims
 }
 
 /// ASCII-lowercases `s` into `buf`; `None` when it does not fit.
@@ -261,24 +350,17 @@ fn push_unique(b: &mut Bucket, i: u32) {
 // === impl CidrIndex ===
 
 impl CidrIndex {
-    fn insert(&mut self, nets: &[ipnet::IpNet], i: u32) {
-        for n in nets {
-            let len = n.prefix_len();
-            let (v6, lens) = match n {
-                ipnet::IpNet::V4(_) => (false, &mut self.v4_lens),
-                ipnet::IpNet::V6(_) => (true, &mut self.v6_lens),
-            };
-            if !lens.contains(&len) {
-                lens.push(len);
-                lens.sort_unstable();
-            }
-            push_unique(
-                self.map
-                    .entry((v6, len, masked(n.network(), len)))
-                    .or_default(),
-                i,
-            );
+    fn bucket(&mut self, v6: bool, len: u8, net: u128) -> &mut Bucket {
+        let lens = if v6 {
+            &mut self.v6_lens
+        } else {
+            &mut self.v4_lens
+        };
+        if !lens.contains(&len) {
+            lens.push(len);
+            lens.sort_unstable();
         }
+        self.map.entry((v6, len, net)).or_default()
     }
 
     fn lookup(&self, ip: IpAddr, visit: &mut impl FnMut(&[u32])) {

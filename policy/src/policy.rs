@@ -12,7 +12,7 @@ use crate::facts::{ClassFacts, FlowFacts, Usage};
 use crate::file::{DefaultAction, Mode};
 use crate::index::Index;
 use crate::rule::{CRITICAL_APPS, DHCP, DHCPV6, DNS, ICMPV6, Rule, RuleAction};
-use crate::time_window::Now;
+use crate::time_window::{Now, unix_at_edge};
 
 /// Ports of critical protocols (DNS 53, DHCP 67/68, DHCPv6 546/547): a tuple-only drop of such a
 /// flow waits for DPI, which may find it is critical traffic.
@@ -158,7 +158,7 @@ impl Policy {
                 let check = |i: u32| self.rule(i).is_some_and(|r| r.m.matches_tuple(f, now));
                 let mut visit = |b: &[u32]| scan(b, &mut best, &check);
                 self.tuple_buckets(f, &mut visit);
-                visit(&self.index.c_all);
+                visit(&self.index.c_untupled);
                 self.tuple_only(best, f, now, usage)
             }
         }
@@ -298,12 +298,8 @@ impl Policy {
 
     /// The earliest next edge of the time windows of rules up to index `upto` (they were looked at).
     fn valid_until(&self, upto: u32, now: Now) -> Option<u64> {
-        self.index
-            .time_rules
-            .iter()
-            .take_while(|&&i| i <= upto)
-            .filter_map(|&i| self.rule(i)?.next_edge(now))
-            .min()
+        let edge = self.index.next_edge(now.minute_of_week(), upto)?;
+        unix_at_edge(now, edge)
     }
 }
 

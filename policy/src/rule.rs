@@ -104,13 +104,9 @@ impl Rule {
         CRITICAL_APPS.iter().any(|&id| self.names_app(id))
     }
 
-    /// The `time` matcher's next edge, if it has one.
-    pub(crate) fn next_edge(&self, now: Now) -> Option<u64> {
-        self.m.time.as_ref()?.next_edge(now)
-    }
-
-    pub(crate) fn has_time(&self) -> bool {
-        self.m.time.is_some()
+    /// Minutes of the week where the `time` matcher changes (empty without one).
+    pub(crate) fn time_edges(&self) -> &[u32] {
+        self.m.time.as_ref().map_or(&[], |t| t.edges())
     }
 }
 

@@ -146,17 +146,35 @@ impl TimeWindows {
     }
 
     /// Unix second of the next change of [`Self::contains`], `None` if it never changes.
+    #[cfg(test)]
     pub(crate) fn next_edge(&self, now: Now) -> Option<u64> {
         let m = now.minute_of_week();
         let next = match self.edges.iter().find(|&&e| e > m) {
             Some(&e) => e,
-            None => self.edges.first()?.checked_add(WEEK_MIN)?,
+            None => *self.edges.first()?,
         };
-        let delta_s = u64::from(next.checked_sub(m)?) * 60;
-        now.unix_s
-            .checked_add(delta_s)?
-            .checked_sub(now.second_of_minute())
+        unix_at_edge(now, next)
     }
+
+    /// Minutes of the week where [`Self::contains`] changes, sorted.
+    pub(crate) fn edges(&self) -> &[u32] {
+        &self.edges
+    }
+}
+
+/// The Unix second of the next time the local week reaches minute `edge` after `now` (strictly
+/// after the current minute; an edge at or before it is next week's).
+pub(crate) fn unix_at_edge(now: Now, edge: u32) -> Option<u64> {
+    let m = now.minute_of_week();
+    let next = if edge > m {
+        edge
+    } else {
+        edge.checked_add(WEEK_MIN)?
+    };
+    let delta_s = u64::from(next.checked_sub(m)?) * 60;
+    now.unix_s
+        .checked_add(delta_s)?
+        .checked_sub(now.second_of_minute())
 }
 
 fn parse_days(names: &[String]) -> Result<Vec<u32>, String> {

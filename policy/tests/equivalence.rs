@@ -213,7 +213,7 @@ fn flow(seed: u64) -> Flow {
     let client = SocketAddr::new(ip(&mut p), *p.one(&[0u16, 53, 68, 40000]));
     let server = SocketAddr::new(ip(&mut p), port);
     let class = p.chance(2).then(|| {
-        let mut id = |p: &mut Pick| if p.chance(5) { 0 } else { p.one(APPS).1 };
+        let id = |p: &mut Pick| if p.chance(5) { 0 } else { p.one(APPS).1 };
         let master = id(&mut p);
         let app = id(&mut p);
         let host = (!p.chance(4)).then(|| p.one(HOSTS).to_string());
