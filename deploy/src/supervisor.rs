@@ -216,7 +216,9 @@ pub async fn supervise(
     }
 
     tracing::info!("Stopping children.");
-    before_stop();
+    if after_start.is_none() {
+        before_stop();
+    }
     let stop_timeout = cfg.supervisor.stop_timeout.0;
     for r in running.iter_mut().rev() {
         if let Some(child) = r.child.as_mut() {
