@@ -4,6 +4,9 @@
 //! per-app rules (some limited to a subnet), per-subnet and per-address rules, port rules, category
 //! rules and a few time windows; flows are classified (the common request) or tuple-only.
 
+// Tests fail loudly on purpose: unwrap on test fixtures is the assertion.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;

@@ -37,10 +37,11 @@ impl HostPattern {
         {
             return Err(format!("{p:?}: {bad:?} cannot appear in a host name"));
         }
-        if let Some(rest) = p.strip_prefix("*.") {
-            if !rest.contains(['*', '?']) && !rest.is_empty() {
-                return Ok(HostPattern::Suffix(rest.into()));
-            }
+        if let Some(rest) = p.strip_prefix("*.")
+            && !rest.contains(['*', '?'])
+            && !rest.is_empty()
+        {
+            return Ok(HostPattern::Suffix(rest.into()));
         }
         if p.contains(['*', '?']) {
             Ok(HostPattern::Glob(p.into()))
@@ -101,6 +102,7 @@ fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -188,10 +188,8 @@ impl Index {
         dst: IpAddr,
         visit: &mut impl FnMut(&[u32]),
     ) {
-        if l4_has_ports {
-            if let Some(b) = self.port.get(&server_port) {
-                visit(b);
-            }
+        if l4_has_ports && let Some(b) = self.port.get(&server_port) {
+            visit(b);
         }
         self.dst.lookup(dst, visit);
         self.src.lookup(src, visit);
@@ -207,10 +205,10 @@ impl Index {
         if let Some(b) = self.app.get(usize::from(c.app.0)) {
             visit(b);
         }
-        if c.master != c.app {
-            if let Some(b) = self.app.get(usize::from(c.master.0)) {
-                visit(b);
-            }
+        if c.master != c.app
+            && let Some(b) = self.app.get(usize::from(c.master.0))
+        {
+            visit(b);
         }
         if let Some(b) = self.master.get(usize::from(c.master.0)) {
             visit(b);
@@ -219,10 +217,10 @@ impl Index {
             self.host_buckets(h, visit);
         }
         let mut buf = [0u8; MAX_CATEGORY_LEN];
-        if let Some(cat) = lower(c.category, &mut buf) {
-            if let Some(b) = self.category.get(cat) {
-                visit(b);
-            }
+        if let Some(cat) = lower(c.category, &mut buf)
+            && let Some(b) = self.category.get(cat)
+        {
+            visit(b);
         }
         visit(&self.c_other);
     }
@@ -397,6 +395,7 @@ fn masked(ip: IpAddr, len: u8) -> u128 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -18,6 +18,12 @@
 //! assert_eq!(d.rule.as_deref(), Some("no-telnet"));
 //! ```
 
+// Rule files and bus requests are outside input: no indexing, unwrap or panic on them.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)
+)]
+
 mod compile;
 mod decision;
 mod decision_log;

@@ -95,17 +95,17 @@ impl TimeWindows {
         let mut all = expand(&(0..7).collect::<Vec<_>>(), &windows, false);
         all.sort_unstable();
         for pair in all.windows(2) {
-            if let [a, b] = pair {
-                if a.1 > b.0 {
-                    return Err((
-                        "hours",
-                        format!(
-                            "windows overlap ({} and {})",
-                            fmt_minute(a.0 % DAY_MIN),
-                            fmt_minute(b.0 % DAY_MIN)
-                        ),
-                    ));
-                }
+            if let [a, b] = pair
+                && a.1 > b.0
+            {
+                return Err((
+                    "hours",
+                    format!(
+                        "windows overlap ({} and {})",
+                        fmt_minute(a.0 % DAY_MIN),
+                        fmt_minute(b.0 % DAY_MIN)
+                    ),
+                ));
             }
         }
         let mut iv = expand(&days, &windows, true);
@@ -257,6 +257,7 @@ fn fmt_minute(m: u32) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

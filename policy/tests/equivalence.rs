@@ -2,6 +2,10 @@
 //! rule files (written as TOML and parsed, so the parser is exercised too) and random flows built
 //! from overlapping pools of apps, hosts, addresses, ports, interfaces and times.
 
+// Tests fail loudly on purpose: unwrap on test fixtures is the assertion. The explicit derefs pick
+// `T = &str` for `Pick::one`.
+#![allow(clippy::unwrap_used, clippy::explicit_auto_deref)]
+
 use std::net::{IpAddr, SocketAddr};
 
 use nfguard_policy::{ClassFacts, FlowFacts, Now, Policy, Usage};
@@ -183,13 +187,16 @@ fn policy_text(default: usize, monitor: bool, seeds: &[u64]) -> String {
     t
 }
 
+/// master, app, category, host, risks.
+type OwnedClass = (u16, u16, &'static str, Option<String>, Vec<String>);
+
 /// Owned parts of one random flow (the facts borrow them).
 struct Flow {
     key: FlowKey,
     in_iface: &'static str,
     out_iface: &'static str,
     queue: u16,
-    class: Option<(u16, u16, &'static str, Option<String>, Vec<String>)>,
+    class: Option<OwnedClass>,
     now: Now,
 }
 

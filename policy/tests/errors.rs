@@ -1,5 +1,8 @@
 //! Every kind of bad policy file gives one precise `FILE:LINE: TOML.PATH: message` error.
 
+// Tests fail loudly on purpose: unwrap on test fixtures is the assertion.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
+
 use nfguard_policy::Policy;
 
 const MASK: u32 = 0xff00;

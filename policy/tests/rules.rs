@@ -1,6 +1,9 @@
 //! Matchers and actions through the public API: one test per matcher and per action, each on a flow
 //! that matches and one that does not. Every decision is also checked against the naive scan.
 
+// Tests fail loudly on purpose: unwrap on test fixtures is the assertion.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
+
 use std::net::SocketAddr;
 
 use nfguard_policy::{Action, ClassFacts, Decision, FlowFacts, Now, Policy, Reason, Usage};

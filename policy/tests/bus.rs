@@ -1,0 +1,253 @@
+//! The real policy process in-process on a temporary runtime directory: decisions over the bus,
+//! GetPolicy/PutPolicy, PolicyChanged events, reload on file change, bad files kept out, metrics.
+//! Real time with generous bounds (real sockets: no paused clock).
+
+// Tests fail loudly on purpose: unwrap on test fixtures is the assertion.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
+#![cfg(feature = "process")]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nfguard_policy::service::run;
+use nfguard_proto::bus::{RpcClient, Subscriber};
+use nfguard_proto::config::Config;
+use nfguard_proto::pb;
+use nfguard_proto::process::endpoints;
+use nfguard_proto::types::FlowKey;
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+const PATIENCE: Duration = Duration::from_secs(10);
+
+const FIRST: &str = "default = \"accept\"\n\n[[rule]]\nname = \"no-telnet\"\nport = [23]\naction = \"drop\"\nlog = true\n";
+const BROKEN: &str = "default = \"accept\"\n\n[[rule]]\nname = \"no-p2p\"\napp = [\"BitTorent\"]\naction = \"drop\"\n";
+const SECOND: &str = "default = \"accept\"\n\n[[rule]]\nname = \"no-http\"\napp = [\"HTTP\"]\naction = \"reject\"\n\n[[rule]]\nname = \"no-telnet\"\nport = [23]\naction = \"drop\"\n";
+const THIRD: &str =
+    "default = \"accept\"\n\n[[rule]]\nname = \"telnet-ok\"\nport = [23]\naction = \"accept\"\n";
+
+type Client = RpcClient<pb::PolicyRequest, pb::PolicyResponse>;
+
+fn decide_req(server_port: u16, http: bool) -> pb::PolicyRequest {
+    let key = FlowKey {
+        client: "192.168.1.10:40000".parse().unwrap(),
+        server: format!("203.0.113.5:{server_port}").parse().unwrap(),
+        l4: 6,
+    };
+    pb::PolicyRequest {
+        body: Some(pb::policy_request::Body::Decide(pb::DecideRequest {
+            flow: Some(pb::FlowRef {
+                queue: 0,
+                boot_id: 7,
+                flow_id: u64::from(server_port),
+            }),
+            tuple: Some(key.to_tuple()),
+            in_iface: "lan0".into(),
+            out_iface: "wan0".into(),
+            classification: http.then(|| pb::Classification {
+                master_id: 7,
+                app_id: 7,
+                host: "www.example.test".into(),
+                category: "Web".into(),
+                ..Default::default()
+            }),
+            time_unix_s: 0,
+        })),
+    }
+}
+
+async fn decide(c: &Client, port: u16, http: bool) -> pb::Decision {
+    match c.call(&decide_req(port, http), CALL_TIMEOUT).await {
+        Ok(pb::PolicyResponse {
+            body: Some(pb::policy_response::Body::Decision(d)),
+        }) => d,
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+async fn policy_call(c: &Client, body: pb::policy_request::Body) -> pb::PolicyReply {
+    let req = pb::PolicyRequest { body: Some(body) };
+    match c.call(&req, CALL_TIMEOUT).await {
+        Ok(pb::PolicyResponse {
+            body: Some(pb::policy_response::Body::Policy(p)),
+        }) => p,
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+/// The first decision, retried while the client connects.
+async fn first_decision(c: &Client) -> pb::Decision {
+    let start = Instant::now();
+    loop {
+        match c.call(&decide_req(23, false), CALL_TIMEOUT).await {
+            Ok(pb::PolicyResponse {
+                body: Some(pb::policy_response::Body::Decision(d)),
+            }) => return d,
+            other if start.elapsed() > PATIENCE => panic!("policy never answered: {other:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Waits for `PolicyChanged { epoch }` on the subscriber.
+async fn wait_epoch(sub: &mut Subscriber, epoch: u64) {
+    let until = Instant::now() + PATIENCE;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, sub.recv()).await {
+            Ok(Ok(pb::Published {
+                body: Some(pb::published::Body::PolicyChanged(p)),
+                ..
+            })) if p.epoch == epoch => return,
+            Ok(_) => {}
+            Err(_) => panic!("no PolicyChanged with epoch {epoch}"),
+        }
+    }
+}
+
+/// The value of a metric in the next heartbeat that has it with this label value.
+async fn metric(sub: &mut Subscriber, name: &str, label: Option<&str>) -> f64 {
+    let until = Instant::now() + PATIENCE;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let Ok(Ok(m)) = tokio::time::timeout(left, sub.recv()).await else {
+            panic!("no heartbeat with {name}");
+        };
+        let Some(pb::published::Body::Metrics(s)) = m.body else {
+            continue;
+        };
+        if let Some(v) = s.metrics.iter().find(|x| {
+            x.name == name && label.is_none_or(|l| x.labels.iter().any(|kv| kv.value == l))
+        }) {
+            return v.value;
+        }
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn decisions_put_policy_events_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("policy.toml");
+    write(&rules, FIRST);
+    let mut cfg = Config::default();
+    cfg.runtime_dir = dir.path().join("run");
+    cfg.policy.rules = rules.clone();
+    cfg.policy.decision_log = Some(dir.path().join("decisions.jsonl"));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let process = tokio::spawn(run(cfg.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+
+    let client = Client::connect(&cfg.endpoint(endpoints::POLICY));
+    let mut events = Subscriber::connect(&[cfg.endpoint(endpoints::POLICY_EVENTS)]);
+    let mut metrics = Subscriber::connect(&[cfg.endpoint(&endpoints::metrics("policy"))]);
+
+    // A port-23 flow is dropped on its first packet (tuple only), final and offloadable.
+    let d = first_decision(&client).await;
+    assert_eq!(d.action, pb::Action::Drop as i32);
+    assert_eq!(
+        (d.verdict_bits, d.offload, d.rule.as_str()),
+        (2, true, "no-telnet")
+    );
+    assert_eq!(
+        d.flow.map(|f| f.flow_id),
+        Some(23),
+        "the flow ref comes back"
+    );
+    let epoch = d.epoch;
+    assert!(epoch > 0);
+    // An HTTP flow is accepted by default.
+    let d = decide(&client, 80, true).await;
+    assert_eq!((d.action, d.rule.as_str()), (pb::Action::Accept as i32, ""));
+
+    let got = policy_call(&client, pb::policy_request::Body::Get(pb::GetPolicy {})).await;
+    assert_eq!((got.ok, got.toml.as_str(), got.epoch), (true, FIRST, epoch));
+
+    // A broken policy is refused with its error; the old one keeps answering.
+    let put = |toml: &str| pb::policy_request::Body::Put(pb::PutPolicy { toml: toml.into() });
+    let bad = policy_call(&client, put(BROKEN)).await;
+    assert!(!bad.ok);
+    assert_eq!(
+        bad.error,
+        "policy.toml:5: rule[0].app: unknown application \"BitTorent\" (did you mean \"BitTorrent\"?)"
+    );
+    assert_eq!(bad.epoch, epoch);
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), FIRST);
+    assert_eq!(
+        decide(&client, 23, false).await.action,
+        pb::Action::Drop as i32
+    );
+
+    // A good one is written, loaded and announced with the next epoch.
+    let good = policy_call(&client, put(SECOND)).await;
+    assert!(good.ok, "{}", good.error);
+    assert_eq!(good.epoch, epoch + 1);
+    wait_epoch(&mut events, epoch + 1).await;
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), SECOND);
+    let d = decide(&client, 80, true).await;
+    assert_eq!(
+        (d.action, d.rule.as_str(), d.epoch),
+        (pb::Action::Reject as i32, "no-http", epoch + 1)
+    );
+    // Now an app rule comes first: a tuple-only request must wait for DPI.
+    assert_eq!(
+        decide(&client, 23, false).await.action,
+        pb::Action::NeedsDpi as i32
+    );
+
+    // Editing the file on disk changes the next decisions.
+    write(&rules, THIRD);
+    wait_epoch(&mut events, epoch + 2).await;
+    let d = decide(&client, 23, false).await;
+    assert_eq!(
+        (d.action, d.rule.as_str(), d.epoch),
+        (pb::Action::Accept as i32, "telnet-ok", epoch + 2)
+    );
+
+    // A bad file on disk is counted and ignored.
+    write(&rules, BROKEN);
+    let start = Instant::now();
+    while metric(&mut metrics, "nfguard_policy_reload_errors_total", None).await < 1.0 {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the bad file was never reported"
+        );
+    }
+    let d = decide(&client, 23, false).await;
+    assert_eq!((d.rule.as_str(), d.epoch), ("telnet-ok", epoch + 2));
+    assert!(metric(&mut metrics, "nfguard_rule_hits_total", Some("no-telnet")).await >= 2.0);
+    assert_eq!(
+        metric(&mut metrics, "nfguard_policy_epoch", None).await,
+        (epoch + 2) as f64
+    );
+
+    // The first rule had log = true: its decisions are in the decision log.
+    let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["rule"].as_str(), first["verdict"].as_str()),
+        (Some("no-telnet"), Some("drop"))
+    );
+    assert_eq!(first["dst"], "203.0.113.5:23");
+
+    stop_tx.send(()).unwrap();
+    let stopped = tokio::time::timeout(PATIENCE, process).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+}
+
+#[tokio::test]
+async fn a_bad_file_at_start_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("policy.toml");
+    write(&rules, BROKEN);
+    let mut cfg = Config::default();
+    cfg.runtime_dir = dir.path().join("run");
+    cfg.policy.rules = rules;
+    let e = run(cfg, std::future::pending()).await.unwrap_err();
+    assert_eq!(e.exit_code(), 64);
+    assert!(e.to_string().ends_with("policy.toml:5: rule[0].app: unknown application \"BitTorent\" (did you mean \"BitTorrent\"?)"), "{e}");
+}
