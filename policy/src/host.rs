@@ -5,7 +5,8 @@
 //! site, and `example.test` usually serves the same content. Write `?*.example.test` to require a label.
 
 /// Longest host name we look at: a DNS name is at most 253 characters (RFC 1035 §2.3.4); a longer
-/// SNI or Host header is hostile and only matched by the generic scan.
+/// SNI or Host header is hostile and matches no host pattern (which also bounds glob matching to
+/// 255 × 255 steps).
 pub(crate) const MAX_HOST_LEN: usize = 255;
 
 /// A compiled host pattern, lowercased.
@@ -53,6 +54,9 @@ impl HostPattern {
     /// True when `host` (any case, optional trailing dot) matches.
     pub(crate) fn matches(&self, host: &str) -> bool {
         let host = host.strip_suffix('.').unwrap_or(host).as_bytes();
+        if host.len() > MAX_HOST_LEN {
+            return false;
+        }
         match self {
             HostPattern::Exact(p) => host.eq_ignore_ascii_case(p.as_bytes()),
             HostPattern::Suffix(s) => suffix_matches(host, s.as_bytes()),
@@ -131,6 +135,9 @@ mod tests {
         assert!(m("*cdn*", "x.cdn.net"));
         assert!(m("*", "anything"));
         assert!(!m("a?c", "ac"));
+        let long = format!("{}.example.test", "a".repeat(300));
+        assert!(!m("*.example.test", &long));
+        assert!(!m("*", &long));
     }
 
     #[test]

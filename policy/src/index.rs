@@ -228,14 +228,9 @@ impl Index {
     fn host_buckets(&self, host: &str, visit: &mut impl FnMut(&[u32])) {
         let host = host.strip_suffix('.').unwrap_or(host);
         let mut buf = [0u8; MAX_HOST_LEN];
-        let owned;
-        let h: &str = match lower(host, &mut buf) {
-            Some(h) => h,
-            None => {
-                // Longer than any DNS name: hostile, rare; allocation is fine here.
-                owned = host.to_ascii_lowercase();
-                &owned
-            }
+        // Longer than any DNS name: matches no pattern (HostPattern::matches says the same).
+        let Some(h) = lower(host, &mut buf) else {
+            return;
         };
         if let Some(b) = self.host_exact.get(h) {
             visit(b);

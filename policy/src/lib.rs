@@ -29,6 +29,8 @@ mod decision;
 mod decision_log;
 mod facts;
 mod file;
+#[doc(hidden)]
+pub mod fuzz;
 mod host;
 mod index;
 mod policy;

@@ -251,3 +251,99 @@ async fn a_bad_file_at_start_is_a_usage_error() {
     assert_eq!(e.exit_code(), 64);
     assert!(e.to_string().ends_with("policy.toml:5: rule[0].app: unknown application \"BitTorent\" (did you mean \"BitTorrent\"?)"), "{e}");
 }
+
+#[tokio::test]
+async fn usage_snapshots_drive_quotas_and_epochs() {
+    use nfguard_proto::bus::{Publisher, new_boot_id};
+    const QUOTA: &str = "default = \"accept\"\n\n[[rule]]\nname = \"guest-quota\"\nsrc = [\"192.168.50.0/24\"]\nquota = \"1MB/day\"\nover_quota = \"drop\"\naction = \"accept\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("policy.toml");
+    write(&rules, QUOTA);
+    let mut cfg = Config::default();
+    cfg.runtime_dir = dir.path().join("run");
+    cfg.policy.rules = rules;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let process = tokio::spawn(run(cfg.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    // The store's side of usage.sock.
+    let usage = Publisher::bind(&cfg.endpoint(endpoints::USAGE), new_boot_id())
+        .await
+        .unwrap();
+    let client = Client::connect(&cfg.endpoint(endpoints::POLICY));
+    let mut events = Subscriber::connect(&[cfg.endpoint(endpoints::POLICY_EVENTS)]);
+
+    let guest = FlowKey {
+        client: "192.168.50.9:40000".parse().unwrap(),
+        server: "203.0.113.5:443".parse().unwrap(),
+        l4: 6,
+    };
+    let ask = |key: FlowKey| pb::PolicyRequest {
+        body: Some(pb::policy_request::Body::Decide(pb::DecideRequest {
+            tuple: Some(key.to_tuple()),
+            ..Default::default()
+        })),
+    };
+    let answer = |r: Result<pb::PolicyResponse, _>| match r {
+        Ok(pb::PolicyResponse {
+            body: Some(pb::policy_response::Body::Decision(d)),
+        }) => Some(d),
+        _ => None,
+    };
+    let start = Instant::now();
+    let before = loop {
+        if let Some(d) = answer(client.call(&ask(guest), CALL_TIMEOUT).await) {
+            break d;
+        }
+        assert!(start.elapsed() < PATIENCE, "policy never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (before.action, before.rule.as_str()),
+        (pb::Action::Accept as i32, "guest-quota")
+    );
+
+    // The guest crosses 1 MB today: a new epoch, and its flows are dropped from now on.
+    let snapshot = pb::UsageSnapshot {
+        time_unix_s: 0,
+        hosts: vec![pb::HostUsage {
+            ip: vec![192, 168, 50, 9],
+            day_bytes: 1_500_000,
+            week_bytes: 1_500_000,
+            month_bytes: 1_500_000,
+        }],
+    };
+    let start = Instant::now();
+    loop {
+        usage.publish(pb::published::Body::Usage(snapshot.clone()));
+        let got = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
+        if let Ok(Ok(pb::Published {
+            body: Some(pb::published::Body::PolicyChanged(p)),
+            ..
+        })) = got
+            && p.epoch == before.epoch + 1
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no new epoch after the usage snapshot"
+        );
+    }
+    let d = answer(client.call(&ask(guest), CALL_TIMEOUT).await).unwrap();
+    assert_eq!(
+        (d.action, d.verdict_bits, d.epoch),
+        (pb::Action::Drop as i32, 2, before.epoch + 1)
+    );
+    // Another guest host is not over its quota.
+    let mut other = guest;
+    other.client = "192.168.50.10:40000".parse().unwrap();
+    let d = answer(client.call(&ask(other), CALL_TIMEOUT).await).unwrap();
+    assert_eq!(d.action, pb::Action::Accept as i32);
+
+    stop_tx.send(()).unwrap();
+    assert!(matches!(
+        tokio::time::timeout(PATIENCE, process).await,
+        Ok(Ok(Ok(())))
+    ));
+}
