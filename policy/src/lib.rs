@@ -17,6 +17,26 @@
 //! assert_eq!(d.action, Action::Drop);
 //! assert_eq!(d.rule.as_deref(), Some("no-telnet"));
 //! ```
+//!
+//! Semantics (DESIGN §7), in the order they apply:
+//! - **Critical traffic**: a flow classified DNS (5), DHCP (18) or DHCPV6 (103) as master or app, or an
+//!   ICMPv6 flow whose type (carried in the tuple's `server_port`) is 133–137, is only ruled by rules
+//!   that name that app in `app` or `master`; with none matching it is accepted (`Reason::Critical`),
+//!   whatever `default` says.
+//! - **Tuple-only requests** (`class: None`, a flow's first packet): the first rule whose tuple half
+//!   (addresses, ports, l4, interfaces, queue, time) matches decides. If it needs DPI (app, master,
+//!   category, host or risk) the answer is `Action::NeedsDpi` (provisional accept, not offloaded);
+//!   otherwise it is final. A final drop or reject of a flow on a DNS/DHCP/DHCPv6 port waits for DPI
+//!   instead, which may find it is critical traffic.
+//! - **Classified requests**: the first rule whose matchers all match; else `default`.
+//! - Matchers AND together; values of one matcher OR. `app` matches the flow's app or master
+//!   (`app = ["YouTube"]` matches `TLS.YouTube` and `QUIC.YouTube`; `app = ["TLS"]` every TLS flow).
+//!   `port`/`port_range` are the server port of TCP, UDP, DCCP or SCTP flows (both keys: either).
+//!   `host = "*.x.test"` matches `x.test` too. `in_iface = "wlan+"` is a prefix, as in iptables.
+//! - `quota` counts the client address's bytes in the store's `UsageSnapshot`; at or over the quota
+//!   the `over_quota` action applies. `mode = "monitor"` turns drop and reject into accept with
+//!   `would_drop` set.
+//! - `valid_until` is the next edge of any `time` window of the rules examined up to the decision.
 
 // Rule files and bus requests are outside input: no indexing, unwrap or panic on them.
 #![cfg_attr(
