@@ -2,6 +2,7 @@
 //! checks, and the network-namespace lab used by `nfguard demo` and every end-to-end test.
 
 pub mod cli;
+pub mod demo;
 pub mod lab;
 pub mod rules;
 pub mod supervisor;

@@ -63,6 +63,16 @@ enum Cmd {
         #[arg(long, num_args = 0..=1, default_missing_value = "")]
         confirm: Option<String>,
     },
+    /// Build a namespace lab (client, NAT router running nfguard, server), drive real traffic through it
+    /// and show what nfguard sees. Needs root.
+    Demo {
+        /// Stop after this long (e.g. 30s); default: until Ctrl-C.
+        #[arg(long)]
+        duration: Option<HumanDuration>,
+        /// Leave the lab in place for exploring.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Validate nfguard.toml and its rule file; exit 64 on error.
     Check {
         #[arg(
@@ -82,6 +92,7 @@ fn main() -> ExitCode {
             cli::print_protocols(&mut std::io::stdout().lock(), json, category.as_deref()),
             EXIT_USAGE,
         ),
+        Cmd::Demo { duration, keep } => demo_command(duration, keep),
         Cmd::Rules {
             config,
             apply,
@@ -147,6 +158,23 @@ fn main() -> ExitCode {
             exit(rt.block_on(run).map_err(anyhow::Error::from), 1)
         }
     }
+}
+
+fn demo_command(duration: Option<HumanDuration>, keep: bool) -> ExitCode {
+    if !nfguard::demo::is_root() {
+        eprintln!("error: nfguard demo creates network namespaces and iptables rules: run it as root");
+        return ExitCode::from(EXIT_USAGE as u8);
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(shutdown_signal());
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let opts = nfguard::demo::DemoOptions { duration: duration.map(|d| d.0), keep, bin_dir: supervisor::default_bin_dir() };
+    exit(nfguard::demo::run(&opts, &stop), 1)
 }
 
 fn rules_command(
