@@ -106,6 +106,8 @@ struct Dpi {
     counters: Arc<Counters>,
     /// Capture clock (µs) ↔ our monotonic clock: the engine needs an `Instant`.
     epoch: Instant,
+    /// `classifier.max_dpi_packets`: packets of a flow (by the capture's count) before GAVE_UP.
+    max_dpi_packets: u32,
 }
 
 impl Actor for Dpi {
@@ -169,8 +171,9 @@ impl Handler<Work> for Dpi {
             .checked_add(Duration::from_micros(body.time_us))
             .unwrap_or(now);
         let mut c = self.engine.classify(&mut entry.0, &pkt, at.max(now));
-        let max = u32::from(crate::engine::DEFAULT_MAX_DPI_PACKETS);
-        if c.state == State::NeedMore && body.packet_index >= max {
+        // The capture counts every packet of the flow (handshakes too), the engine only payload
+        // packets: whichever reaches `classifier.max_dpi_packets` first ends DPI.
+        if c.state == State::NeedMore && body.packet_index >= self.max_dpi_packets {
             c = self.engine.finish(&mut entry.0, &pkt, now);
         }
         let state = match c.state {
@@ -278,6 +281,7 @@ pub async fn run(
         replier: server.replier(),
         counters: counters.clone(),
         epoch: Instant::now(),
+        max_dpi_packets: u32::from(engine_cfg.max_dpi_packets),
     }
     .start();
     let stream = futures::stream::unfold(server, |mut s| async move {
