@@ -392,10 +392,12 @@ impl FlowTable {
             if slot == EMPTY {
                 return None;
             }
-            if let Some(e) = self.slots.get(slot as usize) {
-                if e.hash == h && e.key == *k {
-                    return Some(slot);
-                }
+            if self
+                .slots
+                .get(slot as usize)
+                .is_some_and(|e| e.hash == h && e.key == *k)
+            {
+                return Some(slot);
             }
             i = (i + 1) & mask;
         }

@@ -9,7 +9,8 @@ struct Args {
     /// The NFQUEUE number to serve (one process per queue).
     #[arg(long, required_unless_present = "conntrack")]
     queue: Option<u16>,
-    /// Run the conntrack worker instead (not implemented yet).
+    /// Run the conntrack worker instead (one per host): offloaded flows' counters, verdict resets on
+    /// a new policy epoch.
     #[arg(long, conflicts_with = "queue")]
     conntrack: bool,
     #[command(flatten)]
@@ -20,10 +21,6 @@ fn main() {
     let args = Args::parse();
     init_logging(args.common.log_format);
     let cfg = load_config_or_exit(&args.common.config);
-    let Some(queue) = args.queue else {
-        eprintln!("error: --conntrack is not implemented yet");
-        std::process::exit(1);
-    };
     // Current-thread: the bus round trip is twice as slow on the multi-thread scheduler (crates.md §2.4).
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -35,7 +32,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(nfguard_capture::run(cfg, queue, shutdown_signal())) {
+    let result = match args.queue {
+        Some(queue) => rt.block_on(nfguard_capture::run(cfg, queue, shutdown_signal())),
+        None => rt.block_on(nfguard_capture::conntrack::run(cfg, shutdown_signal())),
+    };
+    if let Err(e) = result {
         let mut msg = format!("error: {e}");
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {

@@ -110,12 +110,13 @@ impl<T> Pending<T> {
     /// Removes every item whose deadline is before `now` (a safety net: the bus call itself times out).
     pub fn expire(&mut self, now: Instant, mut f: impl FnMut(T)) {
         for (i, c) in self.cells.iter_mut().enumerate() {
-            if c.item.is_some() && c.deadline < now {
-                if let Some(item) = c.item.take() {
-                    self.free.push(u32::try_from(i).unwrap_or(0));
-                    self.len -= 1;
-                    f(item);
-                }
+            if c.deadline >= now {
+                continue;
+            }
+            if let Some(item) = c.item.take() {
+                self.free.push(u32::try_from(i).unwrap_or(0));
+                self.len -= 1;
+                f(item);
             }
         }
     }

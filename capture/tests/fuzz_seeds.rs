@@ -10,7 +10,12 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(Result::ok)
-        .filter_map(|e| Some((e.file_name().to_str()?.to_string(), std::fs::read(e.path()).ok()?)))
+        .filter_map(|e| {
+            Some((
+                e.file_name().to_str()?.to_string(),
+                std::fs::read(e.path()).ok()?,
+            ))
+        })
         .collect();
     out.sort();
     out
@@ -34,7 +39,9 @@ fn seeds_decode_as_named() {
     for (name, data) in seeds() {
         let r = decode(&data);
         match name.as_str() {
-            "v4_syn" | "v6_syn" => assert!(r.is_ok_and(|p| p.is_syn() && p.dst_port == 443), "{name}"),
+            "v4_syn" | "v6_syn" => {
+                assert!(r.is_ok_and(|p| p.is_syn() && p.dst_port == 443), "{name}")
+            }
             "v4_tls" => assert!(r.is_ok_and(|p| p.payload.first() == Some(&0x16)), "{name}"),
             "v4_udp_dns" | "v6_udp" => assert!(r.is_ok_and(|p| p.dst_port == 53), "{name}"),
             "v6_icmp_ns" => assert!(r.is_ok_and(|p| p.is_critical_icmpv6()), "{name}"),

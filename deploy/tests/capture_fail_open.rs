@@ -144,3 +144,49 @@ fn burst_while_stopped_is_counted_as_bypass() {
         "bypass counter did not rise: {before} -> {after}"
     );
 }
+
+#[test]
+fn silent_policy_costs_one_timeout_then_the_breaker_answers_at_once() {
+    if !lab_ok() {
+        return;
+    }
+    let Some((capture, policy, classifier)) = capture_support::binaries() else {
+        return;
+    };
+    let mut rig = Rig::new(PLAIN, POLICY);
+    rig.plain_queue_rule("--queue-num 0");
+    let policy_pid = rig.start_peer(&policy, "policy", "policy.sock");
+    let classifier_pid = rig.start_peer(&classifier, "classifier", "classifier.sock");
+    rig.start_capture(&capture, 0);
+    rig.http_server(8080, 10_000);
+    // Connected but silent: every request runs into its deadline until the breaker opens.
+    rig.signal(policy_pid, "-STOP");
+    rig.signal(classifier_pid, "-STOP");
+    let t = Instant::now();
+    for v6 in [false, true, false, true] {
+        assert_eq!(
+            rig.curl(&rig.url(v6, 8080, "/blob"), 10),
+            Some(10_000),
+            "HTTP failed with silent peers"
+        );
+    }
+    // Four flows of about a dozen packets each: without the breaker that would be ≥ 48 × 25 ms.
+    let took = t.elapsed();
+    let m = rig.metrics("capture-q0");
+    let timeouts = m.get("nfguard_verdict_timeouts_total", &[("queue", "0")]);
+    let down = m.get("nfguard_fail_open_total", &[("reason", "peer_down")]);
+    rig.signal(policy_pid, "-CONT");
+    rig.signal(classifier_pid, "-CONT");
+    assert!(
+        down >= 1.0,
+        "breaker never answered at once (timeouts {timeouts})"
+    );
+    assert!(
+        timeouts <= 12.0,
+        "{timeouts} verdict timeouts for 4 flows: the breaker did not open"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "4 small transfers took {took:?} with silent peers"
+    );
+}
