@@ -460,11 +460,13 @@ mod tests {
     }
 }
 
-// ---------------------------------------------------------------- WhatsApp (nDPI `protocols/whatsapp.c`, 4.2)
+// ---------------------------------------------------------------- WhatsApp (nDPI 4.11-dev `src/lib/protocols/whatsapp.c`)
 
-/// The Noise-pipe prologue WhatsApp clients send first ("ED" edge routing header + "WA" 2.0).
-const WHATSAPP_SEQUENCE: &[u8] = b"ED\x00\x01\x00\x00\x02\x08\x00WA\x02\x00\x00\x00";
-/// The pre-Noise protocol's "WA" 1.5 header.
+/// The start of the Noise-pipe prologue WhatsApp clients send first: the "ED" edge-routing header
+/// (version 0x0001, a 3-byte routing-data length 4 or 2, then routing data starting 0x08) that
+/// precedes "WA" and the Noise version. nDPI matches these 8 bytes (`WA_SEQ_NEW`, `WA_SEQ_OLD`).
+const WHATSAPP_EDGE: [&[u8]; 2] = [b"ED\x00\x01\x00\x00\x04\x08", b"ED\x00\x01\x00\x00\x02\x08"];
+/// The pre-Noise protocol's "WA" 1.5 header (`WA_SEQ_VERY_OLD`).
 const WHATSAPP_OLD: &[u8] = b"WA\x01\x05";
 
 pub const WHATSAPP: Dissector = Dissector {
@@ -479,10 +481,16 @@ fn whatsapp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     if !ctx.stream_start || !ctx.from_client {
         return Probe::NoMatch;
     }
-    match super::starts(data, WHATSAPP_SEQUENCE) {
-        Probe::Match(()) => return hit(AppId(142)),
-        Probe::NeedMore => return Probe::NeedMore,
-        _ => {}
+    let mut need_more = false;
+    for seq in WHATSAPP_EDGE {
+        match super::starts(data, seq) {
+            Probe::Match(()) => return hit(AppId(142)),
+            Probe::NeedMore => need_more = true,
+            Probe::NoMatch => {}
+        }
+    }
+    if need_more {
+        return Probe::NeedMore;
     }
     prefixed(data, &[WHATSAPP_OLD], AppId(142))
 }
@@ -493,14 +501,34 @@ mod whatsapp_tests {
 
     #[test]
     fn whatsapp_prologue_all_prefixes() {
-        let mut data = WHATSAPP_SEQUENCE.to_vec();
-        data.extend_from_slice(&[0, 0, 0x2c, 0x12]);
-        crate::dissect::testutil::check_all_prefixes(
-            &Ctx::client(6, 40000, 443),
-            &data,
-            WHATSAPP_SEQUENCE.len(),
-            whatsapp,
-            |h| assert_eq!(h.app.name(), "WhatsApp"),
+        // A 2023 Android client on port 5222: "ED" header with 4 bytes of routing data, then
+        // "WA" 5.2 and the first Noise handshake frame's length.
+        let data = b"ED\x00\x01\x00\x00\x04\x08\x09\x08\x05WA\x05\x02\x00\x04\xe7";
+        for ctx in [Ctx::client(6, 40000, 443), Ctx::client(6, 37482, 5222)] {
+            crate::dissect::testutil::check_all_prefixes(&ctx, data, 8, whatsapp, |h| {
+                assert_eq!(h.app.name(), "WhatsApp")
+            });
+        }
+        // The older 2-byte routing data variant.
+        let old = b"ED\x00\x01\x00\x00\x02\x08\x00WA\x02\x00";
+        assert!(whatsapp(&Ctx::client(6, 40000, 443), old).is_match());
+    }
+
+    #[test]
+    fn whatsapp_rejects_other_edge_headers() {
+        let ctx = Ctx::client(6, 40000, 443);
+        assert_eq!(
+            whatsapp(&ctx, b"ED\x00\x01\x00\x00\x05\x08"),
+            Probe::NoMatch
+        );
+        assert_eq!(whatsapp(&ctx, b"\x16\x03\x01\x02\x00"), Probe::NoMatch);
+        let mid = Ctx {
+            stream_start: false,
+            ..ctx
+        };
+        assert_eq!(
+            whatsapp(&mid, b"ED\x00\x01\x00\x00\x04\x08"),
+            Probe::NoMatch
         );
     }
 }
