@@ -102,9 +102,19 @@ pub struct DemoOptions {
 /// Not root, missing packages that could not be installed, or a lab step that failed.
 pub fn run(opts: &DemoOptions, stop: &std::sync::atomic::AtomicBool) -> anyhow::Result<()> {
     ensure_packages()?;
-    for b in ["nfguard", "nfguard-capture", "nfguard-classifier", "nfguard-policy", "nfguard-store", "nfguard-gateway"] {
+    for b in [
+        "nfguard",
+        "nfguard-capture",
+        "nfguard-classifier",
+        "nfguard-policy",
+        "nfguard-store",
+        "nfguard-gateway",
+    ] {
         if !opts.bin_dir.join(b).exists() {
-            bail!("{} is missing: build the workspace first (cargo build --release --workspace)", opts.bin_dir.join(b).display());
+            bail!(
+                "{} is missing: build the workspace first (cargo build --release --workspace)",
+                opts.bin_dir.join(b).display()
+            );
         }
     }
     eprintln!("Building the lab: client ─ router (nfguard, NAT) ─ server …");
@@ -112,10 +122,35 @@ pub fn run(opts: &DemoOptions, stop: &std::sync::atomic::AtomicBool) -> anyhow::
     let gateway_ip = lab.add_host_link()?;
     lab.wait_ready(Duration::from_secs(5))?;
     // The seed's NAT router: the LAN leaves masqueraded.
-    lab.router.iptables(&["-t", "nat", "-A", "POSTROUTING", "-o", &lab.wan_if, "-j", "MASQUERADE"])?;
+    lab.router.iptables(&[
+        "-t",
+        "nat",
+        "-A",
+        "POSTROUTING",
+        "-o",
+        &lab.wan_if,
+        "-j",
+        "MASQUERADE",
+    ])?;
     // The gateway listens on the router's loopback; the host link reaches it through DNAT.
-    lab.router.exec(&["sysctl", "-q", "-w", "net.ipv4.conf.host0.route_localnet=1"])?;
-    lab.router.iptables(&["-t", "nat", "-A", "PREROUTING", "-i", "host0", "-p", "tcp", "--dport", &GATEWAY_PORT.to_string(), "-j", "DNAT", "--to-destination", &format!("127.0.0.1:{GATEWAY_PORT}")])?;
+    lab.router
+        .exec(&["sysctl", "-q", "-w", "net.ipv4.conf.host0.route_localnet=1"])?;
+    lab.router.iptables(&[
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-i",
+        "host0",
+        "-p",
+        "tcp",
+        "--dport",
+        &GATEWAY_PORT.to_string(),
+        "-j",
+        "DNAT",
+        "--to-destination",
+        &format!("127.0.0.1:{GATEWAY_PORT}"),
+    ])?;
 
     start_services(&lab)?;
     let config = write_config(&lab, &opts.bin_dir)?;
@@ -134,12 +169,19 @@ pub fn run(opts: &DemoOptions, stop: &std::sync::atomic::AtomicBool) -> anyhow::
 
     let url = format!("http://{gateway_ip}:{GATEWAY_PORT}/");
     let gw = SocketAddr::from((gateway_ip, GATEWAY_PORT));
-    wait_gateway(gw, Duration::from_secs(20)).with_context(|| format!("the gateway did not come up; see {}", lab.dir.join("nfguard.log").display()))?;
+    wait_gateway(gw, Duration::from_secs(20)).with_context(|| {
+        format!(
+            "the gateway did not come up; see {}",
+            lab.dir.join("nfguard.log").display()
+        )
+    })?;
 
     let started = Instant::now();
     let mut last_traffic = Instant::now() - TRAFFIC_INTERVAL;
     let mut round = 0u32;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) && opts.duration.is_none_or(|d| started.elapsed() < d) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed)
+        && opts.duration.is_none_or(|d| started.elapsed() < d)
+    {
         if last_traffic.elapsed() >= TRAFFIC_INTERVAL {
             drive_traffic(&lab, round);
             round = round.wrapping_add(1);
@@ -152,8 +194,17 @@ pub fn run(opts: &DemoOptions, stop: &std::sync::atomic::AtomicBool) -> anyhow::
     // Stop nfguard first so it removes its own rules, then the lab.
     supervisor.stop(Duration::from_secs(15));
     if opts.keep {
-        eprintln!("Lab kept: namespaces {} {} {}; files in {}.", lab.client.name, lab.router.name, lab.server.name, lab.dir.display());
-        eprintln!("Remove it with: ip netns del {}; ip netns del {}; ip netns del {}", lab.client.name, lab.router.name, lab.server.name);
+        eprintln!(
+            "Lab kept: namespaces {} {} {}; files in {}.",
+            lab.client.name,
+            lab.router.name,
+            lab.server.name,
+            lab.dir.display()
+        );
+        eprintln!(
+            "Remove it with: ip netns del {}; ip netns del {}; ip netns del {}",
+            lab.client.name, lab.router.name, lab.server.name
+        );
         std::mem::forget(lab);
     } else {
         eprintln!("Removing the lab.");
@@ -166,7 +217,9 @@ struct Supervisor(std::process::Child);
 
 impl Supervisor {
     fn stop(&mut self, timeout: Duration) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if matches!(self.0.try_wait(), Ok(Some(_))) {
@@ -188,7 +241,11 @@ impl Drop for Supervisor {
 }
 
 fn ensure_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = NEEDS.iter().filter(|(cmd, _)| !on_path(cmd)).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = NEEDS
+        .iter()
+        .filter(|(cmd, _)| !on_path(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -199,7 +256,12 @@ fn ensure_packages() -> anyhow::Result<()> {
         bail!("missing programs; install them with: {cmd}");
     }
     eprintln!("Installing: {}", pkgs.join(" "));
-    let ok = Command::new("apt-get").args(["install", "-y", "-qq"]).args(&pkgs).env("DEBIAN_FRONTEND", "noninteractive").status()?.success();
+    let ok = Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(&pkgs)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()?
+        .success();
     if !ok {
         bail!("installing packages failed; run: apt-get update && {cmd}");
     }
@@ -208,7 +270,11 @@ fn ensure_packages() -> anyhow::Result<()> {
 
 fn on_path(cmd: &str) -> bool {
     std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).chain(["/usr/sbin".into(), "/sbin".into()]).any(|d| d.join(cmd).is_file()))
+        .map(|p| {
+            std::env::split_paths(&p)
+                .chain(["/usr/sbin".into(), "/sbin".into()])
+                .any(|d| d.join(cmd).is_file())
+        })
         .unwrap_or(false)
 }
 
@@ -221,11 +287,33 @@ fn start_services(lab: &Lab) -> anyhow::Result<()> {
     std::fs::write(www.join("index.html"), "<h1>nfguard demo server</h1>\n")?;
     // A 4 MB file so shaped and offloaded transfers are visible in the byte counters.
     std::fs::write(www.join("big.bin"), vec![0x5au8; 4 << 20])?;
-    s.spawn(&["python3", "-m", "http.server", "80", "--bind", &ip, "--directory", &www.display().to_string()])?;
+    s.spawn(&[
+        "python3",
+        "-m",
+        "http.server",
+        "80",
+        "--bind",
+        &ip,
+        "--directory",
+        &www.display().to_string(),
+    ])?;
 
     let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
     let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=demo.test", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=demo.test",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -235,20 +323,49 @@ fn start_services(lab: &Lab) -> anyhow::Result<()> {
     if !ok {
         bail!("openssl could not make the demo certificate");
     }
-    s.spawn(&["openssl", "s_server", "-quiet", "-accept", "443", "-www", "-cert", &cert.display().to_string(), "-key", &key.display().to_string()])?;
+    s.spawn(&[
+        "openssl",
+        "s_server",
+        "-quiet",
+        "-accept",
+        "443",
+        "-www",
+        "-cert",
+        &cert.display().to_string(),
+        "-key",
+        &key.display().to_string(),
+    ])?;
 
     // DNS: every name resolves to the server.
     s.spawn(&[
-        "dnsmasq", "-k", "--no-resolv", "--no-hosts", "--bind-interfaces", &format!("--listen-address={ip}"), &format!("--address=/#/{ip}"),
-        &format!("--pid-file={}", d.join("dnsmasq.pid").display()), "--user=root",
+        "dnsmasq",
+        "-k",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        &format!("--listen-address={ip}"),
+        &format!("--address=/#/{ip}"),
+        &format!("--pid-file={}", d.join("dnsmasq.pid").display()),
+        "--user=root",
     ])?;
 
     let host_key = d.join("ssh_host_ed25519_key");
-    Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key).status()?;
+    Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&host_key)
+        .status()?;
     std::fs::create_dir_all("/run/sshd")?;
     s.spawn(&[
-        "/usr/sbin/sshd", "-D", "-f", "/dev/null", "-o", &format!("HostKey={}", host_key.display()), "-o", &format!("ListenAddress={ip}"),
-        "-o", &format!("PidFile={}", d.join("sshd.pid").display()),
+        "/usr/sbin/sshd",
+        "-D",
+        "-f",
+        "/dev/null",
+        "-o",
+        &format!("HostKey={}", host_key.display()),
+        "-o",
+        &format!("ListenAddress={ip}"),
+        "-o",
+        &format!("PidFile={}", d.join("sshd.pid").display()),
     ])?;
 
     let peer = d.join("bt_peer.py");
@@ -279,20 +396,98 @@ fn drive_traffic(lab: &Lab, round: u32) {
     let c = &lab.client;
     let ip = lab.server_addr.v4.to_string();
     let quiet = |ns: &Netns, args: &[&str]| {
-        let _ = ns.command(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().and_then(|ch| ns.adopt(ch));
+        let _ = ns
+            .command(args[0])
+            .args(&args[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .and_then(|ch| ns.adopt(ch));
     };
-    quiet(c, &["curl", "-s", "-o", "/dev/null", "-m", "5", &format!("http://{ip}/")]);
-    for name in ["www.youtube.com", "www.netflix.com", "www.github.com", "clips.example-video.test"] {
-        quiet(c, &["curl", "-sk", "-o", "/dev/null", "-m", "5", "--resolve", &format!("{name}:443:{ip}"), &format!("https://{name}/")]);
+    quiet(
+        c,
+        &[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-m",
+            "5",
+            &format!("http://{ip}/"),
+        ],
+    );
+    for name in [
+        "www.youtube.com",
+        "www.netflix.com",
+        "www.github.com",
+        "clips.example-video.test",
+    ] {
+        quiet(
+            c,
+            &[
+                "curl",
+                "-sk",
+                "-o",
+                "/dev/null",
+                "-m",
+                "5",
+                "--resolve",
+                &format!("{name}:443:{ip}"),
+                &format!("https://{name}/"),
+            ],
+        );
     }
     if round % 3 == 0 {
-        quiet(c, &["curl", "-s", "-o", "/dev/null", "-m", "10", &format!("http://{ip}/big.bin")]);
+        quiet(
+            c,
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-m",
+                "10",
+                &format!("http://{ip}/big.bin"),
+            ],
+        );
     }
     for name in ["www.google.com", "www.facebook.com", "api.spotify.com"] {
-        quiet(c, &["dig", "+short", "+time=2", "+tries=1", &format!("@{ip}"), name]);
+        quiet(
+            c,
+            &[
+                "dig",
+                "+short",
+                "+time=2",
+                "+tries=1",
+                &format!("@{ip}"),
+                name,
+            ],
+        );
     }
-    quiet(c, &["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3", &format!("demo@{ip}"), "true"]);
-    quiet(c, &["python3", &lab.dir.join("bt_client.py").display().to_string(), &ip]);
+    quiet(
+        c,
+        &[
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=3",
+            &format!("demo@{ip}"),
+            "true",
+        ],
+    );
+    quiet(
+        c,
+        &[
+            "python3",
+            &lab.dir.join("bt_client.py").display().to_string(),
+            &ip,
+        ],
+    );
     quiet(c, &["nc", "-z", "-w", "2", &ip, "23"]);
 }
 
@@ -321,26 +516,49 @@ pub fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("no HTTP status line")?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status line")?;
     Ok((code, body.to_string()))
 }
 
 fn print_view(gw: SocketAddr, url: &str, lab: &Lab, elapsed: Duration) {
     let mut out = String::from("\x1b[2J\x1b[H");
-    out += &format!("nfguard demo — {}s — dashboard and API from this host: {url}  (metrics: {url}metrics)\n", elapsed.as_secs());
-    out += &format!("client {} ─ router (nfguard, queues 0:1, NAT) ─ server {}    Ctrl-C stops and removes the lab\n\n", lab.client_addr.v4, lab.server_addr.v4);
-    let json = |path: &str| http_get(gw, path).ok().filter(|(c, _)| *c == 200).and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok());
+    out += &format!(
+        "nfguard demo — {}s — dashboard and API from this host: {url}  (metrics: {url}metrics)\n",
+        elapsed.as_secs()
+    );
+    out += &format!(
+        "client {} ─ router (nfguard, queues 0:1, NAT) ─ server {}    Ctrl-C stops and removes the lab\n\n",
+        lab.client_addr.v4, lab.server_addr.v4
+    );
+    let json = |path: &str| {
+        http_get(gw, path)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+    };
 
     out += "APPLICATION                      FLOWS        BYTES\n";
     if let Some(v) = json("/api/v1/apps/top?window=1h&limit=12") {
         for e in v["entries"].as_array().into_iter().flatten() {
-            out += &format!("{:<30} {:>7} {:>12}\n", e["key"].as_str().unwrap_or("?"), e["flows"], e["bytes"]);
+            out += &format!(
+                "{:<30} {:>7} {:>12}\n",
+                e["key"].as_str().unwrap_or("?"),
+                e["flows"],
+                e["bytes"]
+            );
         }
     }
     out += "\nRULE                             FLOWS        BYTES\n";
     if let Some(v) = json("/api/v1/rules/top?window=1h&limit=8") {
         for e in v["entries"].as_array().into_iter().flatten() {
-            let key = e["key"].as_str().filter(|k| !k.is_empty()).unwrap_or("(default)");
+            let key = e["key"]
+                .as_str()
+                .filter(|k| !k.is_empty())
+                .unwrap_or("(default)");
             out += &format!("{:<30} {:>7} {:>12}\n", key, e["flows"], e["bytes"]);
         }
     }
@@ -348,15 +566,28 @@ fn print_view(gw: SocketAddr, url: &str, lab: &Lab, elapsed: Duration) {
     if let Some(v) = json("/api/v1/flows?limit=10") {
         for f in v["flows"].as_array().into_iter().flatten() {
             let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
-            out += &format!("{:<5} {:<24} {:<28} {:<8} {}\n", s("l4"), s("label"), s("host"), s("verdict"), s("rule"));
+            out += &format!(
+                "{:<5} {:<24} {:<28} {:<8} {}\n",
+                s("l4"),
+                s("label"),
+                s("host"),
+                s("verdict"),
+                s("rule")
+            );
         }
     }
     out += "\nQUEUE HEALTH\n";
     if let Ok((200, metrics)) = http_get(gw, "/metrics") {
         for line in metrics.lines().filter(|l| {
-            ["nfguard_packets_total", "nfguard_held_packets", "nfguard_verdict_timeouts_total", "nfguard_kernel_bypassed_packets_total", "nfguard_process_up"]
-                .iter()
-                .any(|m| l.starts_with(m))
+            [
+                "nfguard_packets_total",
+                "nfguard_held_packets",
+                "nfguard_verdict_timeouts_total",
+                "nfguard_kernel_bypassed_packets_total",
+                "nfguard_process_up",
+            ]
+            .iter()
+            .any(|m| l.starts_with(m))
         }) {
             out += line;
             out.push('\n');
@@ -370,6 +601,10 @@ fn print_view(gw: SocketAddr, url: &str, lab: &Lab, elapsed: Duration) {
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }

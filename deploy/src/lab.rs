@@ -414,12 +414,35 @@ impl Lab {
     pub fn add_host_link(&self) -> io::Result<Ipv4Addr> {
         let host_if = format!("{}h", self.id);
         let net = u8::try_from(u32::from_str_radix(&self.id, 16).unwrap_or(0) % 250).unwrap_or(0);
-        let (host, router) = (Ipv4Addr::new(169, 254, net, 1), Ipv4Addr::new(169, 254, net, 2));
-        run(&["ip", "link", "add", &host_if, "type", "veth", "peer", "name", &format!("{host_if}r")])?;
-        run(&["ip", "link", "set", &format!("{host_if}r"), "netns", &self.router.name, "name", "host0"])?;
+        let (host, router) = (
+            Ipv4Addr::new(169, 254, net, 1),
+            Ipv4Addr::new(169, 254, net, 2),
+        );
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{host_if}r"),
+        ])?;
+        run(&[
+            "ip",
+            "link",
+            "set",
+            &format!("{host_if}r"),
+            "netns",
+            &self.router.name,
+            "name",
+            "host0",
+        ])?;
         run(&["ip", "addr", "add", &format!("{host}/30"), "dev", &host_if])?;
         run(&["ip", "link", "set", &host_if, "up"])?;
-        self.router.exec(&["ip", "addr", "add", &format!("{router}/30"), "dev", "host0"])?;
+        self.router
+            .exec(&["ip", "addr", "add", &format!("{router}/30"), "dev", "host0"])?;
         self.router.exec(&["ip", "link", "set", "host0", "up"])?;
         Ok(router)
     }

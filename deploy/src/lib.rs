@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod demo;
 pub mod lab;
+pub mod replay;
 pub mod rules;
 pub mod supervisor;

@@ -73,6 +73,19 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Classify a pcap or pcapng file offline: one line (or JSON object) per flow.
+    Replay {
+        file: PathBuf,
+        /// One JSON object per flow (the format score.py and scripts read).
+        #[arg(long)]
+        json: bool,
+        /// Also decide each flow with this rule file (a dry run).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// user_mask the rule file's `mark` values are checked against.
+        #[arg(long, default_value_t = 0xff00)]
+        user_mask: u32,
+    },
     /// Validate nfguard.toml and its rule file; exit 64 on error.
     Check {
         #[arg(
@@ -93,6 +106,12 @@ fn main() -> ExitCode {
             EXIT_USAGE,
         ),
         Cmd::Demo { duration, keep } => demo_command(duration, keep),
+        Cmd::Replay {
+            file,
+            json,
+            policy,
+            user_mask,
+        } => replay_command(&file, json, policy.as_deref(), user_mask),
         Cmd::Rules {
             config,
             apply,
@@ -143,7 +162,9 @@ fn main() -> ExitCode {
                 if let Some(plan) = &plan {
                     match plan.apply() {
                         Ok(()) => tracing::info!("Installed nfguard's iptables rules."),
-                        Err(e) => tracing::error!(error = %e, "Cannot install nfguard's iptables rules; traffic is not queued."),
+                        Err(e) => {
+                            tracing::error!(error = %e, "Cannot install nfguard's iptables rules; traffic is not queued.")
+                        }
                     }
                 }
             };
@@ -154,26 +175,72 @@ fn main() -> ExitCode {
                     }
                 }
             };
-            let run = supervisor::supervise(&cfg, specs, shutdown_signal(), after_start, before_stop);
+            let run =
+                supervisor::supervise(&cfg, specs, shutdown_signal(), after_start, before_stop);
             exit(rt.block_on(run).map_err(anyhow::Error::from), 1)
+        }
+    }
+}
+
+fn replay_command(
+    file: &std::path::Path,
+    json: bool,
+    policy: Option<&std::path::Path>,
+    user_mask: u32,
+) -> ExitCode {
+    let policy = match policy
+        .map(|p| nfguard_policy::Policy::load(p, user_mask))
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match nfguard::replay::run(file, json, policy.as_ref(), &mut out) {
+        Ok(stats) => {
+            let _ = std::io::Write::flush(&mut out);
+            if stats.truncated {
+                eprintln!(
+                    "warning: {} ends inside a packet record; flows up to there were reported",
+                    file.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = std::io::Write::flush(&mut out);
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
 
 fn demo_command(duration: Option<HumanDuration>, keep: bool) -> ExitCode {
     if !nfguard::demo::is_root() {
-        eprintln!("error: nfguard demo creates network namespaces and iptables rules: run it as root");
+        eprintln!(
+            "error: nfguard demo creates network namespaces and iptables rules: run it as root"
+        );
         return ExitCode::from(EXIT_USAGE as u8);
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             rt.block_on(shutdown_signal());
             flag.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    let opts = nfguard::demo::DemoOptions { duration: duration.map(|d| d.0), keep, bin_dir: supervisor::default_bin_dir() };
+    let opts = nfguard::demo::DemoOptions {
+        duration: duration.map(|d| d.0),
+        keep,
+        bin_dir: supervisor::default_bin_dir(),
+    };
     exit(nfguard::demo::run(&opts, &stop), 1)
 }
 

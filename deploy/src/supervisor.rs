@@ -189,7 +189,11 @@ pub async fn supervise(
     }
     // Rules go in once every capture worker is bound (its first heartbeat), or after the start-up grace.
     let mut after_start = Some(after_start);
-    let captures: Vec<String> = running.iter().map(|r| r.spec.part.clone()).filter(|p| p.starts_with("capture-")).collect();
+    let captures: Vec<String> = running
+        .iter()
+        .map(|r| r.spec.part.clone())
+        .filter(|p| p.starts_with("capture-"))
+        .collect();
     let started_at = Instant::now();
 
     tokio::pin!(shutdown);
@@ -208,7 +212,10 @@ pub async fn supervise(
                 }
             }
         }
-        if after_start.is_some() && (captures.iter().all(|p| last_beat.contains_key(p)) || started_at.elapsed() > STARTUP_GRACE) {
+        if after_start.is_some()
+            && (captures.iter().all(|p| last_beat.contains_key(p))
+                || started_at.elapsed() > STARTUP_GRACE)
+        {
             if let Some(f) = after_start.take() {
                 f();
             }
