@@ -10,10 +10,12 @@ use nfguard_proto::pb;
 use prost::Message;
 
 use crate::StoreError;
+use crate::hot::Hot;
 use crate::ingest::Batch;
 use crate::schema::{
     AggValue, Dim, FlowId, Level, META_RECORDS, META_SCHEMA, P_RECORD, RecordKey, SCHEMA_VERSION,
-    agg_key, app_of, cover, index_key, index_prefix, index_values, rule_name, split_agg_key,
+    agg_key, app_of, cover, index_key, index_prefix, index_values, parse_agg_key, rule_name,
+    split_agg_key,
 };
 use crate::usage::{self, UsageWindows};
 
@@ -24,6 +26,8 @@ pub const MAX_PAGE: u32 = 1000;
 /// Entries one flow query may examine; past it the page ends early with a cursor, so a query whose
 /// filters match almost nothing costs bounded time instead of a full scan.
 pub const MAX_SCAN: usize = 100_000;
+/// Top-N windows at least this long (s) start at the whole hour (up to 59 minutes more than asked).
+pub const LONG_WINDOW_S: u64 = 6 * 3600;
 /// Top-N entries when the query gives no limit.
 pub const DEFAULT_TOP: u32 = 10;
 
@@ -64,6 +68,8 @@ pub trait FlowStore: Send + Sync {
 /// [`FlowStore`] on one sled tree (see `schema` for the key layout).
 pub struct SledStore {
     db: sled::Db,
+    /// Always locked after `write_lock` when both are taken; never held across an `.await`.
+    hot: Mutex<Hot>,
     /// Serialises read-modify-write of aggregates and the record count between the ingest flush and
     /// retention (both run on blocking threads; never held across an `.await`).
     write_lock: Mutex<()>,
@@ -101,8 +107,10 @@ impl SledStore {
                 db.flush()?;
             }
         }
+        let hot = load_hot(&db, crate::now_ms() / 1000)?;
         Ok(SledStore {
             db,
+            hot: Mutex::new(hot),
             write_lock: Mutex::new(()),
         })
     }
@@ -122,6 +130,12 @@ impl SledStore {
             .map_or(0, u64::from_be_bytes))
     }
 
+    fn hot(&self) -> std::sync::MutexGuard<'_, Hot> {
+        self.hot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // A panic while holding it leaves no partial state (sled batches are atomic): recover the guard.
         self.write_lock
@@ -138,6 +152,13 @@ impl SledStore {
     ) -> Result<HashMap<Vec<u8>, AggValue>, StoreError> {
         let mut out: HashMap<Vec<u8>, AggValue> = HashMap::new();
         for (level, a, b) in cover(since_s, until_s) {
+            {
+                let hot = self.hot();
+                if hot.holds(level, a) {
+                    hot.sum_into(dim, level, a, b, &mut out);
+                    continue;
+                }
+            }
             for kv in self
                 .db
                 .range(agg_key(dim, level, a, b"")..agg_key(dim, level, b, b""))
@@ -239,6 +260,13 @@ impl FlowStore for SledStore {
             .saturating_add(batch.new_records);
         b.insert(META_RECORDS, &count.to_be_bytes()[..]);
         self.db.apply_batch(b)?;
+        let mut hot = self.hot();
+        hot.advance(crate::now_ms() / 1000);
+        for (k, d) in &batch.aggs {
+            if let Some((dim, level, bucket, name)) = parse_agg_key(k) {
+                hot.add(dim, level, bucket, name, d);
+            }
+        }
         Ok(())
     }
 
@@ -336,7 +364,11 @@ impl FlowStore for SledStore {
             pb::TopBy::Rule => Dim::Rule,
             pb::TopBy::Verdict => Dim::Verdict,
         };
-        let (since, until) = since_until_s(q.since_unix_ms, q.until_unix_ms, now_ms);
+        let (mut since, until) = since_until_s(q.since_unix_ms, q.until_unix_ms, now_ms);
+        if until.saturating_sub(since) >= LONG_WINDOW_S {
+            // Long windows start on the hour, so the old edge reads no minute buckets.
+            since = Level::Hour.bucket(since);
+        }
         let limit = match q.limit {
             0 => DEFAULT_TOP,
             n => n.min(MAX_PAGE),
@@ -451,6 +483,7 @@ impl FlowStore for SledStore {
             for level in Level::ALL {
                 // A bucket goes once all of it is older than the cutoff.
                 let end = (cut + 1).saturating_sub(level.secs());
+                self.hot().expire(dim as u8, level as u8, end);
                 for kv in self
                     .db
                     .range(agg_key(dim, level, 0, b"")..agg_key(dim, level, end, b""))
@@ -478,4 +511,27 @@ impl FlowStore for SledStore {
     fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Reads the hot aggregates (all hour and day buckets, minute buckets of the hot window) at open.
+fn load_hot(db: &sled::Db, now_s: u64) -> Result<Hot, StoreError> {
+    let mut hot = Hot::new(now_s);
+    for dim in [Dim::App, Dim::Host, Dim::Verdict, Dim::Rule, Dim::Total] {
+        for level in Level::ALL {
+            let from = if level == Level::Minute {
+                hot.minute_floor
+            } else {
+                0
+            };
+            for kv in db.range(agg_key(dim, level, from, b"")..agg_key(dim, level, u64::MAX, b"")) {
+                let (k, v) = kv?;
+                if let (Some((d, l, bucket, name)), Some(v)) =
+                    (parse_agg_key(&k), AggValue::decode(&v))
+                {
+                    hot.add(d, l, bucket, name, &v);
+                }
+            }
+        }
+    }
+    Ok(hot)
 }

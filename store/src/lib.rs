@@ -8,6 +8,7 @@
 //! chunks so ingest never waits long.
 
 pub mod db;
+pub mod hot;
 pub mod ingest;
 pub mod retention;
 pub mod schema;

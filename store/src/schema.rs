@@ -147,6 +147,10 @@ impl FlowId {
 impl Level {
     pub const ALL: [Level; 3] = [Level::Minute, Level::Hour, Level::Day];
 
+    pub fn from_u8(b: u8) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| *l as u8 == b)
+    }
+
     pub fn secs(self) -> u64 {
         match self {
             Level::Minute => 60,
@@ -261,6 +265,12 @@ pub fn agg_key(dim: Dim, level: Level, bucket_s: u64, name: &[u8]) -> Vec<u8> {
 pub fn split_agg_key(k: &[u8]) -> Option<(u64, &[u8])> {
     let bucket = u64::from_be_bytes(k.get(3..11)?.try_into().ok()?);
     Some((bucket, k.get(11..)?))
+}
+
+/// (dim byte, level byte, bucket start, name) of an aggregate key.
+pub fn parse_agg_key(k: &[u8]) -> Option<(u8, u8, u64, &[u8])> {
+    let (bucket, name) = split_agg_key(k)?;
+    Some((*k.get(1)?, *k.get(2)?, bucket, name))
 }
 
 /// The aggregate names one flow contributes to, per dimension.

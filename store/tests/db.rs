@@ -176,3 +176,34 @@ fn records_survive_reopen_and_updates_move_index_entries() {
     assert_eq!(yt.flows.len(), 1);
     assert_eq!(store.records().unwrap(), 1);
 }
+
+#[test]
+fn top_from_hot_cache_matches_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let now = nfguard_store::now_ms();
+    let events = vec![
+        ev(1, now - 5 * MIN, now - MIN, "A"),
+        ev(2, now - 2 * MIN, now, "B"),
+        ev(3, now - 50 * MIN, now - 40 * MIN, "A"),
+    ];
+    let q = pb::TopQuery {
+        since_unix_ms: now - 3_600_000,
+        limit: 10,
+        ..Default::default()
+    };
+    let hot = {
+        let store = SledStore::open(&path, 8 << 20).unwrap();
+        write(&store, events);
+        store.sync().unwrap();
+        store.top(&q, now).unwrap()
+    };
+    // Reopened: the cache is rebuilt from the database and must agree.
+    let cold = SledStore::open(&path, 8 << 20)
+        .unwrap()
+        .top(&q, now)
+        .unwrap();
+    assert_eq!(hot, cold);
+    let a = hot.entries.iter().find(|e| e.key == "A").unwrap();
+    assert_eq!((a.flows, a.bytes), (2, 200));
+}

@@ -1,0 +1,259 @@
+//! Query benchmark on 1 M flow records (not run in CI):
+//! `cargo run --release -p nfguard-store --example bench -- [RECORDS] [DIR]`.
+//! Writes RECORDS flows spread over 24 h (2 000 hosts, 100 apps, 20 rules, 3 verdicts) in 10 000-event
+//! batches, times every query kind (best and median of 7 runs), then runs retention for the older half
+//! and reports the database size before and after.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use nfguard_proto::pb;
+use nfguard_store::ingest::Batch;
+use nfguard_store::{FlowStore, SledStore};
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = match args.next() {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("nfguard-store-bench-{}", std::process::id())),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = SledStore::open(&dir, 256 << 20).unwrap();
+    let now = nfguard_store::now_ms();
+    let start = now - 24 * HOUR_MS;
+    let t0 = Instant::now();
+    let mut b = Batch::default();
+    for i in 0..n {
+        let first = start + i * (24 * HOUR_MS) / n;
+        let app = i % 100;
+        let ev = pb::FlowEvent {
+            kind: pb::FlowEventKind::FlowEventEnd as i32,
+            flow: Some(pb::FlowRef {
+                queue: (i % 4) as u32,
+                boot_id: 1,
+                flow_id: i,
+            }),
+            tuple: Some(pb::Tuple {
+                client_ip: vec![10, 0, (i / 256 % 8) as u8, (i % 256) as u8],
+                server_ip: vec![93, 184, (i % 251) as u8, 34],
+                client_port: 40_000 + (i % 20_000) as u32,
+                server_port: 443,
+                l4: 6,
+            }),
+            classification: Some(pb::Classification {
+                host: format!("host{}.example.com", i % 2000),
+                ..Default::default()
+            }),
+            label: format!("TLS.App{app}"),
+            verdict: ["accept", "drop", "reject"][(i % 3) as usize].into(),
+            rule: format!("rule{}", i % 20),
+            bytes_c2s: 1000 + i % 5000,
+            bytes_s2c: 20_000,
+            packets_c2s: 10,
+            packets_s2c: 20,
+            first_seen_unix_ms: first,
+            last_seen_unix_ms: first + 30_000,
+            end_reason: "idle".into(),
+            ..Default::default()
+        };
+        b.add(ev, now, |id| store.lookup(id)).unwrap().unwrap();
+        if b.events >= 10_000 {
+            store.write(&b).unwrap();
+            b = Batch::default();
+        }
+    }
+    store.write(&b).unwrap();
+    store.sync().unwrap();
+    let ingest = t0.elapsed();
+    println!(
+        "wrote {n} records in {:.1} s ({:.0} records/s); records = {}; db size {:.1} MiB",
+        ingest.as_secs_f64(),
+        n as f64 / ingest.as_secs_f64(),
+        store.records().unwrap(),
+        store.size_on_disk() as f64 / 1048576.0
+    );
+
+    let page1 = store
+        .flows(&pb::FlowQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    let q = |f: pb::FlowQuery| move |s: &SledStore| s.flows(&f).map(|p| p.flows.len()).unwrap();
+    let top = |by: pb::TopBy, hours: u64| {
+        move |s: &SledStore| {
+            s.top(
+                &pb::TopQuery {
+                    by: by as i32,
+                    since_unix_ms: now - hours * HOUR_MS,
+                    until_unix_ms: now,
+                    limit: 10,
+                },
+                now,
+            )
+            .map(|t| t.entries.len())
+            .unwrap()
+        }
+    };
+    let cases: Vec<(&str, Box<dyn Fn(&SledStore) -> usize>)> = vec![
+        (
+            "flows newest 100",
+            Box::new(q(pb::FlowQuery {
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows page 2 (after_key)",
+            Box::new(q(pb::FlowQuery {
+                limit: 100,
+                after_key: page1.next_key.clone(),
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows app=App7",
+            Box::new(q(pb::FlowQuery {
+                app: "App7".into(),
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows host=host42.example.com",
+            Box::new(q(pb::FlowQuery {
+                host: "host42.example.com".into(),
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows verdict=drop",
+            Box::new(q(pb::FlowQuery {
+                verdict: "drop".into(),
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows rule=rule3",
+            Box::new(q(pb::FlowQuery {
+                rule: "rule3".into(),
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows app+verdict (sparse)",
+            Box::new(q(pb::FlowQuery {
+                app: "App7".into(),
+                verdict: "accept".into(),
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows time range 1 h, 6 h ago",
+            Box::new(q(pb::FlowQuery {
+                since_unix_ms: now - 7 * HOUR_MS,
+                until_unix_ms: now - 6 * HOUR_MS,
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows host+range 1 h",
+            Box::new(q(pb::FlowQuery {
+                host: "host42.example.com".into(),
+                since_unix_ms: now - 7 * HOUR_MS,
+                until_unix_ms: now - 6 * HOUR_MS,
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        (
+            "flows app no match",
+            Box::new(q(pb::FlowQuery {
+                app: "NoSuchApp".into(),
+                limit: 100,
+                ..Default::default()
+            })),
+        ),
+        ("top apps 24 h", Box::new(top(pb::TopBy::App, 24))),
+        ("top hosts 24 h", Box::new(top(pb::TopBy::Host, 24))),
+        ("top rules 24 h", Box::new(top(pb::TopBy::Rule, 24))),
+        ("top verdicts 24 h", Box::new(top(pb::TopBy::Verdict, 24))),
+        ("top hosts 1 h", Box::new(top(pb::TopBy::Host, 1))),
+        (
+            "totals 24 h",
+            Box::new(|s: &SledStore| {
+                s.totals(
+                    &pb::TotalsQuery {
+                        since_unix_ms: now - 24 * HOUR_MS,
+                        until_unix_ms: now,
+                    },
+                    now,
+                )
+                .map(|t| t.flows as usize)
+                .unwrap()
+            }),
+        ),
+    ];
+    println!(
+        "{:<34} {:>10} {:>10} {:>8}",
+        "query", "best ms", "median ms", "rows"
+    );
+    let mut worst = Duration::ZERO;
+    for (name, f) in &cases {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..7 {
+            let t = Instant::now();
+            rows = f(&store);
+            times.push(t.elapsed());
+        }
+        times.sort();
+        worst = worst.max(times[3]);
+        println!(
+            "{name:<34} {:>10.2} {:>10.2} {rows:>8}",
+            ms(times[0]),
+            ms(times[3])
+        );
+    }
+    println!("worst median: {:.2} ms", ms(worst));
+
+    let t = Instant::now();
+    let mut expired = 0;
+    loop {
+        let e = store
+            .expire(
+                now - 12 * HOUR_MS,
+                0,
+                nfguard_store::retention::EXPIRE_CHUNK,
+            )
+            .unwrap();
+        expired += e.records;
+        if !e.more {
+            break;
+        }
+    }
+    store.sync().unwrap();
+    println!(
+        "retention of the older 12 h: {expired} records in {:.1} s; records = {}; db size {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        store.records().unwrap(),
+        store.size_on_disk() as f64 / 1048576.0
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
