@@ -423,3 +423,55 @@ async fn fuzzed_requests_never_get_a_server_error() {
     assert_eq!(get(&s, "/health").await.0, 200);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_get_and_put_through_the_real_policy_process() {
+    let mut s = Stack::start(false).await;
+    start_policy(&mut s).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let (code, body) = get(&s, "/api/v1/policy").await;
+        if code == 200 {
+            break json(&body);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "policy never answered: {code} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        first["toml"].as_str().unwrap().contains("no-p2p"),
+        "{first}"
+    );
+    let epoch = first["epoch"].as_u64().unwrap();
+    let (k, v) = auth();
+    // A misspelt application: the policy's FILE:LINE: TOML.PATH: message comes back as JSON 400.
+    let bad = "default = \"accept\"\n\n[[rule]]\nname = \"x\"\napp = [\"BitTorent\"]\naction = \"drop\"\n";
+    let (code, body) = request(&s, "PUT", "/api/v1/policy", &[(k, &v)], bad.as_bytes()).await;
+    assert_eq!(code, 400, "{body}");
+    let err = json(&body)["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains(":5: rule[0].app:") && err.contains("BitTorrent"),
+        "{err}"
+    );
+    // The running policy is unchanged.
+    let still = json(&get(&s, "/api/v1/policy").await.1);
+    assert!(still["toml"].as_str().unwrap().contains("no-p2p"));
+    // Unauthenticated writes never reach the policy.
+    let good = "default = \"drop\"\n";
+    assert_eq!(
+        request(&s, "PUT", "/api/v1/policy", &[], good.as_bytes())
+            .await
+            .0,
+        401
+    );
+    let (code, body) = request(&s, "PUT", "/api/v1/policy", &[(k, &v)], good.as_bytes()).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(json(&body)["epoch"].as_u64().unwrap() > epoch);
+    let now = json(&get(&s, "/api/v1/policy").await.1);
+    assert_eq!(now["toml"], good);
+    let st = json(&get(&s, "/api/v1/status").await.1);
+    assert!(st["epoch"].as_u64().unwrap() > epoch, "{st}");
+    s.stop().await;
+}

@@ -20,19 +20,41 @@ pub struct Stack {
     pub addr: SocketAddr,
     pub flows: Publisher,
     pub capture_metrics: Publisher,
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn config(dir: &std::path::Path, listen: &str) -> Config {
     std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
     let text = format!(
-        "runtime_dir = \"{run}\"\n[capture]\nqueues = \"0\"\n[store]\npath = \"{db}\"\nflush_interval = \"100ms\"\ncache_capacity = \"16MiB\"\n[gateway]\nlisten = \"{listen}\"\ntoken_file = \"{tok}\"\n",
+        "runtime_dir = \"{run}\"\n[policy]\nrules = \"{rules}\"\n[capture]\nqueues = \"0\"\n[store]\npath = \"{db}\"\nflush_interval = \"100ms\"\ncache_capacity = \"16MiB\"\n[gateway]\nlisten = \"{listen}\"\ntoken_file = \"{tok}\"\n",
         run = dir.join("run").display(),
         db = dir.join("db").display(),
         tok = dir.join("token").display(),
+        rules = dir.join("policy.toml").display(),
     );
     Config::parse("test.toml", &text).unwrap()
+}
+
+/// The rule file the real policy process starts with.
+pub const POLICY: &str = "default = \"accept\"\n\n[[rule]]\nname = \"no-p2p\"\napp = [\"BitTorrent\"]\naction = \"drop\"\n";
+
+/// Starts the real policy process on the stack's runtime dir.
+pub async fn start_policy(s: &mut Stack) {
+    std::fs::write(s.dir.path().join("policy.toml"), POLICY).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    s.stops.insert(0, tx);
+    let c = s.cfg.clone();
+    s.tasks.insert(
+        0,
+        tokio::spawn(async move {
+            nfguard_policy::service::run(c, async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        }),
+    );
 }
 
 pub fn flow(id: u64, label: &str, host: &str, verdict: &str, bytes: u64) -> pb::FlowEvent {
