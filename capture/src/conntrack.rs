@@ -153,6 +153,11 @@ async fn clear_verdict_bits(mask: u32) -> usize {
             .stdin(Stdio::null())
             .output()
             .await;
+        if let Some(o) = out.as_ref().ok().filter(|o| !o.status.success()) {
+            // Seen on kernels whose ctnetlink refuses updates ("Operation not supported"):
+            // offloaded flows then keep their old verdict until they end.
+            tracing::warn!(family, stderr = %String::from_utf8_lossy(&o.stderr).trim(), "conntrack -U failed; offloaded verdicts not cleared.");
+        }
         if let Ok(o) = out {
             // "conntrack v1.4.7 (conntrack-tools): N flow entries have been updated."
             let text = String::from_utf8_lossy(&o.stderr);
