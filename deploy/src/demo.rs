@@ -39,6 +39,13 @@ pub const DEMO_POLICY: &str = r#"# nfguard demo policy: first match wins.
 default = "accept"
 mode = "enforce"
 
+# Port and address rules first: they decide on a flow's first packet (the SYN never gets through).
+# Below an application rule they would wait for DPI, which a flow without payload never completes.
+[[rule]]
+name = "no-telnet"
+port = [23]
+action = "drop"
+
 [[rule]]
 name = "no-p2p"
 app = ["BitTorrent"]
@@ -49,11 +56,6 @@ name = "block-site"
 host = "*.example-video.test"
 action = "reject"
 log = true
-
-[[rule]]
-name = "no-telnet"
-port = [23]
-action = "drop"
 
 [[rule]]
 name = "video-cap"
@@ -96,104 +98,182 @@ pub struct DemoOptions {
     pub bin_dir: PathBuf,
 }
 
-/// Runs the demo until Ctrl-C (`stop` resolves) or the duration ends.
-///
-/// # Errors
-/// Not root, missing packages that could not be installed, or a lab step that failed.
-pub fn run(opts: &DemoOptions, stop: &std::sync::atomic::AtomicBool) -> anyhow::Result<()> {
-    ensure_packages()?;
-    for b in [
-        "nfguard",
-        "nfguard-capture",
-        "nfguard-classifier",
-        "nfguard-policy",
-        "nfguard-store",
-        "nfguard-gateway",
-    ] {
-        if !opts.bin_dir.join(b).exists() {
-            bail!(
-                "{} is missing: build the workspace first (cargo build --release --workspace)",
-                opts.bin_dir.join(b).display()
-            );
+/// The running system: the lab, nfguard under its supervisor inside the router, the gateway address.
+pub struct DemoSystem {
+    // Field order is drop order: nfguard stops (removing its rules) before the lab goes.
+    supervisor: Supervisor,
+    pub lab: Lab,
+    /// The gateway as reached from the host.
+    pub gateway: SocketAddr,
+    round: u32,
+}
+
+impl DemoSystem {
+    /// Builds the lab, starts the services and nfguard, and waits for the gateway.
+    ///
+    /// # Errors
+    /// Missing binaries or packages, or a lab step that failed.
+    pub fn start(bin_dir: &Path) -> anyhow::Result<DemoSystem> {
+        ensure_packages()?;
+        for b in [
+            "nfguard",
+            "nfguard-capture",
+            "nfguard-classifier",
+            "nfguard-policy",
+            "nfguard-store",
+            "nfguard-gateway",
+        ] {
+            if !bin_dir.join(b).exists() {
+                bail!(
+                    "{} is missing: build the workspace first (cargo build --release --workspace)",
+                    bin_dir.join(b).display()
+                );
+            }
+        }
+        let lab = Lab::new().context("creating the namespace lab")?;
+        let gateway_ip = lab.add_host_link()?;
+        lab.wait_ready(Duration::from_secs(5))?;
+        // The seed's NAT router: the LAN leaves masqueraded.
+        lab.router.iptables(&[
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            &lab.wan_if,
+            "-j",
+            "MASQUERADE",
+        ])?;
+        // The gateway listens on the router's loopback; the host link reaches it through DNAT.
+        lab.router
+            .exec(&["sysctl", "-q", "-w", "net.ipv4.conf.host0.route_localnet=1"])?;
+        lab.router.iptables(&[
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-i",
+            "host0",
+            "-p",
+            "tcp",
+            "--dport",
+            &GATEWAY_PORT.to_string(),
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &format!("127.0.0.1:{GATEWAY_PORT}"),
+        ])?;
+        start_services(&lab)?;
+        let config = write_config(&lab, bin_dir)?;
+        let log = std::fs::File::create(lab.dir.join("nfguard.log"))?;
+        let child = lab
+            .router
+            .command(&bin_dir.join("nfguard").display().to_string())
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting nfguard run")?;
+        let sys = DemoSystem {
+            supervisor: Supervisor(child),
+            gateway: SocketAddr::from((gateway_ip, GATEWAY_PORT)),
+            lab,
+            round: 0,
+        };
+        wait_gateway(sys.gateway, Duration::from_secs(30)).with_context(|| {
+            format!(
+                "the gateway did not come up; see {}",
+                sys.log_path().display()
+            )
+        })?;
+        sys.wait_ready(Duration::from_secs(30)).with_context(|| {
+            format!("nfguard did not come up; see {}", sys.log_path().display())
+        })?;
+        Ok(sys)
+    }
+
+    /// Waits until every process reports up and nfguard's rules are installed (the supervisor installs
+    /// them once both capture workers are bound).
+    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let parts = ["store", "policy", "classifier", "capture-q0", "capture-q1"];
+        let deadline = Instant::now() + timeout;
+        loop {
+            let rules = self
+                .lab
+                .router
+                .exec(&["iptables-save", "-t", "mangle"])
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("-j NFGUARD"))
+                .unwrap_or(false);
+            let metrics = http_get(self.gateway, "/metrics")
+                .map(|(_, m)| m)
+                .unwrap_or_default();
+            let up = parts.iter().all(|p| {
+                metrics.lines().any(|l| {
+                    l.starts_with("nfguard_process_up")
+                        && l.contains(&format!("part=\"{p}\""))
+                        && l.ends_with(" 1")
+                })
+            });
+            if rules && up {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("not ready after {timeout:?} (rules installed: {rules}, all parts up: {up})");
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
+
+    /// nfguard's combined log (supervisor and children).
+    pub fn log_path(&self) -> PathBuf {
+        self.lab.dir.join("nfguard.log")
+    }
+
+    /// One round of real clients (see [`drive_traffic`]).
+    pub fn drive_traffic(&mut self) {
+        drive_traffic(&self.lab, self.round);
+        self.round = self.round.wrapping_add(1);
+    }
+
+    /// Stops nfguard (SIGTERM, which removes its rules) and waits up to `timeout`; true if it exited 0.
+    pub fn stop(&mut self, timeout: Duration) -> bool {
+        self.supervisor.stop(timeout)
+    }
+
+    /// GET a gateway path and parse JSON; `None` on any failure.
+    pub fn json(&self, path: &str) -> Option<serde_json::Value> {
+        http_get(self.gateway, path)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+            .and_then(|(_, b)| serde_json::from_str(&b).ok())
+    }
+}
+
+/// Runs the demo until Ctrl-C (`stop` turns true) or the duration ends.
+///
+/// # Errors
+/// Missing packages that could not be installed, or a lab step that failed.
+pub fn run(opts: &DemoOptions, stop: &std::sync::atomic::AtomicBool) -> anyhow::Result<()> {
     eprintln!("Building the lab: client ─ router (nfguard, NAT) ─ server …");
-    let lab = Lab::new().context("creating the namespace lab")?;
-    let gateway_ip = lab.add_host_link()?;
-    lab.wait_ready(Duration::from_secs(5))?;
-    // The seed's NAT router: the LAN leaves masqueraded.
-    lab.router.iptables(&[
-        "-t",
-        "nat",
-        "-A",
-        "POSTROUTING",
-        "-o",
-        &lab.wan_if,
-        "-j",
-        "MASQUERADE",
-    ])?;
-    // The gateway listens on the router's loopback; the host link reaches it through DNAT.
-    lab.router
-        .exec(&["sysctl", "-q", "-w", "net.ipv4.conf.host0.route_localnet=1"])?;
-    lab.router.iptables(&[
-        "-t",
-        "nat",
-        "-A",
-        "PREROUTING",
-        "-i",
-        "host0",
-        "-p",
-        "tcp",
-        "--dport",
-        &GATEWAY_PORT.to_string(),
-        "-j",
-        "DNAT",
-        "--to-destination",
-        &format!("127.0.0.1:{GATEWAY_PORT}"),
-    ])?;
-
-    start_services(&lab)?;
-    let config = write_config(&lab, &opts.bin_dir)?;
-    let log = std::fs::File::create(lab.dir.join("nfguard.log"))?;
-    let supervisor = lab
-        .router
-        .command(&opts.bin_dir.join("nfguard").display().to_string())
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting nfguard run")?;
-    let mut supervisor = Supervisor(supervisor);
-
-    let url = format!("http://{gateway_ip}:{GATEWAY_PORT}/");
-    let gw = SocketAddr::from((gateway_ip, GATEWAY_PORT));
-    wait_gateway(gw, Duration::from_secs(20)).with_context(|| {
-        format!(
-            "the gateway did not come up; see {}",
-            lab.dir.join("nfguard.log").display()
-        )
-    })?;
-
+    let mut sys = DemoSystem::start(&opts.bin_dir)?;
+    let url = format!("http://{}/", sys.gateway);
     let started = Instant::now();
     let mut last_traffic = Instant::now() - TRAFFIC_INTERVAL;
-    let mut round = 0u32;
     while !stop.load(std::sync::atomic::Ordering::Relaxed)
         && opts.duration.is_none_or(|d| started.elapsed() < d)
     {
         if last_traffic.elapsed() >= TRAFFIC_INTERVAL {
-            drive_traffic(&lab, round);
-            round = round.wrapping_add(1);
+            sys.drive_traffic();
             last_traffic = Instant::now();
         }
-        print_view(gw, &url, &lab, started.elapsed());
+        print_view(&sys, &url, started.elapsed());
         std::thread::sleep(VIEW_INTERVAL);
     }
-
-    // Stop nfguard first so it removes its own rules, then the lab.
-    supervisor.stop(Duration::from_secs(15));
+    sys.stop(Duration::from_secs(15));
     if opts.keep {
+        let lab = &sys.lab;
         eprintln!(
             "Lab kept: namespaces {} {} {}; files in {}.",
             lab.client.name,
@@ -205,7 +285,7 @@ pub fn run(opts: &DemoOptions, stop: &std::sync::atomic::AtomicBool) -> anyhow::
             "Remove it with: ip netns del {}; ip netns del {}; ip netns del {}",
             lab.client.name, lab.router.name, lab.server.name
         );
-        std::mem::forget(lab);
+        std::mem::forget(sys);
     } else {
         eprintln!("Removing the lab.");
     }
@@ -216,26 +296,31 @@ pub fn run(opts: &DemoOptions, stop: &std::sync::atomic::AtomicBool) -> anyhow::
 struct Supervisor(std::process::Child);
 
 impl Supervisor {
-    fn stop(&mut self, timeout: Duration) {
+    /// SIGTERM, then SIGKILL after `timeout`; true when it exited 0 by itself.
+    fn stop(&mut self, timeout: Duration) -> bool {
+        if let Ok(Some(status)) = self.0.try_wait() {
+            return status.success();
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return status.success();
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.0.kill();
         let _ = self.0.wait();
+        false
     }
 }
 
 impl Drop for Supervisor {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(None)) {
-            self.stop(Duration::from_secs(10));
+            let _ = self.stop(Duration::from_secs(10));
         }
     }
 }
@@ -292,8 +377,9 @@ fn start_services(lab: &Lab) -> anyhow::Result<()> {
         "-m",
         "http.server",
         "80",
+        // "::" serves IPv4 too (v4-mapped), so the lab's IPv6 path has a real server.
         "--bind",
-        &ip,
+        "::",
         "--directory",
         &www.display().to_string(),
     ])?;
@@ -524,7 +610,8 @@ pub fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     Ok((code, body.to_string()))
 }
 
-fn print_view(gw: SocketAddr, url: &str, lab: &Lab, elapsed: Duration) {
+fn print_view(sys: &DemoSystem, url: &str, elapsed: Duration) {
+    let (gw, lab) = (sys.gateway, &sys.lab);
     let mut out = String::from("\x1b[2J\x1b[H");
     out += &format!(
         "nfguard demo — {}s — dashboard and API from this host: {url}  (metrics: {url}metrics)\n",
@@ -534,12 +621,8 @@ fn print_view(gw: SocketAddr, url: &str, lab: &Lab, elapsed: Duration) {
         "client {} ─ router (nfguard, queues 0:1, NAT) ─ server {}    Ctrl-C stops and removes the lab\n\n",
         lab.client_addr.v4, lab.server_addr.v4
     );
-    let json = |path: &str| {
-        http_get(gw, path)
-            .ok()
-            .filter(|(c, _)| *c == 200)
-            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
-    };
+    let json = |path: &str| sys.json(path);
+    let num = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
 
     out += "APPLICATION                      FLOWS        BYTES\n";
     if let Some(v) = json("/api/v1/apps/top?window=1h&limit=12") {
@@ -547,8 +630,8 @@ fn print_view(gw: SocketAddr, url: &str, lab: &Lab, elapsed: Duration) {
             out += &format!(
                 "{:<30} {:>7} {:>12}\n",
                 e["key"].as_str().unwrap_or("?"),
-                e["flows"],
-                e["bytes"]
+                num(&e["flows"]),
+                num(&e["bytes"])
             );
         }
     }
@@ -559,7 +642,12 @@ fn print_view(gw: SocketAddr, url: &str, lab: &Lab, elapsed: Duration) {
                 .as_str()
                 .filter(|k| !k.is_empty())
                 .unwrap_or("(default)");
-            out += &format!("{:<30} {:>7} {:>12}\n", key, e["flows"], e["bytes"]);
+            out += &format!(
+                "{:<30} {:>7} {:>12}\n",
+                key,
+                num(&e["flows"]),
+                num(&e["bytes"])
+            );
         }
     }
     out += "\nRECENT FLOWS\n";
