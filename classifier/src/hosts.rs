@@ -23,8 +23,8 @@ pub struct HostApp {
 /// The compiled matcher; build once, share read-only.
 pub struct HostMatcher {
     ac: AhoCorasick,
-    /// Per pattern: (app, category, pattern length, ends with '.').
-    rows: Vec<(AppId, &'static str, usize, bool)>,
+    /// Per pattern: (app, category, pattern length, may start inside a label, may end inside one).
+    rows: Vec<(AppId, &'static str, usize, bool, bool)>,
 }
 
 impl HostMatcher {
@@ -45,7 +45,13 @@ impl HostMatcher {
         let rows = HOST_MATCH
             .iter()
             .zip(&patterns)
-            .map(|((_, id, cat), p)| (AppId(*id), *cat, p.len(), p.ends_with('.')))
+            .map(|((raw, id, cat), p)| {
+                // nDPI 4.11 writes `-buy.itunes.apple.com` (any `…-buy` label) and
+                // `igcdn-photos-` (any label continuing after the dash); 4.2 wrote `.apple.com`.
+                let open_start = raw.starts_with('-');
+                let open_end = p.ends_with('.') || p.ends_with('-');
+                (AppId(*id), *cat, p.len(), open_start, open_end)
+            })
             .collect();
         HostMatcher { ac, rows }
     }
@@ -58,11 +64,13 @@ impl HostMatcher {
         let host = host.strip_suffix(b".").unwrap_or(host);
         let mut best: Option<(usize, HostApp)> = None;
         for m in self.ac.find_overlapping_iter(host) {
-            let Some(&(app, category, len, open_end)) = self.rows.get(m.pattern().as_usize())
+            let Some(&(app, category, len, open_start, open_end)) =
+                self.rows.get(m.pattern().as_usize())
             else {
                 continue;
             };
-            let left_ok = m.start() == 0 || host.get(m.start().wrapping_sub(1)) == Some(&b'.');
+            let left_ok =
+                open_start || m.start() == 0 || host.get(m.start().wrapping_sub(1)) == Some(&b'.');
             let right_ok = open_end || m.end() == host.len() || host.get(m.end()) == Some(&b'.');
             if !(left_ok && right_ok) {
                 continue;
@@ -134,5 +142,12 @@ mod tests {
         assert_eq!(app(&m, ""), None);
         // Case and a trailing root dot do not matter.
         assert_eq!(app(&m, "WWW.NETFLIX.COM."), Some("NetFlix"));
+        // Dash patterns of nDPI 4.11: open towards the dash.
+        assert_eq!(app(&m, "p53-buy.itunes.apple.com"), Some("AppleStore"));
+        assert_eq!(app(&m, "igcdn-photos-a-a.akamaihd.net"), Some("Instagram"));
+        assert_eq!(app(&m, "xigcdn-photos-a.akamaihd.net"), None);
+        // The longest match wins: `ocsp.pki.goog` is OCSP, not Google's `goog`.
+        assert_eq!(app(&m, "ocsp.pki.goog"), Some("OCSP"));
+        assert_eq!(app(&m, "pic.1kxun.com"), Some("1kxun"));
     }
 }
