@@ -647,6 +647,12 @@ mod tests {
 
     #[test]
     fn entry_is_compact() {
+        let t0 = FlowTable::new(65_536, Timeouts::default());
+        eprintln!(
+            "entry {} B, {} B per flow at 65536",
+            std::mem::size_of::<Entry>(),
+            t0.bytes_per_flow()
+        );
         assert!(
             std::mem::size_of::<Entry>() <= 112,
             "{}",
