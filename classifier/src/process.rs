@@ -197,7 +197,7 @@ impl Handler<Work> for Dpi {
             }
         }
         let reply = pb::ClassifyReply {
-            flow: Some(flow.clone()),
+            flow: Some(*flow),
             state: state as i32,
             classification: Some(to_pb(&c)),
         };

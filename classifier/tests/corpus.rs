@@ -98,7 +98,7 @@ fn corpus_agreement() {
     }
     let ratio = agree as f64 / total.max(1) as f64;
     let mut top: Vec<_> = misses.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|t| std::cmp::Reverse(t.1));
     println!(
         "captures {} (failed {failed}), dpi flows {total}, app agreement {agree} = {:.1} %",
         pcaps.len(),

@@ -3,7 +3,10 @@
 
 use nfguard_classifier::{capture_file, dissect, engine, replay};
 
-const ENTRIES: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target's name and entry point.
+type Entry = (&'static str, fn(&[u8]));
+
+const ENTRIES: &[Entry] = &[
     ("tls", dissect::tls::fuzz_entry),
     ("http", dissect::http::fuzz_entry),
     ("dns", dissect::dns::fuzz_entry),

@@ -4,6 +4,8 @@
 //! GAVE_UP, and the metrics heartbeat carries the counters. Real time with generous bounds.
 
 #![cfg(feature = "process")]
+// Setup failures in a test may unwrap: the panic is the test failing.
+#![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 
@@ -91,6 +93,14 @@ async fn metric(
     }
 }
 
+/// The default config with its runtime directory under `dir`.
+fn config(dir: &std::path::Path) -> Config {
+    Config {
+        runtime_dir: dir.join("run"),
+        ..Config::default()
+    }
+}
+
 fn app_name(c: &pb::Classification) -> (String, String) {
     let name = |id: u32| {
         u16::try_from(id)
@@ -104,8 +114,7 @@ fn app_name(c: &pb::Classification) -> (String, String) {
 #[actix_rt::test]
 async fn classifies_drops_expired_gives_up_and_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.runtime_dir = dir.path().join("run");
+    let mut cfg = config(dir.path());
     cfg.classifier.max_dpi_packets = 3;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -210,8 +219,7 @@ async fn classifies_drops_expired_gives_up_and_reports() {
 #[actix_rt::test]
 async fn second_instance_refuses_the_live_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::default();
-    cfg.runtime_dir = dir.path().join("run");
+    let cfg = config(dir.path());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let first = actix_rt::spawn(run(cfg.clone(), async move {
         let _ = stop_rx.await;

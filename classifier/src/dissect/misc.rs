@@ -390,6 +390,8 @@ pub fn fuzz_entry(data: &[u8]) {
 }
 
 #[cfg(test)]
+// Tests may index: a failure is the point.
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -497,6 +497,7 @@ pub fn fuzz_entry(data: &[u8]) {
 #[allow(
     clippy::unwrap_used,
     clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 mod tests;

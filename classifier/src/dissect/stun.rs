@@ -128,7 +128,8 @@ pub fn fuzz_entry(data: &[u8]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+// Tests may index, unwrap and panic: a failure is the point.
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use crate::dissect::testutil::check_all_prefixes;

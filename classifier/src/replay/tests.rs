@@ -13,8 +13,11 @@ fn run(data: &[u8]) -> (Vec<FlowSummary>, ReplayStats) {
     (out, stats)
 }
 
+/// One pcap record: (seconds, microseconds, bytes).
+type Record = (u32, u32, Vec<u8>);
+
 /// (header, records) of a little-endian pcap.
-fn split_pcap(data: &[u8]) -> (Vec<u8>, Vec<(u32, u32, Vec<u8>)>) {
+fn split_pcap(data: &[u8]) -> (Vec<u8>, Vec<Record>) {
     let mut recs = vec![];
     let mut at = 24;
     while at + 16 <= data.len() {
@@ -68,7 +71,7 @@ fn pcapng(recs: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
     let mut out = vec![];
     let block = |out: &mut Vec<u8>, ty: u32, body: &[u8]| {
         let mut b = body.to_vec();
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
         let len = (12 + b.len()) as u32;
