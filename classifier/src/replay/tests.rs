@@ -266,3 +266,13 @@ fn json_line_matches_design() {
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["label"], "DNS");
 }
+
+#[test]
+fn portless_protocols_use_ndpi_names() {
+    assert_eq!(flow_l4_name(2), "IGMP");
+    assert_eq!(flow_l4_name(50), "ESP");
+    assert_eq!(flow_l4_name(51), "AH");
+    assert_eq!(flow_l4_name(47), "GRE");
+    assert_eq!(flow_l4_name(6), "TCP");
+    assert_eq!(flow_l4_name(132), "132");
+}
