@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
 
 use nfguard_proto::pb;
 use prost::Message;
@@ -63,11 +63,20 @@ pub trait FlowStore: Send + Sync {
     ) -> Result<Expired, StoreError>;
     fn records(&self) -> Result<u64, StoreError>;
     fn size_on_disk(&self) -> u64;
+    /// After a failed write: make the store writable again if it can be (reopen). Default: nothing.
+    fn recover(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// [`FlowStore`] on one sled tree (see `schema` for the key layout).
 pub struct SledStore {
-    db: sled::Db,
+    /// `None` only while [`FlowStore::recover`] swaps it. After an I/O error (ENOSPC) sled 0.34 fails
+    /// every later write of that instance (its "global error" is reset only at open), so recovery
+    /// reopens it.
+    db: RwLock<Option<sled::Db>>,
+    path: PathBuf,
+    cache_capacity: u64,
     /// Always locked after `write_lock` when both are taken; never held across an `.await`.
     hot: Mutex<Hot>,
     /// Serialises read-modify-write of aggregates and the record count between the ingest flush and
@@ -81,50 +90,36 @@ impl SledStore {
     /// # Errors
     /// [`StoreError::Open`] if sled cannot open it, [`StoreError::SchemaTooNew`] for a newer layout.
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
-        match db.get(META_SCHEMA)? {
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .unwrap_or(u32::MAX);
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::SchemaTooNew {
-                        path: path.display().to_string(),
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-            }
-            None => {
-                db.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
-            }
-        }
+        let db = open_db(path, cache_capacity)?;
         let hot = load_hot(&db, crate::now_ms() / 1000)?;
         Ok(SledStore {
-            db,
+            db: RwLock::new(Some(db)),
+            path: path.to_path_buf(),
+            cache_capacity,
             hot: Mutex::new(hot),
             write_lock: Mutex::new(()),
         })
     }
 
+    /// The open database (a cheap handle clone), or [`StoreError::Reopening`] while it is swapped.
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        self.db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Reopening)
+    }
+
     fn record(&self, key: &RecordKey) -> Result<Option<pb::FlowEvent>, StoreError> {
         Ok(self
-            .db
+            .db()?
             .get(key.db_key())?
             .and_then(|v| pb::FlowEvent::decode(v.as_ref()).ok()))
     }
 
     fn read_u64(&self, key: &[u8]) -> Result<u64, StoreError> {
         Ok(self
-            .db
+            .db()?
             .get(key)?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map_or(0, u64::from_be_bytes))
@@ -160,7 +155,7 @@ impl SledStore {
                 }
             }
             for kv in self
-                .db
+                .db()?
                 .range(agg_key(dim, level, a, b"")..agg_key(dim, level, b, b""))
             {
                 let (k, v) = kv?;
@@ -216,7 +211,7 @@ fn since_until_s(since_ms: u64, until_ms: u64, now_ms: u64) -> (u64, u64) {
 
 impl FlowStore for SledStore {
     fn lookup(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, StoreError> {
-        let Some(k) = self.db.get(id.db_key())? else {
+        let Some(k) = self.db()?.get(id.db_key())? else {
             return Ok(None);
         };
         let Some(key) = RecordKey::from_slice(&k) else {
@@ -248,7 +243,7 @@ impl FlowStore for SledStore {
         }
         for (k, d) in &batch.aggs {
             let mut v = self
-                .db
+                .db()?
                 .get(k)?
                 .and_then(|v| AggValue::decode(&v))
                 .unwrap_or_default();
@@ -259,7 +254,7 @@ impl FlowStore for SledStore {
             .read_u64(META_RECORDS)?
             .saturating_add(batch.new_records);
         b.insert(META_RECORDS, &count.to_be_bytes()[..]);
-        self.db.apply_batch(b)?;
+        self.db()?.apply_batch(b)?;
         let mut hot = self.hot();
         hot.advance(crate::now_ms() / 1000);
         for (k, d) in &batch.aggs {
@@ -271,7 +266,7 @@ impl FlowStore for SledStore {
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.db()?.flush()?;
         Ok(())
     }
 
@@ -312,7 +307,7 @@ impl FlowStore for SledStore {
                         Bound::Excluded([prefix.as_slice(), &[0xff; RecordKey::LEN + 1]].concat())
                     }
                 };
-                for kv in self.db.range((Bound::Included(lo), hi)).rev() {
+                for kv in self.db()?.range((Bound::Included(lo), hi)).rev() {
                     let (k, _) = kv?;
                     let Some(key) = k.get(prefix.len()..).and_then(RecordKey::from_slice) else {
                         continue;
@@ -335,7 +330,7 @@ impl FlowStore for SledStore {
                     Some(u) => Bound::Excluded(u.db_key().to_vec()),
                     None => Bound::Excluded(vec![P_RECORD + 1]),
                 };
-                for kv in self.db.range((lo, hi)).rev() {
+                for kv in self.db()?.range((lo, hi)).rev() {
                     let (k, v) = kv?;
                     let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
                         continue;
@@ -406,7 +401,7 @@ impl FlowStore for SledStore {
         let w = UsageWindows::at(now_s);
         let mut hosts: HashMap<Vec<u8>, pb::HostUsage> = HashMap::new();
         let from = w.week_start.min(w.month_start);
-        for kv in self.db.range(
+        for kv in self.db()?.range(
             agg_key(Dim::Client, Level::Day, from, b"")
                 ..agg_key(Dim::Client, Level::Day, w.day_start + 86_400, b""),
         ) {
@@ -440,7 +435,7 @@ impl FlowStore for SledStore {
         let mut removed = 0u64;
         let lo = vec![P_RECORD];
         let hi = RecordKey::lowest_at(cutoff_ms).db_key().to_vec();
-        for kv in self.db.range(lo..hi) {
+        for kv in self.db()?.range(lo..hi) {
             if removed as usize >= max {
                 out.more = true;
                 break;
@@ -485,7 +480,7 @@ impl FlowStore for SledStore {
                 let end = (cut + 1).saturating_sub(level.secs());
                 self.hot().expire(dim as u8, level as u8, end);
                 for kv in self
-                    .db
+                    .db()?
                     .range(agg_key(dim, level, 0, b"")..agg_key(dim, level, end, b""))
                 {
                     if out.aggregates as usize >= max {
@@ -500,7 +495,7 @@ impl FlowStore for SledStore {
         }
         let count = self.read_u64(META_RECORDS)?.saturating_sub(removed);
         b.insert(META_RECORDS, &count.to_be_bytes()[..]);
-        self.db.apply_batch(b)?;
+        self.db()?.apply_batch(b)?;
         Ok(out)
     }
 
@@ -508,8 +503,38 @@ impl FlowStore for SledStore {
         self.read_u64(META_RECORDS)
     }
 
+    fn recover(&self) -> Result<(), StoreError> {
+        // Reopening drops the only handle queries read through; never do it while the disk is still
+        // full (the new open would fail too and leave queries with nothing).
+        probe_space(&self.path)?;
+        let _guard = self.lock();
+        let mut slot = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Our handle goes first; handles held by in-flight queries go within milliseconds, and with the
+        // last one sled releases its file lock.
+        *slot = None;
+        let mut last = StoreError::Reopening;
+        for _ in 0..50 {
+            match open_db(&self.path, self.cache_capacity) {
+                Ok(db) => {
+                    *self.hot() = load_hot(&db, crate::now_ms() / 1000)?;
+                    *slot = Some(db);
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(last)
+    }
+
     fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db()
+            .ok()
+            .and_then(|d| d.size_on_disk().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -534,4 +559,55 @@ fn load_hot(db: &sled::Db, now_s: u64) -> Result<Hot, StoreError> {
         }
     }
     Ok(hot)
+}
+
+/// Opens (creating) the database and checks its schema version.
+fn open_db(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_capacity)
+        .open()
+        .map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+    match db.get(META_SCHEMA)? {
+        Some(v) => {
+            let found = <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .unwrap_or(u32::MAX);
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    path: path.display().to_string(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+        }
+        None => {
+            db.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+            db.flush()?;
+        }
+    }
+    Ok(db)
+}
+
+/// Free space a reopen needs: sled writes whole 512 KiB segments; several, to be safe.
+pub const REOPEN_FREE_BYTES: usize = 4 << 20;
+
+/// Succeeds when [`REOPEN_FREE_BYTES`] can really be written next to the database (std has no statvfs,
+/// and a write is what sled will do anyway).
+fn probe_space(dir: &Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    let probe = dir.join(".space-probe");
+    let res = (|| {
+        let mut f = std::fs::File::create(&probe)?;
+        let chunk = vec![0u8; 64 << 10];
+        for _ in 0..REOPEN_FREE_BYTES / chunk.len() {
+            f.write_all(&chunk)?;
+        }
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&probe);
+    res.map_err(|e| StoreError::Db(sled::Error::Io(e)))
 }

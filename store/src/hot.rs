@@ -102,7 +102,13 @@ impl Hot {
         while b < end {
             if let Some(m) = self.buckets.get(&(dim as u8, level as u8, b)) {
                 for (name, v) in m {
-                    out.entry(name.clone()).or_default().add(v);
+                    // Look up before inserting: cloning every key would allocate per entry.
+                    match out.get_mut(name) {
+                        Some(e) => e.add(v),
+                        None => {
+                            out.insert(name.clone(), *v);
+                        }
+                    }
                 }
             }
             b = b.saturating_add(level.secs());

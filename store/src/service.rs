@@ -21,6 +21,8 @@ use crate::{
     db_path, now_ms,
 };
 
+/// Least time between two reopen attempts while writes fail.
+const RECOVER_PAUSE: Duration = Duration::from_secs(1);
 /// Flush durations: 1 ms … 10 s.
 static FLUSH_BOUNDS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -200,6 +202,7 @@ pub async fn run(
         usage: usage_pub,
         batch: Batch::default(),
         paused: false,
+        last_recover: None,
     };
     ingest.run(sub, cfg.store.flush_interval.0, shutdown).await;
     let _ = stop_tx.send(true);
@@ -230,6 +233,7 @@ struct Ingest {
     batch: Batch,
     /// The last write failed (full disk…): stop reading the bus until a retry succeeds.
     paused: bool,
+    last_recover: Option<Instant>,
 }
 
 impl Ingest {
@@ -283,8 +287,27 @@ impl Ingest {
     }
 
     async fn flush(&mut self) {
-        if self.batch.is_empty() {
+        if self.batch.is_empty() && !self.paused {
             return;
+        }
+        if self.paused {
+            // sled fails every write after an I/O error until reopened: reopen, at most once a second.
+            if self
+                .last_recover
+                .is_some_and(|t| t.elapsed() < RECOVER_PAUSE)
+            {
+                return;
+            }
+            self.last_recover = Some(Instant::now());
+            let store = self.store.clone();
+            if let Err(e) = blocking(move || store.recover()).await {
+                tracing::warn!(error = %e, "Store reopen failed; ingest stays paused.");
+                return;
+            }
+            if self.batch.is_empty() {
+                self.resume();
+                return;
+            }
         }
         let batch = std::mem::take(&mut self.batch);
         let store = self.store.clone();
@@ -317,13 +340,13 @@ impl Ingest {
                     s.records.store(r, Ordering::Relaxed);
                 }
                 if let Some(Err(e)) = synced {
-                    tracing::error!(error = %e, "Store fsync failed; the last batch may not survive a crash.");
+                    // The batch is visible but may not be on disk; the store must be reopened to write again.
+                    tracing::error!(error = %e, "Store fsync failed; ingest paused (the last batch may be lost).");
                     s.write_errors.fetch_add(1, Ordering::Relaxed);
-                }
-                if self.paused {
-                    tracing::info!("Store writes succeed again; ingest resumed.");
-                    self.paused = false;
-                    s.paused.store(0, Ordering::Relaxed);
+                    self.paused = true;
+                    s.paused.store(1, Ordering::Relaxed);
+                } else if self.paused {
+                    self.resume();
                 }
                 self.publish_usage().await;
             }
@@ -342,6 +365,13 @@ impl Ingest {
                 self.batch = batch;
             }
         }
+    }
+
+    fn resume(&mut self) {
+        tracing::info!("Store writes succeed again; ingest resumed.");
+        self.paused = false;
+        self.last_recover = None;
+        self.stats.paused.store(0, Ordering::Relaxed);
     }
 
     async fn publish_usage(&self) {
