@@ -99,7 +99,8 @@ pub async fn shutdown_signal() {
 }
 
 /// Binds `metrics-<part>.sock` and publishes a snapshot every second from `collect`, until `shutdown`.
-/// The snapshot doubles as the supervisor's liveness heartbeat.
+/// The snapshot doubles as the supervisor's liveness heartbeat; under systemd it also sends `READY=1`
+/// once bound and `WATCHDOG=1` with every snapshot.
 ///
 /// # Errors
 /// When the endpoint cannot be bound.
@@ -131,7 +132,30 @@ where
             p.stats().report(&mut b, "metrics");
             let snap = b.finish(&part, queue, started.elapsed().as_secs());
             p.publish(pb::published::Body::Metrics(snap));
+            // The same liveness for systemd (WatchdogSec) as for `nfguard run`.
+            sd_notify("WATCHDOG=1");
         }
     });
+    sd_notify("READY=1");
     Ok(publisher)
+}
+
+/// Sends a state line to systemd when running under `Type=notify` (`$NOTIFY_SOCKET` set); a no-op
+/// otherwise. Failures are ignored: systemd notices a missing watchdog ping by itself.
+pub fn sd_notify(state: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        // A leading '@' names a socket in the abstract namespace.
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let (Ok(addr), Ok(sock)) = (addr, UnixDatagram::unbound()) else {
+        return;
+    };
+    let _ = sock.send_to_addr(state.as_bytes(), &addr);
 }

@@ -298,3 +298,35 @@ async fn publisher_reaches_subscriber() {
         }))
     ));
 }
+
+#[test]
+fn sd_notify_reaches_systemd_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    // A child process, so the environment variable never touches this test binary's other threads.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sd_notify_child", "--nocapture"])
+        .env("NOTIFY_SOCKET", &path)
+        .env("NFGUARD_SD_NOTIFY_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut buf = [0u8; 64];
+    let n = listener.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+}
+
+#[test]
+fn sd_notify_child() {
+    if std::env::var_os("NFGUARD_SD_NOTIFY_CHILD").is_some() {
+        nfguard_proto::process::sd_notify("READY=1");
+    }
+}
