@@ -15,7 +15,7 @@ use std::time::Instant;
 use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use nfguard_proto::{AppId, protocols};
 
-use crate::dissect::{self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic};
+use crate::dissect::{self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert};
 use crate::dns_cache::DnsCache;
 use crate::hosts::HostMatcher;
 
@@ -155,6 +155,9 @@ struct Dpi {
     quic: Option<Box<quic::CryptoStream>>,
     /// A result good enough to report if nothing better comes (a DNS query awaiting its answer).
     tentative: Option<Box<Classification>>,
+    /// TLS with no application from the SNI: `tentative` holds it while the server's certificate
+    /// names are awaited (nDPI matches them too, `tls_cert.rs`).
+    await_cert: bool,
 }
 
 /// One TCP direction's stream position and, while reassembling, its buffer.
@@ -386,6 +389,9 @@ impl Engine {
         if pkt.l4 != IPPROTO_TCP {
             return None;
         }
+        if dpi.await_cert {
+            return self.certificate(dpi, pkt);
+        }
         let from_client = pkt.from_client;
         let dir = dir_mut(dpi, from_client);
         let base = *dir.base.get_or_insert(pkt.tcp_seq);
@@ -455,12 +461,48 @@ impl Engine {
         self.after_hit(dpi, c)
     }
 
-    /// DNS queries become tentative (the answer is awaited); anything else is final.
+    /// DNS queries become tentative (the answer is awaited), and so does TLS over TCP whose SNI
+    /// named no application (the certificate may); anything else is final.
     fn after_hit(&mut self, dpi: &mut Dpi, c: (Classification, bool)) -> Option<Classification> {
         let (c, tentative) = c;
-        if tentative {
+        let tls_without_app = c.master == ids::TLS && c.app == ids::TLS && !dpi.await_cert;
+        if tentative || tls_without_app {
+            dpi.await_cert = tls_without_app;
             dpi.tentative = Some(Box::new(c));
             return None;
+        }
+        Some(c)
+    }
+
+    /// Waits for the server's first certificate (reassembling the server stream start) and
+    /// matches its subjectAltName dNSNames; without one the tentative TLS result stands.
+    fn certificate(&mut self, dpi: &mut Dpi, pkt: &PacketView<'_>) -> Option<Classification> {
+        if pkt.from_client {
+            return None;
+        }
+        let dir = dir_mut(dpi, false);
+        let base = *dir.base.get_or_insert(pkt.tcp_seq);
+        let offset = usize::try_from(pkt.tcp_seq.wrapping_sub(base)).unwrap_or(usize::MAX);
+        let asm = dir.asm.get_or_insert_with(Box::default);
+        if offset < MAX_HANDSHAKE_BYTES {
+            asm.insert(offset as u64, pkt.payload);
+        }
+        let data = asm.contiguous();
+        let found = match tls_cert::first_certificate(data) {
+            Probe::Match(cert) => tls_cert::subject_alt_names(cert).and_then(|names| {
+                tls_cert::dns_names(names).find_map(|name| self.hosts.lookup(name))
+            }),
+            Probe::NeedMore if data.len() < MAX_HANDSHAKE_BYTES => return None,
+            _ => None,
+        };
+        let mut c = *dpi.tentative.take()?;
+        if let Some(h) = found {
+            c.app = h.app;
+            c.category = if h.category.is_empty() {
+                category_of(h.app, c.master)
+            } else {
+                h.category
+            };
         }
         Some(c)
     }

@@ -18,6 +18,7 @@ const ENTRIES: &[Entry] = &[
     ("dhcp", dissect::dhcp::fuzz_entry),
     ("dhcpv6", dissect::dhcpv6::fuzz_entry),
     ("misc", dissect::misc::fuzz_entry),
+    ("tls_cert", dissect::tls_cert::fuzz_entry),
     ("capture_file", capture_file::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("engine", engine::fuzz_entry),

@@ -21,6 +21,7 @@ pub mod quic;
 pub mod ssh;
 pub mod stun;
 pub mod tls;
+pub mod tls_cert;
 
 /// A dissector's three answers (STYLE §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,11 +26,51 @@ fn tls_hello_in_one_segment() {
     let mut f = FlowState::new();
     let now = Instant::now();
     let c = e.classify(&mut f, &pkt(IPPROTO_TCP, 40000, 443, CURL_HELLO, 1000), now);
+    // `x.test` names no application: the server's certificate is awaited.
+    assert_eq!(c.state, State::NeedMore);
+    let c = e.classify(
+        &mut f,
+        &server(IPPROTO_TCP, 40000, 443, TLS13_FLIGHT, 5000),
+        now,
+    );
     assert_eq!(c.state, State::Done);
     assert_eq!(c.label(), "TLS");
     assert_eq!(c.host, "x.test");
     assert_eq!(c.confidence, Confidence::Dpi);
     assert_eq!(f.heap_bytes(), 0);
+}
+
+/// ServerHello (TLS 1.3 shape, body elided) then ChangeCipherSpec: the certificate is encrypted.
+const TLS13_FLIGHT: &[u8] = &[22, 3, 3, 0, 4, 2, 0, 0, 0, 20, 3, 3, 0, 1, 1];
+
+fn server<'a>(l4: u8, sport: u16, dport: u16, payload: &'a [u8], seq: u32) -> PacketView<'a> {
+    PacketView {
+        from_client: false,
+        ..pkt(l4, sport, dport, payload, seq)
+    }
+}
+
+#[test]
+fn tls_certificate_names_give_the_app_when_the_sni_does_not() {
+    use crate::dissect::tls_cert::tests::{cert, flight};
+    let now = Instant::now();
+    let flight = flight(&cert(&["unknown.example", "*.webex.com"]));
+    let (a, b) = flight.split_at(100);
+    let mut e = Engine::new(EngineConfig::default());
+    let mut f = FlowState::new();
+    let c = e.classify(&mut f, &pkt(IPPROTO_TCP, 40000, 443, CURL_HELLO, 1000), now);
+    assert_eq!(c.state, State::NeedMore);
+    let c = e.classify(&mut f, &server(IPPROTO_TCP, 40000, 443, a, 7000), now);
+    assert_eq!(c.state, State::NeedMore, "certificate incomplete");
+    let c = e.classify(&mut f, &server(IPPROTO_TCP, 40000, 443, b, 7100), now);
+    assert_eq!((c.state, c.label().as_str()), (State::Done, "TLS.Webex"));
+    assert_eq!(c.host, "x.test", "the host stays the SNI");
+    // A certificate naming nothing known leaves plain TLS.
+    let other = crate::dissect::tls_cert::tests::flight(&cert(&["unknown.example"]));
+    let mut f = FlowState::new();
+    e.classify(&mut f, &pkt(IPPROTO_TCP, 40001, 443, CURL_HELLO, 1000), now);
+    let c = e.classify(&mut f, &server(IPPROTO_TCP, 40001, 443, &other, 1), now);
+    assert_eq!((c.state, c.label().as_str()), (State::Done, "TLS"));
 }
 
 #[test]
@@ -58,6 +98,16 @@ fn tls_hello_split_across_two_segments_and_out_of_order() {
         assert_eq!(first.state, State::NeedMore, "reverse={reverse}");
         assert!(f.heap_bytes() > 0, "reassembling");
         let second = e.classify(&mut f, &segs[1], now);
+        assert_eq!(
+            second.state,
+            State::NeedMore,
+            "reverse={reverse}: certificate awaited"
+        );
+        let second = e.classify(
+            &mut f,
+            &server(IPPROTO_TCP, 40000, 443, TLS13_FLIGHT, 1),
+            now,
+        );
         assert_eq!(second.state, State::Done, "reverse={reverse}");
         assert_eq!(second.host, "x.test");
         assert_eq!(f.heap_bytes(), 0, "nothing kept after DONE");
