@@ -14,12 +14,17 @@ pub mod bittorrent;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod dns;
+pub mod ethereum;
 pub mod http;
 pub mod misc;
+pub mod nfs;
+pub mod nintendo;
 pub mod ntp;
 pub mod quic;
+pub mod spotify;
 pub mod ssh;
 pub mod stun;
+pub mod teredo;
 pub mod tls;
 pub mod tls_cert;
 
@@ -319,6 +324,11 @@ pub static DISSECTORS: &[Dissector] = &[
     misc::OPENVPN,
     misc::WIREGUARD,
     misc::WHATSAPP,
+    spotify::DISSECTOR,
+    nintendo::DISSECTOR,
+    teredo::DISSECTOR,
+    nfs::DISSECTOR,
+    ethereum::DISSECTOR,
 ];
 
 #[cfg(test)]
