@@ -18,6 +18,7 @@ const ENTRIES: &[Entry] = &[
     ("dhcp", dissect::dhcp::fuzz_entry),
     ("dhcpv6", dissect::dhcpv6::fuzz_entry),
     ("misc", dissect::misc::fuzz_entry),
+    ("telegram", dissect::telegram::fuzz_entry),
     ("ethereum", dissect::ethereum::fuzz_entry),
     ("nfs", dissect::nfs::fuzz_entry),
     ("teredo", dissect::teredo::fuzz_entry),

@@ -24,6 +24,7 @@ pub mod quic;
 pub mod spotify;
 pub mod ssh;
 pub mod stun;
+pub mod telegram;
 pub mod teredo;
 pub mod tls;
 pub mod tls_cert;
@@ -329,6 +330,7 @@ pub static DISSECTORS: &[Dissector] = &[
     teredo::DISSECTOR,
     nfs::DISSECTOR,
     ethereum::DISSECTOR,
+    telegram::DISSECTOR,
 ];
 
 #[cfg(test)]
