@@ -83,7 +83,7 @@ enum Cmd {
         #[arg(long)]
         policy: Option<PathBuf>,
         /// user_mask the rule file's `mark` values are checked against.
-        #[arg(long, default_value_t = 0xff00)]
+        #[arg(long, default_value_t = 0)]
         user_mask: u32,
     },
     /// Validate nfguard.toml and its rule file; exit 64 on error.

@@ -408,8 +408,8 @@ mod tests {
     fn offload_chain_matches_design() {
         let p = plan(&cfg("[capture]\nqueues = \"0:3\"\n"), &[]).unwrap();
         let s = p.script();
-        assert!(s.contains("iptables -w -t mangle -A NFGUARD -m mark --mark 0x0/0x3 -j CONNMARK --restore-mark --mask 0xffffffff"), "{s}");
-        assert!(s.contains("-t mangle -A NFGUARD -m mark ! --mark 0x0/0x3 -m connmark --mark 0x0/0x3 -j CONNMARK --save-mark --mask 0xffffffff"));
+        assert!(s.contains("iptables -w -t mangle -A NFGUARD -m mark --mark 0x0/0x3 -j CONNMARK --restore-mark --mask 0xffff00ff"), "{s}");
+        assert!(s.contains("-t mangle -A NFGUARD -m mark ! --mark 0x0/0x3 -m connmark --mark 0x0/0x3 -j CONNMARK --save-mark --mask 0xffff00ff"));
         assert!(s.contains("-t mangle -A NFGUARD -m mark --mark 0x2/0x3 -j DROP"));
         assert!(s.contains("-t mangle -A NFGUARD -j NFQUEUE --queue-balance 0:3 --queue-bypass"));
         assert!(s.contains("ip6tables -w -t filter -A NFGUARD-REJECT -j REJECT --reject-with icmp6-port-unreachable"));

@@ -209,7 +209,8 @@ pub struct CaptureConfig {
     pub verdict_mask: u32,
     /// Mark bits for the HTB shaper class. Default `0xfc`.
     pub shaper_mask: u32,
-    /// Mark bits policy rules may set with `mark = N`. Default `0xff00`.
+    /// Mark bits policy rules may set with `mark = N`. Default `0`: bits 8–15 are left to other tools
+    /// (kube-proxy, wg-quick, policy routing); give nfguard bits here to use `mark` in rules.
     pub user_mask: u32,
     /// Mark bits for the nDPI application id. Default `0xffff0000`.
     pub app_mask: u32,
@@ -482,7 +483,7 @@ impl Default for CaptureConfig {
             mark_mode: MarkMode::Masked,
             verdict_mask: 0x3,
             shaper_mask: 0xfc,
-            user_mask: 0xff00,
+            user_mask: 0,
             app_mask: 0xffff_0000,
             manage_rules: false,
             flow_table_size: 65_536,
