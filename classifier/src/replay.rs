@@ -100,7 +100,7 @@ impl FlowSummary {
         let _ = write!(
             s,
             "{{\"l4\":{},\"src\":{},\"dst\":{},\"label\":{},\"master\":{},\"app\":{},\"app_id\":{},\"master_id\":{},\"category\":{},\"confidence\":{},\"host\":{},\"packets\":{},\"bytes\":{},\"verdict\":{},\"rule\":{}}}",
-            json_str(&flow_l4_name(self.l4)),
+            json_str(&l4_name(self.l4)),
             json_str(&self.client.to_string()),
             json_str(&self.server.to_string()),
             json_str(&self.label),
@@ -327,18 +327,6 @@ pub fn replay_bytes(
         ));
     }
     Ok(stats)
-}
-
-/// The flow JSON's `l4`: nDPI's names for the IP protocols it reports without ports (IGMP, GRE,
-/// ESP, AH; `ndpi_get_ip_proto_name` in nDPI's `ndpi_utils.c`), else [`l4_name`].
-pub fn flow_l4_name(l4: u8) -> String {
-    match l4 {
-        2 => "IGMP".into(),
-        47 => "GRE".into(),
-        50 => "ESP".into(),
-        51 => "AH".into(),
-        n => l4_name(n),
-    }
 }
 
 struct Transport<'a> {

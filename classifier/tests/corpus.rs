@@ -73,7 +73,7 @@ fn corpus_agreement() {
         let r = replay(p, &ReplayOptions::default(), |f| {
             // The reference orders endpoints numerically; store both orders.
             let (a, b) = (f.client.to_string(), f.server.to_string());
-            let l4 = nfguard_classifier::replay::flow_l4_name(f.l4);
+            let l4 = nfguard_proto::types::l4_name(f.l4);
             ours.insert((l4.clone(), b.clone(), a.clone()), app_of(&f.label));
             ours.insert((l4, a, b), app_of(&f.label));
         });

@@ -153,13 +153,21 @@ impl FlowKey {
     }
 }
 
-/// Name of an IP protocol number as the flow JSON prints it.
+/// Name of an IP protocol number as the flow JSON prints it: nDPI's spelling (ndpiReader's flow
+/// JSON in the corpus reference prints IGMP, ESP and AH by name; `ndpi_get_ip_proto_name` in
+/// `src/lib/ndpi_utils.c` adds VRRP), the IANA keyword for GRE and SCTP, else the number.
 pub fn l4_name(l4: u8) -> String {
     match l4 {
         IPPROTO_TCP => "TCP".into(),
         IPPROTO_UDP => "UDP".into(),
         IPPROTO_ICMP => "ICMP".into(),
         IPPROTO_ICMPV6 => "ICMPV6".into(),
+        2 => "IGMP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        51 => "AH".into(),
+        112 => "VRRP".into(),
+        132 => "SCTP".into(),
         n => n.to_string(),
     }
 }
@@ -183,6 +191,29 @@ pub fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn l4_names_follow_ndpi() {
+        for (n, name) in [
+            (6, "TCP"),
+            (17, "UDP"),
+            (1, "ICMP"),
+            (58, "ICMPV6"),
+            (2, "IGMP"),
+        ] {
+            assert_eq!(l4_name(n), name);
+        }
+        for (n, name) in [
+            (47, "GRE"),
+            (50, "ESP"),
+            (51, "AH"),
+            (112, "VRRP"),
+            (132, "SCTP"),
+        ] {
+            assert_eq!(l4_name(n), name);
+        }
+        assert_eq!(l4_name(99), "99");
+    }
 
     #[test]
     fn mark_keeps_foreign_bits() {

@@ -269,10 +269,11 @@ fn json_line_matches_design() {
 
 #[test]
 fn portless_protocols_use_ndpi_names() {
-    assert_eq!(flow_l4_name(2), "IGMP");
-    assert_eq!(flow_l4_name(50), "ESP");
-    assert_eq!(flow_l4_name(51), "AH");
-    assert_eq!(flow_l4_name(47), "GRE");
-    assert_eq!(flow_l4_name(6), "TCP");
-    assert_eq!(flow_l4_name(132), "132");
+    assert_eq!(nfguard_proto::types::l4_name(2), "IGMP");
+    assert_eq!(nfguard_proto::types::l4_name(50), "ESP");
+    assert_eq!(nfguard_proto::types::l4_name(51), "AH");
+    assert_eq!(nfguard_proto::types::l4_name(47), "GRE");
+    assert_eq!(nfguard_proto::types::l4_name(6), "TCP");
+    assert_eq!(nfguard_proto::types::l4_name(132), "SCTP");
+    assert_eq!(nfguard_proto::types::l4_name(200), "200");
 }
