@@ -194,7 +194,9 @@ pub fn render(sources: &[Source<'_>], skip: &[&str]) -> String {
             let m = &s.metric;
             match fam.kind {
                 pb::MetricKind::Counter | pb::MetricKind::Gauge => {
-                    let v = if fam.kind == pb::MetricKind::Counter && !(m.value >= 0.0) {
+                    let v = if fam.kind == pb::MetricKind::Counter
+                        && (m.value.is_nan() || m.value < 0.0)
+                    {
                         0.0
                     } else {
                         m.value
@@ -273,6 +275,7 @@ pub fn parse_nfnetlink_queue(text: &str) -> Vec<KernelQueue> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

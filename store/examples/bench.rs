@@ -3,7 +3,7 @@
 //! Writes RECORDS flows spread over 24 h (2 000 hosts, 100 apps, 20 rules, 3 verdicts) in 10 000-event
 //! batches, times every query kind (best and median of 7 runs), then runs retention for the older half
 //! and reports the database size before and after.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use std::time::{Duration, Instant};
 

@@ -314,10 +314,10 @@ impl FlowStore for SledStore {
                     };
                     scanned += 1;
                     last_key = Some(key);
-                    if let Some(flow) = self.record(&key)? {
-                        if filter.matches(&flow) {
-                            push(key, flow, &mut page);
-                        }
+                    if let Some(flow) = self.record(&key)?
+                        && filter.matches(&flow)
+                    {
+                        push(key, flow, &mut page);
                     }
                     if page.flows.len() >= limit || scanned >= MAX_SCAN {
                         break;

@@ -59,10 +59,10 @@ impl Batch {
         let Some(id) = FlowId::from_pb(ev.flow.as_ref()) else {
             return Ok(Err(Malformed::NoFlowRef));
         };
-        if let Some(t) = &ev.tuple {
-            if nfguard_proto::FlowKey::from_tuple(t).is_none() {
-                return Ok(Err(Malformed::BadTuple));
-            }
+        if let Some(t) = &ev.tuple
+            && nfguard_proto::FlowKey::from_tuple(t).is_none()
+        {
+            return Ok(Err(Malformed::BadTuple));
         }
         let event_ms = if ev.last_seen_unix_ms != 0 {
             ev.last_seen_unix_ms
@@ -196,6 +196,7 @@ pub fn merge(rec: &mut pb::FlowEvent, ev: pb::FlowEvent) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

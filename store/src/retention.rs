@@ -27,6 +27,7 @@ pub fn cutoffs(now_ms: u64, retention: Duration) -> (u64, u64) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

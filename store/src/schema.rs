@@ -234,10 +234,10 @@ pub fn index_values(ev: &pb::FlowEvent) -> Vec<(Dim, Vec<u8>)> {
         }
         out.push((Dim::App, label.into_bytes()));
     }
-    if let Some(host) = ev.classification.as_ref().map(|c| &c.host) {
-        if !host.is_empty() {
-            out.push((Dim::Host, host.to_ascii_lowercase().into_bytes()));
-        }
+    if let Some(host) = ev.classification.as_ref().map(|c| &c.host)
+        && !host.is_empty()
+    {
+        out.push((Dim::Host, host.to_ascii_lowercase().into_bytes()));
     }
     if !ev.verdict.is_empty() {
         out.push((Dim::Verdict, ev.verdict.as_bytes().to_vec()));
@@ -282,10 +282,10 @@ pub fn agg_names(ev: &pb::FlowEvent) -> Vec<(Dim, Vec<u8>)> {
         &ev.label
     };
     out.push((Dim::App, label.as_bytes().to_vec()));
-    if let Some(host) = ev.classification.as_ref().map(|c| &c.host) {
-        if !host.is_empty() {
-            out.push((Dim::Host, cut(host.as_bytes()).to_vec()));
-        }
+    if let Some(host) = ev.classification.as_ref().map(|c| &c.host)
+        && !host.is_empty()
+    {
+        out.push((Dim::Host, cut(host.as_bytes()).to_vec()));
     }
     if !ev.verdict.is_empty() {
         out.push((Dim::Verdict, ev.verdict.as_bytes().to_vec()));
@@ -335,6 +335,7 @@ pub fn cover(since_s: u64, until_s: u64) -> Vec<(Level, u64, u64)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

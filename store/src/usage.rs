@@ -67,6 +67,7 @@ pub fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

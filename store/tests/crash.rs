@@ -51,10 +51,9 @@ async fn wait_answering(c: &StoreClient) -> pb::TotalsReply {
                 Duration::from_secs(2),
             )
             .await
+            && let Some(pb::store_response::Body::Totals(t)) = r.body
         {
-            if let Some(pb::store_response::Body::Totals(t)) = r.body {
-                return t;
-            }
+            return t;
         }
         assert!(Instant::now() < deadline, "store never answered");
         tokio::time::sleep(Duration::from_millis(50)).await;

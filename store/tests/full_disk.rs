@@ -94,10 +94,10 @@ async fn full_disk_pauses_ingest_and_recovers() {
                 last = Some(s);
             }
         }
-        if let Some(s) = last {
-            if metric(&s, "nfguard_store_ingest_paused") == 1.0 {
-                break s;
-            }
+        if let Some(s) = last
+            && metric(&s, "nfguard_store_ingest_paused") == 1.0
+        {
+            break s;
         }
         assert!(
             Instant::now() < deadline,
@@ -136,10 +136,9 @@ async fn full_disk_pauses_ingest_and_recovers() {
         };
         if let pb::store_response::Body::Flows(p) =
             call(&client, pb::store_request::Body::Flows(q)).await
+            && !p.flows.is_empty()
         {
-            if !p.flows.is_empty() {
-                break;
-            }
+            break;
         }
         assert!(
             Instant::now() < deadline,
