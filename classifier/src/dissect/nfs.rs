@@ -26,18 +26,18 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return Probe::NoMatch;
     }
     let off = if ctx.is_tcp() { 4 } else { 0 };
-    if data.len() < MIN_LEN + off {
+    if data.len() < MIN_LEN.saturating_add(off) {
         return Probe::NoMatch;
     }
     if off != 0 {
-        let marker = u32::try_from(data.len() - 4)
+        let marker = u32::try_from(data.len().saturating_sub(4))
             .ok()
             .and_then(|n| n.checked_add(LAST_FRAGMENT));
         if be32(data, 0) != marker {
             return Probe::NoMatch;
         }
     }
-    let word = |i: usize| be32(data, off + i);
+    let word = |i: usize| be32(data, off.saturating_add(i));
     let call = word(4) == Some(0) && word(8) == Some(2);
     let program = word(12).is_some_and(|p| PROGRAMS.contains(&p));
     let version = word(16).is_some_and(|v| v <= MAX_VERSION);
@@ -55,7 +55,7 @@ pub fn fuzz_entry(data: &[u8]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

@@ -32,6 +32,7 @@ pub fn fuzz_entry(data: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

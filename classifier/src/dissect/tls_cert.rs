@@ -167,10 +167,10 @@ pub fn dns_names(names: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 #[doc(hidden)]
 pub fn fuzz_entry(data: &[u8]) {
-    if let Probe::Match(cert) = first_certificate(data) {
-        if let Some(names) = subject_alt_names(cert) {
-            let _ = dns_names(names).count();
-        }
+    if let Probe::Match(cert) = first_certificate(data)
+        && let Some(names) = subject_alt_names(cert)
+    {
+        let _ = dns_names(names).count();
     }
     if let Some(names) = subject_alt_names(data) {
         let _ = dns_names(names).count();
@@ -178,7 +178,12 @@ pub fn fuzz_entry(data: &[u8]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 pub(crate) mod tests {
     use super::*;
 
