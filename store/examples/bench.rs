@@ -23,13 +23,29 @@ fn main() {
         Some(d) => std::path::PathBuf::from(d),
         None => std::env::temp_dir().join(format!("nfguard-store-bench-{}", std::process::id())),
     };
-    let _ = std::fs::remove_dir_all(&dir);
+    // `keep` as third argument: reuse DIR if it already holds RECORDS, skip retention, keep DIR.
+    let keep = args.next().as_deref() == Some("keep");
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let store = SledStore::open(&dir, 256 << 20).unwrap();
-    let now = nfguard_store::now_ms();
+    let reuse = keep && store.records().unwrap() >= n;
+    // Reused data was written relative to its own "now": the newest record's time stands in for it.
+    let now = if reuse {
+        let p = store
+            .flows(&pb::FlowQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        p.flows[0].flow.as_ref().unwrap().first_seen_unix_ms + 1
+    } else {
+        nfguard_store::now_ms()
+    };
     let start = now - 24 * HOUR_MS;
     let t0 = Instant::now();
     let mut b = Batch::default();
-    for i in 0..n {
+    for i in 0..if reuse { 0 } else { n } {
         let first = start + i * (24 * HOUR_MS) / n;
         let app = i % 100;
         let ev = pb::FlowEvent {
@@ -68,7 +84,9 @@ fn main() {
             b = Batch::default();
         }
     }
-    store.write(&b).unwrap();
+    if !b.is_empty() {
+        store.write(&b).unwrap();
+    }
     store.sync().unwrap();
     let ingest = t0.elapsed();
     println!(
@@ -227,6 +245,9 @@ fn main() {
         );
     }
     println!("worst median: {:.2} ms", ms(worst));
+    if keep {
+        return;
+    }
 
     let t = Instant::now();
     let mut expired = 0;

@@ -205,8 +205,15 @@ impl Filter<'_> {
 }
 
 fn since_until_s(since_ms: u64, until_ms: u64, now_ms: u64) -> (u64, u64) {
-    let until = if until_ms == 0 { now_ms } else { until_ms };
-    (since_ms / 1000, until.div_ceil(1000).saturating_add(1))
+    if until_ms == 0 || until_ms >= now_ms {
+        // Nothing is stored past now: a window ending now may end at the next midnight, so the current
+        // hour and day are read as whole hot buckets instead of minute by minute.
+        return (
+            since_ms / 1000,
+            Level::Day.bucket(now_ms / 1000) + Level::Day.secs(),
+        );
+    }
+    (since_ms / 1000, until_ms.div_ceil(1000).saturating_add(1))
 }
 
 impl FlowStore for SledStore {
@@ -360,7 +367,12 @@ impl FlowStore for SledStore {
             pb::TopBy::Verdict => Dim::Verdict,
         };
         let (mut since, until) = since_until_s(q.since_unix_ms, q.until_unix_ms, now_ms);
-        if until.saturating_sub(since) >= LONG_WINDOW_S {
+        let asked_until = if q.until_unix_ms == 0 {
+            now_ms
+        } else {
+            q.until_unix_ms
+        } / 1000;
+        if asked_until.saturating_sub(since) >= LONG_WINDOW_S {
             // Long windows start on the hour, so the old edge reads no minute buckets.
             since = Level::Hour.bucket(since);
         }
@@ -531,10 +543,9 @@ impl FlowStore for SledStore {
     }
 
     fn size_on_disk(&self) -> u64 {
-        self.db()
-            .ok()
-            .and_then(|d| d.size_on_disk().ok())
-            .unwrap_or(0)
+        // sled's own size_on_disk fails when a snapshot file vanishes mid-walk (seen at 1 M records):
+        // sum what can be read instead.
+        dir_size(&self.path)
     }
 }
 
@@ -610,4 +621,19 @@ fn probe_space(dir: &Path) -> Result<(), StoreError> {
     })();
     let _ = std::fs::remove_file(&probe);
     res.map_err(|e| StoreError::Db(sled::Error::Io(e)))
+}
+
+/// Bytes of all files under `dir`, skipping entries that vanish while walking.
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
