@@ -1,27 +1,44 @@
-//! The conntrack worker (`nfguard-capture --conntrack`, DESIGN §1): the kernel side of offloaded flows.
+//! The conntrack worker (`nfguard-capture --conntrack`, DESIGN §1): the kernel side of offloaded flows,
+//! over ctnetlink directly (wire format in [`crate::ctnetlink`]).
 //!
-//! * On a newer policy epoch (`PolicyChanged` on `policy-events.sock`) it clears the verdict bits of
-//!   every connmark, keeping the app bits, so offloaded flows come back to a capture worker once and
-//!   are re-decided without DPI (DESIGN §5).
+//! * On a newer policy epoch (`PolicyChanged` on `policy-events.sock`) it dumps the conntrack table and
+//!   clears the verdict bits of every connmark that has some, keeping the app bits, so offloaded flows
+//!   come back to a capture worker once and are re-decided without DPI (DESIGN §5).
 //! * For offloaded flows (connmark with verdict bits) that end, it publishes a `FlowEvent` END with the
-//!   kernel's byte and packet counters on `flows-ct.sock` (needs `net.netfilter.nf_conntrack_acct=1`).
+//!   kernel's byte and packet counters on `flows-ct.sock`. It sets `net.netfilter.nf_conntrack_acct=1`
+//!   at start: entries created before that carry no counters.
 //!
-//! This first version drives conntrack-tools' `conntrack` command (events as text, `-U` for marks)
-//! instead of ctnetlink directly; the line parser below is pure and bounded.
+//! The parser of `conntrack -E -o extended` text lines stays for operators' captures of that output.
 
+use std::io;
 use std::net::IpAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use netlink_sys::{Socket, protocols::NETLINK_NETFILTER};
 use nfguard_proto::bus::{Publisher, Subscriber, new_boot_id};
 use nfguard_proto::config::Config;
 use nfguard_proto::pb;
 use nfguard_proto::process::{endpoints, spawn_metrics};
 use nfguard_proto::{FlowKey, Mark};
-use tokio::io::AsyncBufReadExt;
+use tokio::io::unix::AsyncFd;
 
 use crate::CaptureError;
+use crate::ctnetlink::{self, CtEntry, Message};
+
+/// Receive buffer of the event socket: a burst of DESTROY events (a table flush, a port scan expiring)
+/// must not overflow it. Each event is ~250 bytes of netlink, so 4 MiB holds ~16k of them.
+const EVENT_SOCKET_BUFFER: u64 = 4 << 20;
+/// Largest datagram read at once: dumps come in `NLMSG_GOODSIZE` chunks (up to 32 KiB with a big
+/// receive buffer, `netlink_dump`), events one per datagram.
+const RECV_BUFFER: usize = 64 << 10;
+/// Wait after a `PolicyChanged` before clearing: the capture workers get the same PUB message, and a
+/// packet that comes back to a capture that has not seen the new epoch yet would get the old cached
+/// verdict and be offloaded with it again.
+const EPOCH_GRACE: Duration = Duration::from_millis(250);
+/// Where the kernel's per-namespace accounting switch lives.
+const ACCT_SYSCTL: &str = "/proc/sys/net/netfilter/nf_conntrack_acct";
 
 /// Longest event line accepted; longer ones are skipped (a real line is ~300 bytes).
 const MAX_LINE: usize = 4096;
@@ -33,6 +50,8 @@ pub struct CtEnd {
     pub packets: [u64; 2],
     pub bytes: [u64; 2],
     pub mark: u32,
+    /// The kernel's conntrack id (`CTA_ID`), 0 when unknown.
+    pub id: u32,
 }
 
 /// Parses one event line, e.g.
@@ -103,10 +122,35 @@ pub fn parse_destroy(line: &str) -> Option<CtEnd> {
         packets,
         bytes,
         mark,
+        id: 0,
     })
 }
 
+impl CtEnd {
+    /// A DESTROY event's entry, or `None` when it lacks the original tuple. Counters are 0 when the
+    /// entry was created without accounting.
+    pub fn from_entry(e: &CtEntry<'_>) -> Option<CtEnd> {
+        let o = e.orig?;
+        let (co, cr) = (
+            e.counters_orig.unwrap_or_default(),
+            e.counters_reply.unwrap_or_default(),
+        );
+        Some(CtEnd {
+            key: FlowKey {
+                client: std::net::SocketAddr::new(o.src, o.sport),
+                server: std::net::SocketAddr::new(o.dst, o.dport),
+                l4: o.l4,
+            },
+            packets: [co.packets, cr.packets],
+            bytes: [co.bytes, cr.bytes],
+            mark: e.mark,
+            id: e.id.unwrap_or(0),
+        })
+    }
+}
+
 /// The END event for an offloaded flow, or `None` when nfguard never decided it (no verdict bits).
+/// The flow id is the kernel's conntrack id, so the store keeps one record per connection.
 pub fn end_event(
     e: &CtEnd,
     cfg: &nfguard_proto::config::CaptureConfig,
@@ -121,7 +165,7 @@ pub fn end_event(
         flow: Some(pb::FlowRef {
             queue: u32::from(u16::MAX),
             boot_id,
-            flow_id: 0,
+            flow_id: u64::from(e.id),
         }),
         tuple: Some(e.key.to_tuple()),
         classification: Some(pb::Classification {
@@ -143,53 +187,147 @@ pub fn end_event(
     })
 }
 
-/// Clears the verdict bits of every connmark (`conntrack -U --mark 0/MASK` zeroes the masked bits and
-/// XORs 0 in), for IPv4 and IPv6.
-async fn clear_verdict_bits(mask: u32) -> usize {
-    let mut updated = 0;
-    for family in ["ipv4", "ipv6"] {
-        let out = tokio::process::Command::new("conntrack")
-            .args(["-U", "-f", family, "--mark", &format!("0/{mask:#x}")])
-            .stdin(Stdio::null())
-            .output()
-            .await;
-        if let Some(o) = out.as_ref().ok().filter(|o| !o.status.success()) {
-            // Seen on kernels whose ctnetlink refuses updates ("Operation not supported"):
-            // offloaded flows then keep their old verdict until they end.
-            tracing::warn!(family, stderr = %String::from_utf8_lossy(&o.stderr).trim(), "conntrack -U failed; offloaded verdicts not cleared.");
-        }
-        if let Ok(o) = out {
-            // "conntrack v1.4.7 (conntrack-tools): N flow entries have been updated."
-            let text = String::from_utf8_lossy(&o.stderr);
-            updated += text
-                .split_whitespace()
-                .zip(text.split_whitespace().skip(1))
-                .find(|(_, w)| *w == "flow")
-                .and_then(|(n, _)| n.parse::<usize>().ok())
-                .unwrap_or(0);
+/// Turns on conntrack accounting in this network namespace (entries created from now on count).
+///
+/// # Errors
+/// When the sysctl cannot be written (no CAP_NET_ADMIN, no nf_conntrack).
+pub fn enable_accounting() -> io::Result<()> {
+    std::fs::write(ACCT_SYSCTL, b"1")
+}
+
+/// What one pass of [`clear_verdict_bits`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClearReport {
+    /// Entries in the table.
+    pub seen: u64,
+    /// Entries whose verdict bits were cleared.
+    pub cleared: u64,
+    /// Entries gone between the dump and the update (ENOENT).
+    pub gone: u64,
+    /// Updates the kernel refused otherwise.
+    pub failed: u64,
+    /// The first refusal's errno, for the log.
+    pub first_errno: i32,
+}
+
+fn bound_socket() -> io::Result<Socket> {
+    let mut s = Socket::new(NETLINK_NETFILTER)?;
+    s.bind_auto()?;
+    Ok(s)
+}
+
+/// Reads datagrams until `seq` is answered by an ACK (or error) or a DONE; feeds every conntrack entry
+/// to `each`. Blocking: the kernel answers every request.
+fn read_until(
+    s: &Socket,
+    buf: &mut Vec<u8>,
+    seq: u32,
+    mut each: impl FnMut(&CtEntry<'_>),
+) -> io::Result<i32> {
+    loop {
+        buf.clear();
+        s.recv(buf, 0)?;
+        for m in ctnetlink::messages(buf) {
+            match m {
+                Message::Conntrack(e) => each(&e),
+                Message::Ack { seq: s2, errno } if s2 == seq => return Ok(errno),
+                Message::Done { seq: s2 } if s2 == seq => return Ok(0),
+                _ => {}
+            }
         }
     }
-    updated
+}
+
+/// Dumps the conntrack table (IPv4 and IPv6) and clears `mask` in every connmark that has bits of it
+/// set, with an atomic masked update per entry (`(old & !mask) ^ 0`). Blocking; run it off the event
+/// loop.
+///
+/// # Errors
+/// When the netlink socket cannot be opened or the dump fails.
+pub fn clear_verdict_bits(mask: u32) -> io::Result<ClearReport> {
+    let s = bound_socket()?;
+    let mut buf = Vec::with_capacity(RECV_BUFFER);
+    let mut req = Vec::with_capacity(64);
+    ctnetlink::dump_request(&mut req, 1);
+    s.send(&req, 0)?;
+    let mut report = ClearReport::default();
+    // Requests are built while the dump is read (an entry borrows the datagram), sent once it is done:
+    // a netlink socket serves one dump at a time.
+    let mut updates: Vec<Vec<u8>> = Vec::new();
+    let errno = read_until(&s, &mut buf, 1, |e| {
+        report.seen = report.seen.saturating_add(1);
+        if Mark(e.mark).field(mask) != 0 && !e.orig_raw.is_empty() {
+            let mut r = Vec::with_capacity(96);
+            ctnetlink::mark_update_request(&mut r, 0, e, 0, mask);
+            updates.push(r);
+        }
+    })?;
+    if errno != 0 {
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    for (i, mut r) in updates.into_iter().enumerate() {
+        // Sequence numbers from 2: 1 was the dump.
+        let seq = u32::try_from(i).unwrap_or(u32::MAX - 2).saturating_add(2);
+        if let Some(h) = r.get_mut(8..12) {
+            h.copy_from_slice(&seq.to_ne_bytes());
+        }
+        s.send(&r, 0)?;
+        match read_until(&s, &mut buf, seq, |_| {})? {
+            0 => report.cleared = report.cleared.saturating_add(1),
+            libc::ENOENT => report.gone = report.gone.saturating_add(1),
+            e => {
+                if report.failed == 0 {
+                    report.first_errno = e;
+                }
+                report.failed = report.failed.saturating_add(1);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The DESTROY event socket, non-blocking, registered with tokio.
+fn event_socket() -> io::Result<AsyncFd<Socket>> {
+    let s = bound_socket()?;
+    s.add_membership(ctnetlink::GROUP_DESTROY)?;
+    if let Err(e) = crate::queue_fd::set_receive_buffer(
+        std::os::fd::AsRawFd::as_raw_fd(&s),
+        EVENT_SOCKET_BUFFER,
+    ) {
+        tracing::warn!(error = %e, "Conntrack event socket keeps its default receive buffer.");
+    }
+    s.set_non_blocking(true)?;
+    crate::queue_fd::register_netlink(s)
+}
+
+#[derive(Default)]
+struct Counts {
+    ended: AtomicU64,
+    cleared: AtomicU64,
+    clear_failed: AtomicU64,
+    events_lost: AtomicU64,
 }
 
 /// Runs the conntrack worker until `shutdown`.
 ///
 /// # Errors
-/// When the bus endpoints cannot be bound or `conntrack -E` cannot be started.
+/// When the bus endpoints cannot be bound or the ctnetlink event socket cannot be opened.
 pub async fn run(
     cfg: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), CaptureError> {
     let boot_id = new_boot_id();
+    if let Err(e) = enable_accounting() {
+        tracing::warn!(error = %e, "Cannot enable conntrack accounting; offloaded flows end with zero counters.");
+    }
     let events = Arc::new(
         Publisher::bind(&cfg.endpoint(endpoints::FLOWS_CONNTRACK), boot_id)
             .await
             .map_err(CaptureError::Bus)?,
     );
-    let ended = Arc::new(AtomicU64::new(0));
-    let cleared = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new(Counts::default());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let (e2, c2, ev2) = (ended.clone(), cleared.clone(), events.clone());
+    let (c2, ev2) = (counts.clone(), events.clone());
     let _metrics = spawn_metrics(
         &cfg,
         "conntrack",
@@ -198,12 +336,22 @@ pub async fn run(
             b.counter(
                 "nfguard_conntrack_flows_ended_total",
                 &[],
-                e2.load(Ordering::Relaxed),
+                c2.ended.load(Ordering::Relaxed),
             )
             .counter(
                 "nfguard_conntrack_marks_cleared_total",
                 &[],
-                c2.load(Ordering::Relaxed),
+                c2.cleared.load(Ordering::Relaxed),
+            )
+            .counter(
+                "nfguard_conntrack_mark_updates_failed_total",
+                &[],
+                c2.clear_failed.load(Ordering::Relaxed),
+            )
+            .counter(
+                "nfguard_conntrack_events_lost_total",
+                &[],
+                c2.events_lost.load(Ordering::Relaxed),
             );
             ev2.stats().report(b, "flows");
         },
@@ -213,46 +361,81 @@ pub async fn run(
     )
     .await
     .map_err(CaptureError::Bus)?;
-    let mut child = tokio::process::Command::new("conntrack")
-        .args(["-E", "-e", "DESTROY", "-o", "extended"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(CaptureError::Queue)?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| CaptureError::Queue(std::io::Error::other("no stdout")))?;
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let sock = event_socket().map_err(CaptureError::Queue)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(RECV_BUFFER);
     let mut sub = Subscriber::connect(&[cfg.endpoint(endpoints::POLICY_EVENTS)]);
     let mut epoch = 0u64;
     let mut sub_open = true;
+    // One clear at a time; a change during it asks for another pass when it ends.
+    let mut clearing: Option<tokio::task::JoinHandle<io::Result<ClearReport>>> = None;
+    let mut again = false;
+    let mask = cfg.capture.verdict_mask;
     tracing::info!("Conntrack worker started.");
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            line = lines.next_line() => match line {
-                Ok(Some(l)) => {
-                    if let Some(ev) = parse_destroy(&l).and_then(|e| end_event(&e, &cfg.capture, boot_id)) {
-                        ended.fetch_add(1, Ordering::Relaxed);
-                        events.publish(pb::published::Body::FlowEvent(ev));
+            ready = sock.readable() => {
+                let Ok(mut guard) = ready else { break };
+                loop {
+                    buf.clear();
+                    match guard.try_io(|s| s.get_ref().recv(&mut buf, 0)) {
+                        Ok(Ok(_)) => {
+                            for m in ctnetlink::messages(&buf) {
+                                let Message::Conntrack(e) = m else { continue };
+                                if !e.destroyed {
+                                    continue;
+                                }
+                                if let Some(ev) = CtEnd::from_entry(&e).and_then(|c| end_event(&c, &cfg.capture, boot_id)) {
+                                    counts.ended.fetch_add(1, Ordering::Relaxed);
+                                    events.publish(pb::published::Body::FlowEvent(ev));
+                                }
+                            }
+                        }
+                        Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            // The kernel dropped events for us: counted, the loop goes on (DESIGN §4).
+                            counts.events_lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "Conntrack event socket read failed.");
+                            break;
+                        }
+                        Err(_would_block) => break,
                     }
                 }
-                Ok(None) | Err(_) => {
-                    tracing::error!("conntrack -E ended; offloaded flows' counters are no longer reported.");
-                    break;
+            },
+            res = async {
+                match clearing.as_mut() {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
+                }
+            }, if clearing.is_some() => {
+                clearing = None;
+                match res {
+                    Ok(Ok(r)) => {
+                        counts.cleared.fetch_add(r.cleared, Ordering::Relaxed);
+                        counts.clear_failed.fetch_add(r.failed, Ordering::Relaxed);
+                        if r.failed > 0 {
+                            tracing::warn!(epoch, failed = r.failed, errno = r.first_errno, "Kernel refused some connmark updates; those flows keep their old verdict until they end.");
+                        }
+                        tracing::info!(epoch, entries = r.seen, cleared = r.cleared, gone = r.gone, "Policy changed; cleared offloaded verdicts.");
+                    }
+                    Ok(Err(e)) => tracing::warn!(epoch, error = %e, "Conntrack dump failed; offloaded verdicts not cleared."),
+                    Err(e) => tracing::warn!(error = %e, "Connmark clearing task failed."),
+                }
+                if std::mem::take(&mut again) {
+                    clearing = Some(spawn_clear(mask));
                 }
             },
             m = sub.recv(), if sub_open => match m {
                 Ok(pb::Published { body: Some(pb::published::Body::PolicyChanged(c)), .. }) if c.epoch > epoch => {
                     // The first epoch seen is the current one; only a change invalidates kernel verdicts.
                     if epoch != 0 {
-                        let n = clear_verdict_bits(cfg.capture.verdict_mask).await;
-                        cleared.fetch_add(n as u64, Ordering::Relaxed);
-                        tracing::info!(epoch = c.epoch, flows = n, "Policy changed; cleared offloaded verdicts.");
+                        if clearing.is_some() {
+                            again = true;
+                        } else {
+                            clearing = Some(spawn_clear(mask));
+                        }
                     }
                     epoch = c.epoch;
                 }
@@ -262,8 +445,16 @@ pub async fn run(
         }
     }
     let _ = stop_tx.send(true);
-    let _ = child.kill().await;
     Ok(())
+}
+
+fn spawn_clear(mask: u32) -> tokio::task::JoinHandle<io::Result<ClearReport>> {
+    tokio::spawn(async move {
+        tokio::time::sleep(EPOCH_GRACE).await;
+        tokio::task::spawn_blocking(move || clear_verdict_bits(mask))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Library first: `main.rs` only parses arguments and calls [`run`].
 
 pub mod conntrack;
+pub mod ctnetlink;
 pub mod decode;
 pub mod flow_table;
 pub mod pending;

@@ -145,6 +145,18 @@ impl ReadyQueue {
     }
 }
 
+/// Registers an owned ctnetlink socket (the conntrack worker's event socket) for read readiness.
+///
+/// # Errors
+/// A reactor error. Must run inside a tokio runtime.
+pub fn register_netlink(sock: netlink_sys::Socket) -> io::Result<AsyncFd<netlink_sys::Socket>> {
+    // SAFETY: `netlink_sys::Socket` owns its fd (closed only in its `Drop`), the `AsyncFd` owns the
+    // socket, so the fd stays open and the same for the `AsyncFd`'s whole life, and `as_raw_fd`
+    // returns that one stored fd every time.
+    unsafe { AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
