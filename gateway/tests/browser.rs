@@ -88,5 +88,28 @@ async fn dashboard_populates_from_live_data() {
         dom.contains("capture") || dom.contains("<td>0</td>"),
         "queue table empty:\n{dom}"
     );
+    // For a person to look at: NFGUARD_SCREENSHOT=/tmp/dash.png cargo test -p nfguard-gateway --test browser
+    if let Ok(png) = std::env::var("NFGUARD_SCREENSHOT") {
+        let (browser, url) = (
+            chromium().unwrap_or("chromium").to_string(),
+            format!("http://{}/", s.addr),
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--hide-scrollbars".into(),
+            "--virtual-time-budget=7000".into(),
+            "--window-size=1280,1000".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+            format!("--screenshot={png}"),
+            url,
+        ];
+        let _ = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(browser).args(&args).output()
+        })
+        .await;
+    }
     s.stop().await;
 }
