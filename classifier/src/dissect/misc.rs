@@ -64,6 +64,9 @@ impl<T> Probe<T> {
 // ---------------------------------------------------------------- NetBIOS (RFC 1002 §4.2, UDP 137/138)
 
 pub const NETBIOS_NS: Dissector = d("netbios", netbios, &[139], &[137, 138]);
+const SMBV1: AppId = AppId(16);
+/// RFC 1002 §4.4.2: 14-byte header, then source and destination names of 34 bytes each.
+const SMB_IN_DATAGRAM: usize = 82;
 
 fn netbios<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     if ctx.has_port(137) {
@@ -80,6 +83,17 @@ fn netbios<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     if ctx.has_port(138) {
         // Datagram service (RFC 1002 §4.4.1): msg type 0x10..=0x16, source port 138.
         if (0x10..=0x16).contains(&at(data, 0)) && be16(data, 8) == Some(138) {
+            // The user data after the 14-byte header and two 34-byte encoded names is an SMB1
+            // mailslot message (browser announcements): nDPI labels it `NetBIOS.SMBv1`
+            // (`src/lib/protocols/netbios.c`, `ndpi_int_netbios_add_connection` sub-protocol).
+            if data.get(SMB_IN_DATAGRAM..SMB_IN_DATAGRAM.saturating_add(4)) == Some(b"\xffSMB") {
+                return Probe::Match(Hit {
+                    master: ids::NETBIOS,
+                    app: SMBV1,
+                    host: &[],
+                    dns_labels: false,
+                });
+            }
             return hit(ids::NETBIOS);
         }
     }
@@ -456,6 +470,14 @@ mod tests {
         nb.extend_from_slice(b"EOGFGLGPCACACACACACACACACACACAAA");
         nb.push(0);
         assert_eq!(netbios(&u(137), &nb), hit(ids::NETBIOS));
+        // Datagram service: DIRECT_GROUP from port 138, then an SMB1 browser announcement.
+        let mut dgm = vec![0x11, 0x02, 0x12, 0x34, 192, 168, 1, 5, 0, 138, 0, 0, 0, 0];
+        dgm.resize(SMB_IN_DATAGRAM, b'A');
+        dgm.extend_from_slice(b"\xffSMB\x25");
+        let smb = netbios(&u(138), &dgm);
+        assert!(matches!(smb, Probe::Match(h) if h.master == ids::NETBIOS && h.app == SMBV1));
+        dgm[SMB_IN_DATAGRAM] = 0;
+        assert_eq!(netbios(&u(138), &dgm), hit(ids::NETBIOS));
         // HandshakeV10: length 15 (LE), sequence 0, protocol 10, "8.0.36\0", 7 more bytes.
         let my = b"\x0f\x00\x00\x00\x0a8.0.36\x00abcdefg";
         assert_eq!(mysql(&server(6, 3306), my), hit(ids::MYSQL));
