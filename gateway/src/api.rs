@@ -170,6 +170,10 @@ async fn store_call(
             )
         })?;
     match rep.body {
+        // The store's query errors ("bad query: …") are the client's; anything else is ours.
+        Some(pb::store_response::Body::Error(e)) if e.starts_with("bad query") => {
+            Err(error(StatusCode::BAD_REQUEST, e))
+        }
         Some(pb::store_response::Body::Error(e)) => Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("store: {e}"),

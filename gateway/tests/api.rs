@@ -154,6 +154,7 @@ async fn errors_auth_and_limits() {
         ("/api/v1/flows?limit=0", 400),
         ("/api/v1/flows?bogus=1", 400),
         ("/api/v1/flows?after=zz", 400),
+        ("/api/v1/flows?after=ffffffff", 400),
         ("/api/v1/apps/top?window=forever", 400),
         ("/api/v1/apps/top?window=1h&since=5", 400),
         ("/api/v1/totals?since=10&until=5", 400),

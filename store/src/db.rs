@@ -290,6 +290,12 @@ impl FlowStore for SledStore {
         };
         let lower = RecordKey::lowest_at(q.since_unix_ms);
         // Exclusive upper bound: the cursor, else the first key after `until`.
+        if !q.after_key.is_empty() && RecordKey::from_slice(&q.after_key).is_none() {
+            // Ignoring a bad cursor would return the first page again: a client paging would loop.
+            return Err(StoreError::BadQuery(
+                "after_key is not a cursor from a previous page",
+            ));
+        }
         let upper = match RecordKey::from_slice(&q.after_key) {
             Some(k) => Some(k),
             None if q.until_unix_ms == 0 || q.until_unix_ms == u64::MAX => None,

@@ -44,6 +44,8 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    #[error("bad query: {0}")]
+    BadQuery(&'static str),
     #[error("the store database is being reopened after a write error")]
     Reopening,
     #[error("store database: {0}")]

@@ -207,3 +207,18 @@ fn top_from_hot_cache_matches_database() {
     let a = hot.entries.iter().find(|e| e.key == "A").unwrap();
     assert_eq!((a.flows, a.bytes), (2, 200));
 }
+
+#[test]
+fn a_bad_cursor_is_an_error_not_the_first_page_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("db"), 8 << 20).unwrap();
+    write(&store, vec![ev(1, 1000, 1000, "X")]);
+    let err = store
+        .flows(&pb::FlowQuery {
+            after_key: vec![1, 2, 3],
+            ..Default::default()
+        })
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::BadQuery(_)), "{err}");
+}
