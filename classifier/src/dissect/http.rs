@@ -100,8 +100,28 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     } else {
         ids::HTTP
     };
+    if WEBDAV_METHODS.iter().any(|m| line.starts_with(m)) {
+        return Probe::Match(Hit {
+            master,
+            app: WEBDAV,
+            host: req.host,
+            dns_labels: false,
+        });
+    }
     Probe::Match(Hit::with_host(master, req.host))
 }
+
+/// RFC 4918 §9 methods: nDPI's `http.c` labels a request using one `HTTP.WebDAV` whatever the host.
+const WEBDAV_METHODS: &[&[u8]] = &[
+    b"PROPFIND ",
+    b"PROPPATCH ",
+    b"MKCOL ",
+    b"COPY ",
+    b"MOVE ",
+    b"LOCK ",
+    b"UNLOCK ",
+];
+const WEBDAV: nfguard_proto::AppId = nfguard_proto::AppId(376);
 
 /// Reads `Host` and `User-Agent` from the header block that follows the request line.
 pub fn request_headers(data: &[u8]) -> Request<'_> {
@@ -206,6 +226,24 @@ mod tests {
             panic!()
         };
         assert_eq!(h.host, b"a.example");
+    }
+
+    #[test]
+    fn webdav_methods() {
+        let ctx = Ctx::client(6, 40000, 80);
+        let req = b"PROPFIND /webdav HTTP/1.1\r\nHost: www.dlp-test.com\r\nDepth: 1\r\n\r\n";
+        let Probe::Match(h) = probe(&ctx, req) else {
+            panic!()
+        };
+        assert_eq!(
+            (h.master, h.app, h.host),
+            (ids::HTTP, WEBDAV, &b"www.dlp-test.com"[..])
+        );
+        let Probe::Match(h) = probe(&ctx, b"PUT /webdav HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        else {
+            panic!()
+        };
+        assert_eq!(h.app, ids::HTTP, "PUT alone is plain HTTP");
     }
 
     #[test]
