@@ -44,6 +44,7 @@ pub const DISSECTOR: Dissector = Dissector {
 pub struct Request<'a> {
     pub host: &'a [u8],
     pub user_agent: &'a [u8],
+    pub content_type: &'a [u8],
     /// True once the blank line ending the headers was seen.
     pub complete: bool,
 }
@@ -100,10 +101,15 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     } else {
         ids::HTTP
     };
-    if WEBDAV_METHODS.iter().any(|m| line.starts_with(m)) {
+    let by_content = CONTENT_APPS
+        .iter()
+        .find(|(prefix, _)| starts_ignore_case(req.content_type, prefix))
+        .map(|&(_, app)| app);
+    let webdav = WEBDAV_METHODS.iter().any(|m| line.starts_with(m));
+    if let Some(app) = by_content.or(webdav.then_some(WEBDAV)) {
         return Probe::Match(Hit {
             master,
-            app: WEBDAV,
+            app,
             host: req.host,
             dns_labels: false,
         });
@@ -122,6 +128,19 @@ const WEBDAV_METHODS: &[&[u8]] = &[
     b"UNLOCK ",
 ];
 const WEBDAV: nfguard_proto::AppId = nfguard_proto::AppId(376);
+
+/// Request content types that name the application whatever the host (nDPI `http.c`: OCSP
+/// requests, RFC 6960 App. C.1; IPP, RFC 8010 §3.1).
+const CONTENT_APPS: &[(&[u8], nfguard_proto::AppId)] = &[
+    (b"application/ocsp-request", nfguard_proto::AppId(63)),
+    (b"application/ipp", nfguard_proto::AppId(6)),
+];
+
+fn starts_ignore_case(value: &[u8], prefix: &[u8]) -> bool {
+    value
+        .get(..prefix.len())
+        .is_some_and(|v| v.eq_ignore_ascii_case(prefix))
+}
 
 /// Reads `Host` and `User-Agent` from the header block that follows the request line.
 pub fn request_headers(data: &[u8]) -> Request<'_> {
@@ -152,6 +171,8 @@ pub fn request_headers(data: &[u8]) -> Request<'_> {
             out.host = strip_port(value);
         } else if name.eq_ignore_ascii_case(b"user-agent") {
             out.user_agent = value;
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            out.content_type = value;
         }
     }
     out
@@ -244,6 +265,16 @@ mod tests {
             panic!()
         };
         assert_eq!(h.app, ids::HTTP, "PUT alone is plain HTTP");
+        let ocsp = b"POST / HTTP/1.1\r\nHost: r3.o.lencr.org\r\nContent-Type: application/ocsp-request\r\n\r\n";
+        let Probe::Match(h) = probe(&ctx, ocsp) else {
+            panic!()
+        };
+        assert_eq!(h.app.name(), "OCSP");
+        let ipp = b"POST /printers/p HTTP/1.1\r\nHost: 10.10.10.251\r\ncontent-type: Application/IPP\r\n\r\n";
+        let Probe::Match(h) = probe(&Ctx::client(6, 40000, 631), ipp) else {
+            panic!()
+        };
+        assert_eq!(h.app.name(), "IPP");
     }
 
     #[test]
