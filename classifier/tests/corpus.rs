@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use nfguard_classifier::{ReplayOptions, replay};
 
-/// Recorded 89.3 % (1703 / 1908 DPI flows) after nDPI's host resolution order, certificate names
-/// and the round-3 dissectors, minus ~1 % (`score.py` counts 87.7 % of its 1940 flows then).
-const MIN_DPI_APP_AGREEMENT: f64 = 0.88;
+/// Recorded 89.8 % (1714 / 1908 DPI flows) with the whole nDPI 4.11-dev host list, nDPI's host
+/// resolution order, certificate names and the round-3 dissectors, minus ~1 % (`score.py` counts
+/// 88.2 % of its 1940 flows for the same run).
+const MIN_DPI_APP_AGREEMENT: f64 = 0.885;
 
 fn corpus_dir() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
