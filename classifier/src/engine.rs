@@ -461,11 +461,15 @@ impl Engine {
         self.after_hit(dpi, c)
     }
 
-    /// DNS queries become tentative (the answer is awaited), and so does TLS over TCP whose SNI
-    /// named no application (the certificate may); anything else is final.
+    /// DNS queries become tentative (the answer is awaited), and so does TLS over TCP without an
+    /// SNI (the certificate may name the application); anything else is final.
     fn after_hit(&mut self, dpi: &mut Dpi, c: (Classification, bool)) -> Option<Classification> {
         let (c, tentative) = c;
-        let tls_without_app = c.master == ids::TLS && c.app == ids::TLS && !dpi.await_cert;
+        // Only an SNI-less hello waits for the certificate: with an SNI the policy can decide on the
+        // ClientHello itself, before the server answers (a reject decided on a server packet would
+        // reset the server and leave the client hanging).
+        let tls_without_app =
+            c.master == ids::TLS && c.app == ids::TLS && c.host.is_empty() && !dpi.await_cert;
         if tentative || tls_without_app {
             dpi.await_cert = tls_without_app;
             dpi.tentative = Some(Box::new(c));

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod flows;
 pub mod lab;
 pub mod replay;
 pub mod rules;

@@ -73,6 +73,32 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Recent flows from the store: what nfguard saw and decided.
+    Flows {
+        #[arg(
+            short = 'c',
+            long = "config",
+            default_value = "/etc/nfguard/nfguard.toml"
+        )]
+        config: PathBuf,
+        /// Application label or name (TLS.YouTube, YouTube, DNS).
+        #[arg(long)]
+        app: Option<String>,
+        /// Host name (SNI, HTTP Host, DNS query).
+        #[arg(long)]
+        host: Option<String>,
+        /// accept, drop, reject or shape.
+        #[arg(long)]
+        verdict: Option<String>,
+        /// Rule name.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only flows seen in this window (e.g. 10m, 1h).
+        #[arg(long)]
+        since: Option<HumanDuration>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Classify a pcap or pcapng file offline: one line (or JSON object) per flow.
     Replay {
         file: PathBuf,
@@ -106,6 +132,38 @@ fn main() -> ExitCode {
             EXIT_USAGE,
         ),
         Cmd::Demo { duration, keep } => demo_command(duration, keep),
+        Cmd::Flows {
+            config,
+            app,
+            host,
+            verdict,
+            rule,
+            since,
+            limit,
+        } => {
+            let cfg = load_config_or_exit(&config);
+            let filter = nfguard::flows::FlowFilter {
+                app,
+                host,
+                verdict,
+                rule,
+                since: since.map(|d| d.0),
+                limit,
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(&e.into()),
+            };
+            let mut out = std::io::stdout().lock();
+            exit(
+                rt.block_on(nfguard::flows::print_flows(&cfg, &filter, &mut out))
+                    .map(|_| ()),
+                1,
+            )
+        }
         Cmd::Replay {
             file,
             json,

@@ -172,6 +172,36 @@ fn demo_policy_is_classified_enforced_and_visible() {
         "no IPv6 flow recorded: {all:#?}"
     );
 
+    // The operator's command-line view asks the store directly.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nfguard"))
+        .args([
+            "flows",
+            "-c",
+            sys.lab.dir.join("nfguard.toml").to_str().unwrap(),
+            "--app",
+            "BitTorrent",
+            "--since",
+            "10m",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "nfguard flows: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.lines()
+            .skip(1)
+            .any(|l| l.contains("BitTorrent") && l.contains("drop") && l.contains("no-p2p")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("TLS.YouTube"),
+        "--app filter ignored:\n{text}"
+    );
+
     // Metrics: classification and rule hits reach Prometheus.
     let (code, metrics) = nfguard::demo::http_get(sys.gateway, "/metrics").unwrap();
     assert_eq!(code, 200);

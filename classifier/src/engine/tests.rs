@@ -26,22 +26,13 @@ fn tls_hello_in_one_segment() {
     let mut f = FlowState::new();
     let now = Instant::now();
     let c = e.classify(&mut f, &pkt(IPPROTO_TCP, 40000, 443, CURL_HELLO, 1000), now);
-    // `x.test` names no application: the server's certificate is awaited.
-    assert_eq!(c.state, State::NeedMore);
-    let c = e.classify(
-        &mut f,
-        &server(IPPROTO_TCP, 40000, 443, TLS13_FLIGHT, 5000),
-        now,
-    );
-    assert_eq!(c.state, State::Done);
+    // With an SNI the ClientHello decides, before the server answers.
+    assert_eq!(c.state, State::Done, "{c:?}");
     assert_eq!(c.label(), "TLS");
     assert_eq!(c.host, "x.test");
     assert_eq!(c.confidence, Confidence::Dpi);
     assert_eq!(f.heap_bytes(), 0);
 }
-
-/// ServerHello (TLS 1.3 shape, body elided) then ChangeCipherSpec: the certificate is encrypted.
-const TLS13_FLIGHT: &[u8] = &[22, 3, 3, 0, 4, 2, 0, 0, 0, 20, 3, 3, 0, 1, 1];
 
 fn server<'a>(l4: u8, sport: u16, dport: u16, payload: &'a [u8], seq: u32) -> PacketView<'a> {
     PacketView {
@@ -50,25 +41,66 @@ fn server<'a>(l4: u8, sport: u16, dport: u16, payload: &'a [u8], seq: u32) -> Pa
     }
 }
 
+fn be16(b: &[u8], at: usize) -> usize {
+    usize::from(u16::from_be_bytes([b[at], b[at + 1]]))
+}
+
+fn put16(b: &mut [u8], at: usize, v: usize) {
+    b[at..at + 2].copy_from_slice(&u16::try_from(v).unwrap().to_be_bytes());
+}
+
+/// The recorded curl hello without its server_name extension (record, handshake and extension
+/// lengths rewritten): what an SNI-less client sends.
+fn hello_without_sni() -> Vec<u8> {
+    let h = CURL_HELLO;
+    // record(5) handshake(4) version(2) random(32)
+    let mut at = 5 + 4 + 2 + 32;
+    at += 1 + usize::from(h[at]); // session id
+    at += 2 + be16(h, at); // cipher suites
+    at += 1 + usize::from(h[at]); // compression methods
+    let ext_len_at = at;
+    let (mut out, mut i) = (h[..at + 2].to_vec(), at + 2);
+    let end = i + be16(h, ext_len_at);
+    while i < end {
+        let (ty, len) = (be16(h, i), be16(h, i + 2));
+        if ty != 0 {
+            out.extend_from_slice(&h[i..i + 4 + len]);
+        }
+        i += 4 + len;
+    }
+    let removed = h.len() - out.len();
+    put16(&mut out, ext_len_at, be16(h, ext_len_at) - removed);
+    put16(&mut out, 3, be16(h, 3) - removed);
+    let hs_len = (usize::from(h[6]) << 16 | be16(h, 7)) - removed;
+    out[6] = u8::try_from(hs_len >> 16).unwrap();
+    put16(&mut out, 7, hs_len & 0xffff);
+    out
+}
+
 #[test]
-fn tls_certificate_names_give_the_app_when_the_sni_does_not() {
+fn tls_certificate_names_give_the_app_when_there_is_no_sni() {
     use crate::dissect::tls_cert::tests::{cert, flight};
     let now = Instant::now();
+    let hello = hello_without_sni();
     let flight = flight(&cert(&["unknown.example", "*.webex.com"]));
     let (a, b) = flight.split_at(100);
     let mut e = Engine::new(EngineConfig::default());
     let mut f = FlowState::new();
-    let c = e.classify(&mut f, &pkt(IPPROTO_TCP, 40000, 443, CURL_HELLO, 1000), now);
-    assert_eq!(c.state, State::NeedMore);
+    let c = e.classify(&mut f, &pkt(IPPROTO_TCP, 40000, 443, &hello, 1000), now);
+    assert_eq!(
+        c.state,
+        State::NeedMore,
+        "no SNI: the certificate is awaited"
+    );
     let c = e.classify(&mut f, &server(IPPROTO_TCP, 40000, 443, a, 7000), now);
     assert_eq!(c.state, State::NeedMore, "certificate incomplete");
     let c = e.classify(&mut f, &server(IPPROTO_TCP, 40000, 443, b, 7100), now);
     assert_eq!((c.state, c.label().as_str()), (State::Done, "TLS.Webex"));
-    assert_eq!(c.host, "x.test", "the host stays the SNI");
+    assert_eq!(c.host, "");
     // A certificate naming nothing known leaves plain TLS.
     let other = crate::dissect::tls_cert::tests::flight(&cert(&["unknown.example"]));
     let mut f = FlowState::new();
-    e.classify(&mut f, &pkt(IPPROTO_TCP, 40001, 443, CURL_HELLO, 1000), now);
+    e.classify(&mut f, &pkt(IPPROTO_TCP, 40001, 443, &hello, 1000), now);
     let c = e.classify(&mut f, &server(IPPROTO_TCP, 40001, 443, &other, 1), now);
     assert_eq!((c.state, c.label().as_str()), (State::Done, "TLS"));
 }
@@ -98,16 +130,6 @@ fn tls_hello_split_across_two_segments_and_out_of_order() {
         assert_eq!(first.state, State::NeedMore, "reverse={reverse}");
         assert!(f.heap_bytes() > 0, "reassembling");
         let second = e.classify(&mut f, &segs[1], now);
-        assert_eq!(
-            second.state,
-            State::NeedMore,
-            "reverse={reverse}: certificate awaited"
-        );
-        let second = e.classify(
-            &mut f,
-            &server(IPPROTO_TCP, 40000, 443, TLS13_FLIGHT, 1),
-            now,
-        );
         assert_eq!(second.state, State::Done, "reverse={reverse}");
         assert_eq!(second.host, "x.test");
         assert_eq!(f.heap_bytes(), 0, "nothing kept after DONE");
