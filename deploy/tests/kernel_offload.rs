@@ -179,35 +179,43 @@ fn offloaded_transfer_ends_with_kernel_counters() {
 fn policy_change_cuts_an_offloaded_flow() {
     let Some((_g, sys)) = start() else { return };
     let ip = sys.lab.server_addr.v4.to_string();
+    // A paced HTTP server: 2 kB every 10 ms (200 kB/s) for 20 s, so the wire carries the flow all along
+    // (curl --limit-rate only paces its reading; the socket buffers would take the file at once).
+    let slow = sys.lab.dir.join("slow_http.py");
+    std::fs::write(&slow, SLOW_HTTP).unwrap();
+    sys.lab
+        .server
+        .spawn(&["python3", slow.to_str().unwrap(), "8080"])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     // Counts server→client HTTP packets that got past nfguard's mangle chain.
     sys.lab
         .router
-        .iptables(&["-I", "FORWARD", "-p", "tcp", "--sport", "80"])
+        .iptables(&["-I", "FORWARD", "-p", "tcp", "--sport", "8080"])
         .unwrap();
     let passed = || {
         sys.lab
             .router
-            .rule_packets(false, "filter", "FORWARD", "tcp spt:80")
+            .rule_packets(false, "filter", "FORWARD", "tcp spt:8080")
             .unwrap()
     };
     let out = sys.lab.dir.join("slow.out");
-    // 4 MB at 200 kB/s: ~20 s.
     let curl = sys
         .lab
         .client
         .command("curl")
         .args([
             "-s",
-            "--limit-rate",
-            "200k",
             "--speed-limit",
             "1000",
             "--speed-time",
             "5",
+            "-m",
+            "40",
+            "-o",
         ])
-        .args(["-m", "40", "-o"])
         .arg(&out)
-        .arg(format!("http://{ip}/big.bin"))
+        .arg(format!("http://{ip}:8080/stream"))
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -221,7 +229,13 @@ fn policy_change_cuts_an_offloaded_flow() {
         "the flow is not offloaded under policy 1"
     );
     let got = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    assert!(got > 200_000, "only {got} B after 4 s under policy 1");
+    assert!(
+        (200_000..1_200_000).contains(&got),
+        "{got} B after 4 s under policy 1 (200 kB/s expected)"
+    );
+    let p0 = passed();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(passed() > p0, "no HTTP packets on the wire before the edit");
 
     let policy2 = format!(
         "{}\n[[rule]]\nname = \"no-http\"\napp = [\"HTTP\"]\naction = \"drop\"\n",
@@ -236,6 +250,9 @@ fn policy_change_cuts_an_offloaded_flow() {
     {
         std::thread::sleep(Duration::from_millis(20));
         let n = passed();
+        if std::env::var_os("KT_DEBUG").is_some() {
+            eprintln!("{:?} {n}", edited.elapsed());
+        }
         if n != last {
             (last, last_change) = (n, Instant::now());
         }
@@ -253,10 +270,30 @@ fn policy_change_cuts_an_offloaded_flow() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let got = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    assert!(got < 4 << 20, "the whole file arrived ({got} B)");
+    assert!(got < 4_000_000, "the whole stream arrived ({got} B)");
     let drops = rule_counter(&sys, false, "mark match 0x2/0x3");
     assert!(drops > 0, "no retransmission dropped in the kernel");
 }
+
+/// Answers one HTTP request per connection with 4 MB, paced at 2 kB per 10 ms.
+const SLOW_HTTP: &str = r#"
+import socket, sys, threading, time
+def serve(c):
+    try:
+        c.recv(4096)
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 4000000\r\n\r\n")
+        for _ in range(2000):
+            c.sendall(b"z" * 2000)
+            time.sleep(0.01)
+    except OSError:
+        pass
+    c.close()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
 
 /// The demo's `video-cap` (2 Mbit/s for YouTube) holds a TLS download with a YouTube SNI to 2 Mbit/s
 /// ± 20 % while the flow is offloaded (the NFQUEUE counter stands still meanwhile).
