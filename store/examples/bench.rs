@@ -2,7 +2,8 @@
 //! `cargo run --release -p nfguard-store --example bench -- [RECORDS] [DIR]`.
 //! Writes RECORDS flows spread over 24 h (2 000 hosts, 100 apps, 20 rules, 3 verdicts) in 10 000-event
 //! batches, times every query kind (best and median of 7 runs), then runs retention for the older half
-//! and reports the database size before and after.
+//! and reports the database size before and after. A third argument `keep` keeps DIR (and reuses it
+//! when it already holds RECORDS) and skips retention; `retain` reuses DIR and runs retention.
 #![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use std::time::{Duration, Instant};
@@ -24,12 +25,15 @@ fn main() {
         None => std::env::temp_dir().join(format!("nfguard-store-bench-{}", std::process::id())),
     };
     // `keep` as third argument: reuse DIR if it already holds RECORDS, skip retention, keep DIR.
-    let keep = args.next().as_deref() == Some("keep");
-    if !keep {
+    // `retain`: reuse DIR like `keep`, then run retention and delete DIR.
+    let mode = args.next();
+    let keep = mode.as_deref() == Some("keep");
+    let retain = mode.as_deref() == Some("retain");
+    if !keep && !retain {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let store = SledStore::open(&dir, 256 << 20).unwrap();
-    let reuse = keep && store.records().unwrap() >= n;
+    let reuse = (keep || retain) && store.records().unwrap() >= n;
     // Reused data was written relative to its own "now": the newest record's time stands in for it.
     let now = if reuse {
         let p = store
