@@ -172,10 +172,14 @@ mod tests {
 
     #[test]
     fn masked_mark_keeps_foreign_bits_and_fills_fields() {
-        // Bits 8-15 belong to another tool; the user mask (0xff00) is ours only when a rule sets it.
+        // By default (user_mask 0) bits 8-15 belong to another tool and survive.
         let a = apply(&cfg(false), 0x0000_0f00, &dec(Verdict::Accept, false));
         assert_eq!(a.verdict, NfVerdict::Accept);
-        // verdict 1 | shaper 2<<2 | user 0x42<<8 | app 37<<16
+        // verdict 1 | shaper 2<<2 | foreign 0x0f00 | app 37<<16
+        assert_eq!(a.mark, Some(0x0025_0f09));
+        // Given a user mask, a rule's `mark` fills it.
+        let with_user = MarkConfig::from_config(&CaptureConfig { offload: false, user_mask: 0xff00, ..CaptureConfig::default() });
+        let a = apply(&with_user, 0x0000_0f00, &dec(Verdict::Accept, false));
         assert_eq!(a.mark, Some(0x0025_4209));
         let a = apply(
             &cfg(false),
