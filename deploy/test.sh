@@ -11,4 +11,4 @@ fi
 deploy/install-packages.sh
 
 # Bench-only and fuzz crates are not workspace members; everything else is tested here.
-exec cargo test --workspace --locked "$@"
+exec cargo test --workspace --locked --no-fail-fast "$@"
