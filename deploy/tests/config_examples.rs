@@ -19,28 +19,51 @@ fn shipped_example_is_the_defaults() {
     assert_eq!(cfg.capture.app_mask, d.capture.app_mask);
     assert_eq!(cfg.store.retention, d.store.retention);
     assert_eq!(cfg.gateway.listen, d.gateway.listen);
-    assert_eq!(cfg.rules_path(), example().parent().unwrap().join("policy.toml"));
+    assert_eq!(
+        cfg.rules_path(),
+        example().parent().unwrap().join("policy.toml")
+    );
 }
 
 #[test]
 fn check_reports_file_line_key_and_exits_64() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nfguard.toml");
-    std::fs::write(&path, "runtime_dir = \"/run/nfguard\"\n\n[capture]\nqueues = \"0-3\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_nfguard")).args(["check", "-c"]).arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        "runtime_dir = \"/run/nfguard\"\n\n[capture]\nqueues = \"0-3\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nfguard"))
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:4: capture.queues: expected \"N\" or \"A:B\", got \"0-3\"", path.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:4: capture.queues: expected \"N\" or \"A:B\", got \"0-3\"",
+            path.display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]
 fn protocols_command_prints_ntopng_style_ids() {
-    let out = Command::new(env!("CARGO_BIN_EXE_nfguard")).arg("protocols").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nfguard"))
+        .arg("protocols")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().any(|l| l == "[125] Skype_Teams"));
     assert!(text.lines().any(|l| l == "[91] TLS"));
-    let out = Command::new(env!("CARGO_BIN_EXE_nfguard")).args(["protocols", "--json"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nfguard"))
+        .args(["protocols", "--json"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 432);
 }
