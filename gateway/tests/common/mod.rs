@@ -221,6 +221,21 @@ impl Stack {
             assert!(Instant::now() < deadline, "gateway never answered /health");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // And until its store client is connected, so tests see answers rather than 503s.
+        let auth = format!("Bearer {TOKEN}");
+        while request(
+            &stack,
+            "GET",
+            "/api/v1/totals",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .await
+        .0 != 200
+        {
+            assert!(Instant::now() < deadline, "gateway never reached the store");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         stack
     }
 
