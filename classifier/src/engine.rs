@@ -18,6 +18,7 @@ use nfguard_proto::{AppId, protocols};
 use crate::dissect::{self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert};
 use crate::dns_cache::DnsCache;
 use crate::hosts::HostMatcher;
+use crate::stun_cache::{STUN_EXTRA_PACKETS, StunCache};
 
 /// Bytes of a TCP direction or QUIC CRYPTO stream reassembled at most (DESIGN §6).
 pub const MAX_HANDSHAKE_BYTES: usize = quic::MAX_HANDSHAKE_BYTES;
@@ -158,6 +159,9 @@ struct Dpi {
     /// TLS with no application from the SNI: `tentative` holds it while the server's certificate
     /// names are awaited (nDPI matches them too, `tls_cert.rs`).
     await_cert: bool,
+    /// STUN without an application yet: payload packets still inspected for one (nDPI's extra
+    /// dissection, `stun.c`); 0 when not waiting.
+    stun_left: u8,
 }
 
 /// One TCP direction's stream position and, while reassembling, its buffer.
@@ -206,6 +210,8 @@ pub struct Engine {
     max_dpi_packets: u8,
     /// Reused QUIC decryption buffer, so the per-packet path does not allocate.
     scratch: Vec<u8>,
+    /// STUN applications learned per endpoint (`stun_cache.rs`).
+    stun: StunCache,
 }
 
 enum Outcome<'a> {
@@ -232,6 +238,7 @@ impl Engine {
             ports,
             max_dpi_packets: cfg.max_dpi_packets.max(1),
             scratch: Vec::with_capacity(quic::MAX_DATAGRAM),
+            stun: StunCache::default(),
         }
     }
 
@@ -311,6 +318,7 @@ impl Engine {
                 }
             }
         };
+        let out = self.stun_app(out, pkt);
         if out.state != State::NeedMore {
             flow.inner = Inner::Finished {
                 master: out.master,
@@ -318,6 +326,27 @@ impl Engine {
             };
         }
         out
+    }
+
+    /// A decided STUN flow: an application teaches the cache the client's endpoint; plain STUN
+    /// takes an application learned for either endpoint (`stun_cache.rs`).
+    fn stun_app(&mut self, out: Classification, pkt: &PacketView<'_>) -> Classification {
+        if out.master != ids::STUN || out.state == State::NeedMore {
+            return out;
+        }
+        if out.app != ids::STUN {
+            self.stun.learn(pkt.client, out.app);
+            return out;
+        }
+        match self.stun.lookup(pkt.client, pkt.server) {
+            Some(app) => Classification {
+                app,
+                category: category_of(app, out.master),
+                confidence: Confidence::DpiCache,
+                ..out
+            },
+            None => out,
+        }
     }
 
     /// The flow ended (or the capture file did) before a decision: the best answer available.
@@ -342,6 +371,7 @@ impl Engine {
             }
             Inner::Classifying(dpi) => self.give_up(dpi, pkt, now),
         };
+        let out = self.stun_app(out, pkt);
         flow.inner = Inner::Finished {
             master: out.master,
             app: out.app,
@@ -465,6 +495,9 @@ impl Engine {
     /// SNI (the certificate may name the application); anything else is final.
     fn after_hit(&mut self, dpi: &mut Dpi, c: (Classification, bool)) -> Option<Classification> {
         let (c, tentative) = c;
+        if c.master == ids::STUN {
+            return self.after_stun(dpi, c);
+        }
         // Only an SNI-less hello waits for the certificate: with an SNI the policy can decide on the
         // ClientHello itself, before the server answers (a reject decided on a server packet would
         // reset the server and leave the client hanging).
@@ -476,6 +509,27 @@ impl Engine {
             return None;
         }
         Some(c)
+    }
+
+    /// STUN naming an application is final and teaches the cache the client's address; plain STUN
+    /// keeps being inspected for `STUN_EXTRA_PACKETS` packets (the realm or a vendor attribute
+    /// often comes in a later message), then takes the cache's application for either endpoint.
+    fn after_stun(&mut self, dpi: &mut Dpi, c: Classification) -> Option<Classification> {
+        if c.app != ids::STUN {
+            dpi.stun_left = 0;
+            dpi.tentative = None;
+            return Some(c);
+        }
+        if dpi.tentative.is_none() {
+            dpi.stun_left = STUN_EXTRA_PACKETS;
+            dpi.tentative = Some(Box::new(c));
+            return None;
+        }
+        dpi.stun_left = dpi.stun_left.saturating_sub(1);
+        if dpi.stun_left == 0 {
+            return dpi.tentative.take().map(|t| *t);
+        }
+        None
     }
 
     /// Waits for the server's first certificate (reassembling the server stream start) and

@@ -227,3 +227,67 @@ fn state_sizes() {
     assert!(flow <= 16, "{flow}");
     assert!(dpi <= 512, "{dpi}");
 }
+
+/// A STUN message: binding request (or 401 error response) with the given attributes.
+fn stun_msg(msg_type: u16, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (ty, v) in attrs {
+        body.extend_from_slice(&ty.to_be_bytes());
+        body.extend_from_slice(&u16::try_from(v.len()).unwrap().to_be_bytes());
+        body.extend_from_slice(v);
+        body.resize(body.len().div_ceil(4) * 4, 0);
+    }
+    let mut m = msg_type.to_be_bytes().to_vec();
+    m.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+    m.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+    m.extend_from_slice(&[7; 12]);
+    m.extend_from_slice(&body);
+    m
+}
+
+/// Plain STUN waits a few packets for the realm; the realm's application then labels the other
+/// STUN flows of the same client socket from the cache (nDPI's stun_cache).
+#[test]
+fn stun_realm_in_a_later_message_and_cache_for_the_same_socket() {
+    let mut e = Engine::new(EngineConfig::default());
+    let now = Instant::now();
+    let request = stun_msg(0x0001, &[(0x8022, b"client")]);
+    let unauthorized = stun_msg(0x0111, &[(0x0014, b"signal.org")]);
+    let mut turn = FlowState::new();
+    let c = e.classify(&mut turn, &pkt(IPPROTO_UDP, 40000, 3478, &request, 0), now);
+    assert_eq!(c.state, State::NeedMore, "{c:?}");
+    let c = e.classify(
+        &mut turn,
+        &server(IPPROTO_UDP, 40000, 3478, &unauthorized, 0),
+        now,
+    );
+    assert_eq!(
+        (c.state, c.label().as_str()),
+        (State::Done, "STUN.SignalVoip")
+    );
+    assert_eq!(c.confidence, Confidence::Dpi);
+
+    // Same client socket, another server (a public STUN server): plain STUN until given up.
+    let mut other = FlowState::new();
+    let mut p = pkt(IPPROTO_UDP, 40000, 19302, &request, 0);
+    p.server = SocketAddr::from(([172, 253, 1, 1], 19302));
+    let mut last = Classification::default();
+    for _ in 0..=STUN_EXTRA_PACKETS {
+        last = e.classify(&mut other, &p, now);
+        if last.state != State::NeedMore {
+            break;
+        }
+    }
+    assert_eq!(last.label(), "STUN.SignalVoip", "{last:?}");
+    assert_eq!(last.confidence, Confidence::DpiCache);
+
+    // Another client socket learns nothing from it.
+    let mut third = FlowState::new();
+    let p = pkt(IPPROTO_UDP, 40001, 19302, &request, 0);
+    assert_eq!(e.classify(&mut third, &p, now).state, State::NeedMore);
+    let c = e.finish(&mut third, &p, now);
+    assert_eq!(
+        (c.label().as_str(), c.confidence),
+        ("STUN", Confidence::Dpi)
+    );
+}
