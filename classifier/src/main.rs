@@ -2,7 +2,9 @@
 //! [`nfguard_classifier::process::run`] until SIGTERM/SIGINT.
 
 use clap::Parser;
-use nfguard_proto::process::{CommonArgs, init_logging, load_config_or_exit, shutdown_signal};
+use nfguard_proto::process::{
+    CommonArgs, init_logging, load_config_or_exit, report_error, shutdown_signal,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,14 +16,14 @@ struct Args {
     common: CommonArgs,
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
     init_logging(args.common.log_format);
     let cfg = load_config_or_exit(&args.common.config);
-    let result =
-        actix_rt::System::new().block_on(nfguard_classifier::process::run(cfg, shutdown_signal()));
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    // The actors need an actix system (its arbiter is a current-thread tokio runtime).
+    match actix_rt::System::new().block_on(nfguard_classifier::process::run(cfg, shutdown_signal()))
+    {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => report_error(&e, 1),
     }
 }

@@ -360,40 +360,21 @@ impl Lab {
             ns.exec(&["ip", "-6", "addr", "add", &v6(a.v6), "dev", ifname, "nodad"])?;
             ns.exec(&["ip", "link", "set", ifname, "up"])?;
         }
-        self.client.exec(&[
-            "ip",
-            "route",
-            "add",
-            "default",
-            "via",
-            &self.router_lan.v4.to_string(),
-        ])?;
-        self.client.exec(&[
-            "ip",
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            &self.router_lan.v6.to_string(),
-        ])?;
-        self.server.exec(&[
-            "ip",
-            "route",
-            "add",
-            "default",
-            "via",
-            &self.router_wan.v4.to_string(),
-        ])?;
-        self.server.exec(&[
-            "ip",
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            &self.router_wan.v6.to_string(),
-        ])?;
+        for (ns, gw) in [
+            (&self.client, self.router_lan),
+            (&self.server, self.router_wan),
+        ] {
+            ns.exec(&["ip", "route", "add", "default", "via", &gw.v4.to_string()])?;
+            ns.exec(&[
+                "ip",
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &gw.v6.to_string(),
+            ])?;
+        }
         self.router
             .exec(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])?;
         self.router

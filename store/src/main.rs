@@ -1,7 +1,9 @@
 //! `nfguard-store`: parses arguments, loads the config, runs [`nfguard_store::run`] until SIGTERM/SIGINT.
 
 use clap::Parser;
-use nfguard_proto::process::{CommonArgs, init_logging, load_config_or_exit, shutdown_signal};
+use nfguard_proto::process::{
+    CommonArgs, block_on_main, init_logging, load_config_or_exit, shutdown_signal,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "nfguard-store", version, about = "nfguard's flow store")]
@@ -10,28 +12,9 @@ struct Args {
     common: CommonArgs,
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
     init_logging(args.common.log_format);
     let cfg = load_config_or_exit(&args.common.config);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = rt.block_on(nfguard_store::run(cfg, shutdown_signal())) {
-        let mut msg = format!("error: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            msg.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        eprintln!("{msg}");
-        std::process::exit(1);
-    }
+    block_on_main(nfguard_store::run(cfg, shutdown_signal()), |_| 1)
 }
