@@ -178,7 +178,11 @@ mod tests {
         // verdict 1 | shaper 2<<2 | foreign 0x0f00 | app 37<<16
         assert_eq!(a.mark, Some(0x0025_0f09));
         // Given a user mask, a rule's `mark` fills it.
-        let with_user = MarkConfig::from_config(&CaptureConfig { offload: false, user_mask: 0xff00, ..CaptureConfig::default() });
+        let with_user = MarkConfig::from_config(&CaptureConfig {
+            offload: false,
+            user_mask: 0xff00,
+            ..CaptureConfig::default()
+        });
         let a = apply(&with_user, 0x0000_0f00, &dec(Verdict::Accept, false));
         assert_eq!(a.mark, Some(0x0025_4209));
         let a = apply(

@@ -15,7 +15,10 @@ type Req = pb::PolicyRequest;
 type Rep = pb::PolicyResponse;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     if let Some(ep) = std::env::var_os(SERVER_ENV) {
         rt.block_on(server(ep.to_string_lossy().into_owned()));
         return;
@@ -23,7 +26,10 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("nfg-rtt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let ep = format!("ipc://{}/rtt.sock", dir.display());
-    let mut child = std::process::Command::new(std::env::current_exe().expect("own path")).env(SERVER_ENV, &ep).spawn().expect("server process");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .env(SERVER_ENV, &ep)
+        .spawn()
+        .expect("server process");
     let samples = rt.block_on(client(&ep));
     let _ = child.kill();
     let _ = child.wait();
@@ -43,7 +49,13 @@ fn main() {
 async fn server(ep: String) {
     let mut server = RpcServer::<Req, Rep>::bind(&ep).await.expect("bind");
     let replier = server.replier();
-    let reply = Rep { body: Some(pb::policy_response::Body::Decision(pb::Decision { verdict_bits: 1, offload: true, ..Default::default() })) };
+    let reply = Rep {
+        body: Some(pb::policy_response::Body::Decision(pb::Decision {
+            verdict_bits: 1,
+            offload: true,
+            ..Default::default()
+        })),
+    };
     while let Ok(req) = server.recv().await {
         replier.reply(&req.reply_to, req.id, &reply);
     }
@@ -53,7 +65,13 @@ async fn client(ep: &str) -> Vec<Duration> {
     let client = RpcClient::<Req, Rep>::connect(ep);
     let req = Req {
         body: Some(pb::policy_request::Body::Decide(pb::DecideRequest {
-            tuple: Some(pb::Tuple { client_ip: vec![10, 0, 0, 2], server_ip: vec![10, 0, 1, 2], client_port: 51000, server_port: 443, l4: 6 }),
+            tuple: Some(pb::Tuple {
+                client_ip: vec![10, 0, 0, 2],
+                server_ip: vec![10, 0, 1, 2],
+                client_port: 51000,
+                server_port: 443,
+                l4: 6,
+            }),
             ..Default::default()
         })),
     };
@@ -65,7 +83,10 @@ async fn client(ep: &str) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(CALLS);
     for i in 0..CALLS + WARMUP {
         let t = Instant::now();
-        client.call(&req, Duration::from_millis(100)).await.expect("call");
+        client
+            .call(&req, Duration::from_millis(100))
+            .await
+            .expect("call");
         if i >= WARMUP {
             samples.push(t.elapsed());
         }
