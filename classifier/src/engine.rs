@@ -18,6 +18,7 @@ use nfguard_proto::{AppId, protocols};
 use crate::dissect::{self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert};
 use crate::dns_cache::DnsCache;
 use crate::hosts::HostMatcher;
+use crate::risks::{self, Risks};
 use crate::stun_cache::{STUN_EXTRA_PACKETS, StunCache};
 
 /// Bytes of a TCP direction or QUIC CRYPTO stream reassembled at most (DESIGN §6).
@@ -80,6 +81,8 @@ pub struct Classification {
     pub host: String,
     pub confidence: Confidence,
     pub state: State,
+    /// Flow risks seen in the deciding packet (`risks.rs`); empty on later calls.
+    pub risks: Risks,
 }
 
 impl Classification {
@@ -404,7 +407,18 @@ impl Engine {
                         host: h.sni,
                         dns_labels: false,
                     };
-                    let c = self.decide(&hit, now);
+                    let mut c = self.decide(&hit, now);
+                    c.risks = risks::assess(&risks::Facts {
+                        l4: ctx.l4,
+                        master: c.master,
+                        app: c.app,
+                        server_port: ctx.server_port,
+                        client_port: ctx.client_port,
+                        host: c.host.as_bytes(),
+                        host_known: c.app != c.master,
+                        data: &[],
+                        from_client: ctx.from_client,
+                    });
                     return Some(c);
                 }
                 Probe::NeedMore => return None,
@@ -436,7 +450,7 @@ impl Engine {
             match run_dissectors(&ctx, data) {
                 Outcome::Match(hit) => {
                     // The hit borrows the buffer; decide before touching the state again.
-                    let c = self.decide_borrowed(&ctx, &hit, pkt, now);
+                    let c = self.decide_borrowed(&ctx, &hit, data, pkt, now);
                     return self.after_hit(dpi, c);
                 }
                 Outcome::NeedMore { .. } if !full => return None,
@@ -487,7 +501,7 @@ impl Engine {
         pkt: &PacketView<'_>,
         now: Instant,
     ) -> Option<Classification> {
-        let c = self.decide_borrowed(ctx, hit, pkt, now);
+        let c = self.decide_borrowed(ctx, hit, pkt.payload, pkt, now);
         self.after_hit(dpi, c)
     }
 
@@ -567,6 +581,29 @@ impl Engine {
 
     /// Turns a hit into a classification; for DNS also learns answers. The bool says "tentative".
     fn decide_borrowed(
+        &mut self,
+        ctx: &Ctx,
+        hit: &Hit<'_>,
+        data: &[u8],
+        pkt: &PacketView<'_>,
+        now: Instant,
+    ) -> (Classification, bool) {
+        let (mut c, tentative) = self.decide_hit(ctx, hit, pkt, now);
+        c.risks = risks::assess(&risks::Facts {
+            l4: ctx.l4,
+            master: c.master,
+            app: c.app,
+            server_port: ctx.server_port,
+            client_port: ctx.client_port,
+            host: c.host.as_bytes(),
+            host_known: c.app != c.master,
+            data,
+            from_client: ctx.from_client,
+        });
+        (c, tentative)
+    }
+
+    fn decide_hit(
         &mut self,
         ctx: &Ctx,
         hit: &Hit<'_>,
@@ -757,6 +794,7 @@ fn finished(
         host: String::new(),
         confidence,
         state,
+        risks: Risks::NONE,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod hosts;
 mod hosts_data;
 pub mod replay;
+pub mod risks;
 pub mod stun_cache;
 
 #[cfg(feature = "process")]

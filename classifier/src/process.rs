@@ -220,7 +220,7 @@ pub fn to_pb(c: &Classification) -> pb::Classification {
         host: c.host.clone(),
         category: c.category.to_string(),
         confidence: confidence as i32,
-        risks: Vec::new(),
+        risks: c.risks.names().map(str::to_string).collect(),
     }
 }
 

@@ -13,6 +13,7 @@ use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UD
 
 use crate::capture_file::{self, CaptureError, Defrag, Records};
 use crate::engine::{Classification, Confidence, Engine, EngineConfig, FlowState, PacketView};
+use crate::risks::Risks;
 
 /// Flows tracked at once; past it new flows are counted, not tracked (a replay is offline, so
 /// this only bounds memory on huge captures).
@@ -59,6 +60,8 @@ pub struct FlowSummary {
     pub category: &'static str,
     pub confidence: Confidence,
     pub host: String,
+    /// Flow risks (printed as `"risks":[...]` only when present).
+    pub risks: Risks,
     pub packets: u64,
     pub bytes: u64,
 }
@@ -83,6 +86,7 @@ impl FlowSummary {
             category: c.category,
             confidence: c.confidence,
             host: c.host.clone(),
+            risks: c.risks,
             packets,
             bytes,
         }
@@ -99,7 +103,7 @@ impl FlowSummary {
         let mut s = String::with_capacity(256);
         let _ = write!(
             s,
-            "{{\"l4\":{},\"src\":{},\"dst\":{},\"label\":{},\"master\":{},\"app\":{},\"app_id\":{},\"master_id\":{},\"category\":{},\"confidence\":{},\"host\":{},\"packets\":{},\"bytes\":{},\"verdict\":{},\"rule\":{}}}",
+            "{{\"l4\":{},\"src\":{},\"dst\":{},\"label\":{},\"master\":{},\"app\":{},\"app_id\":{},\"master_id\":{},\"category\":{},\"confidence\":{},\"host\":{}{},\"packets\":{},\"bytes\":{},\"verdict\":{},\"rule\":{}}}",
             json_str(&l4_name(self.l4)),
             json_str(&self.client.to_string()),
             json_str(&self.server.to_string()),
@@ -111,6 +115,7 @@ impl FlowSummary {
             json_str(self.category),
             json_str(self.confidence.as_str()),
             json_str(&self.host),
+            risks_json(self.risks),
             self.packets,
             self.bytes,
             verdict.map_or_else(|| "null".to_string(), json_str),
@@ -118,6 +123,15 @@ impl FlowSummary {
         );
         s
     }
+}
+
+/// `,"risks":["ndpi_…",…]` when any risk is present, else nothing.
+fn risks_json(r: Risks) -> String {
+    if r.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = r.names().map(json_str).collect();
+    format!(",\"risks\":[{}]", names.join(","))
 }
 
 /// A JSON string literal with the escapes RFC 8259 §7 requires.

@@ -1,7 +1,7 @@
 //! Replays the seed inputs (every file in `testdata/`, plus every prefix of the small ones)
 //! through each `fuzz_entry`, so stable CI exercises what `classifier/fuzz/` fuzzes.
 
-use nfguard_classifier::{capture_file, dissect, engine, replay};
+use nfguard_classifier::{capture_file, dissect, engine, replay, risks};
 
 /// A fuzz target's name and entry point.
 type Entry = (&'static str, fn(&[u8]));
@@ -28,6 +28,7 @@ const ENTRIES: &[Entry] = &[
     ("capture_file", capture_file::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("engine", engine::fuzz_entry),
+    ("risks", risks::fuzz_entry),
 ];
 
 #[test]

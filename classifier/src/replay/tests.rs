@@ -240,6 +240,7 @@ fn json_line_matches_design() {
         category: "Media",
         confidence: Confidence::Dpi,
         host: "www.youtube.com".into(),
+        risks: Risks::NONE,
         packets: 12,
         bytes: 5120,
     };
@@ -265,6 +266,15 @@ fn json_line_matches_design() {
     );
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["label"], "DNS");
+    assert!(v.get("risks").is_none(), "{j}");
+    let mut risky = dns.clone();
+    risky.risks.insert(Risks::CLEAR_TEXT_CREDENTIALS);
+    risky.risks.insert(Risks::SUSPICIOUS_DGA_DOMAIN);
+    let v: serde_json::Value = serde_json::from_str(&risky.to_json(None, None)).unwrap();
+    assert_eq!(
+        v["risks"],
+        serde_json::json!(["ndpi_clear_text_credentials", "ndpi_suspicious_dga_domain"])
+    );
 }
 
 #[test]
