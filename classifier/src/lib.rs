@@ -12,9 +12,11 @@ mod hosts_data;
 pub mod replay;
 pub mod risks;
 pub mod stun_cache;
+pub mod supported;
 
 #[cfg(feature = "process")]
 pub mod process;
 
 pub use engine::{Classification, Confidence, Engine, EngineConfig, FlowState, PacketView, State};
 pub use replay::{FlowSummary, ReplayError, ReplayOptions, ReplayStats, replay};
+pub use supported::supported_ids;
