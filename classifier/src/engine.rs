@@ -15,7 +15,7 @@ use std::time::Instant;
 use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use nfguard_proto::{AppId, protocols};
 
-use crate::dissect::{self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert};
+use crate::dissect::{self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert, tls_cert_names};
 use crate::dns_cache::DnsCache;
 use crate::hosts::HostMatcher;
 use crate::risks::{self, Risks};
@@ -515,8 +515,10 @@ impl Engine {
         // Only an SNI-less hello waits for the certificate: with an SNI the policy can decide on the
         // ClientHello itself, before the server answers (a reject decided on a server packet would
         // reset the server and leave the client hanging).
+        // An SNI that is an IP literal (FortiClient sends one) names nothing: treat it as absent.
+        let no_usable_sni = c.host.is_empty() || c.host.parse::<std::net::IpAddr>().is_ok();
         let tls_without_app =
-            c.master == ids::TLS && c.app == ids::TLS && c.host.is_empty() && !dpi.await_cert;
+            c.master == ids::TLS && c.app == ids::TLS && no_usable_sni && !dpi.await_cert;
         if tentative || tls_without_app {
             dpi.await_cert = tls_without_app;
             dpi.tentative = Some(Box::new(c));
@@ -560,10 +562,16 @@ impl Engine {
             asm.insert(offset as u64, pkt.payload);
         }
         let data = asm.contiguous();
+        // The subject first, as nDPI's tls.c walks the certificate (subject DN, then extensions).
         let found = match tls_cert::first_certificate(data) {
-            Probe::Match(cert) => tls_cert::subject_alt_names(cert).and_then(|names| {
-                tls_cert::dns_names(names).find_map(|name| self.hosts.lookup(name))
-            }),
+            Probe::Match(cert) => tls_cert::subject(cert)
+                .and_then(tls_cert_names::app_of_subject)
+                .map(|app| crate::hosts::HostApp { app, category: "" })
+                .or_else(|| {
+                    tls_cert::subject_alt_names(cert).and_then(|names| {
+                        tls_cert::dns_names(names).find_map(|name| self.hosts.lookup(name))
+                    })
+                }),
             Probe::NeedMore if data.len() < MAX_HANDSHAKE_BYTES => return None,
             _ => None,
         };

@@ -28,6 +28,7 @@ pub mod telegram;
 pub mod teredo;
 pub mod tls;
 pub mod tls_cert;
+pub mod tls_cert_names;
 
 /// A dissector's three answers (STYLE §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

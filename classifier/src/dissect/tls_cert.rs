@@ -149,6 +149,74 @@ pub fn subject_alt_names(cert: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// The certificate's subject Name (RFC 5280 §4.1.2.6): the contents of the SEQUENCE after
+/// version, serialNumber, signature, issuer and validity in tbsCertificate.
+pub fn subject(cert: &[u8]) -> Option<&[u8]> {
+    let (TAG_SEQUENCE, cert_body, _) = der(cert)? else {
+        return None;
+    };
+    let (TAG_SEQUENCE, tbs, _) = der(cert_body)? else {
+        return None;
+    };
+    let mut rest = tbs;
+    // signature, issuer, validity, then subject: the fourth SEQUENCE.
+    let mut sequences = 0usize;
+    for _ in 0..MAX_ELEMENTS {
+        let (tag, body, next) = der(rest)?;
+        rest = next;
+        if tag == TAG_SEQUENCE {
+            sequences = sequences.saturating_add(1);
+            if sequences == 4 {
+                return Some(body);
+            }
+        }
+    }
+    None
+}
+
+/// The attributes of a Name (RDNSequence: SETs of SEQUENCE { OID, string }) that nDPI prints,
+/// as (short name, value) in certificate order: C, ST, L, O, OU, CN (id-at 2.5.4.x).
+pub fn name_attributes(name: &[u8]) -> impl Iterator<Item = (&'static str, &[u8])> {
+    const TAG_SET: u8 = 0x31;
+    let mut rdns = name;
+    let mut current: &[u8] = &[];
+    std::iter::from_fn(move || {
+        for _ in 0..MAX_ELEMENTS {
+            if current.is_empty() {
+                let (tag, body, next) = der(rdns)?;
+                rdns = next;
+                if tag != TAG_SET {
+                    continue;
+                }
+                current = body;
+            }
+            let Some((TAG_SEQUENCE, atv, next)) = der(current) else {
+                current = &[];
+                continue;
+            };
+            current = next;
+            let Some((TAG_OID, oid, value)) = der(atv) else {
+                continue;
+            };
+            let Some((_, value, _)) = der(value) else {
+                continue;
+            };
+            let short = match oid {
+                [0x55, 0x04, 0x03] => "CN",
+                [0x55, 0x04, 0x06] => "C",
+                [0x55, 0x04, 0x07] => "L",
+                [0x55, 0x04, 0x08] => "ST",
+                [0x55, 0x04, 0x0a] => "O",
+                [0x55, 0x04, 0x0b] => "OU",
+                _ => continue,
+            };
+            return Some((short, value));
+        }
+        None
+    })
+    .take(MAX_ELEMENTS)
+}
+
 /// The dNSName entries of a GeneralNames body, in order.
 pub fn dns_names(names: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = names;
@@ -174,6 +242,14 @@ pub fn fuzz_entry(data: &[u8]) {
     }
     if let Some(names) = subject_alt_names(data) {
         let _ = dns_names(names).count();
+    }
+    for input in [data, subject(data).unwrap_or(&[])] {
+        let _ = name_attributes(input).count();
+    }
+    if let Probe::Match(cert) = first_certificate(data)
+        && let Some(name) = subject(cert)
+    {
+        let _ = super::tls_cert_names::app_of_subject(name);
     }
 }
 
