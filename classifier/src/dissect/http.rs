@@ -55,6 +55,14 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     // A server response: the client's request was missed or came in another packet.
     match super::starts(data, STATUS_PREFIX) {
+        Probe::Match(()) if is_mpeg_dash(data) => {
+            return Probe::Match(Hit {
+                master: ids::HTTP,
+                app: MPEG_DASH,
+                host: &[],
+                dns_labels: false,
+            });
+        }
         Probe::Match(()) => return Probe::Match(Hit::proto(ids::HTTP)),
         Probe::NeedMore if !data.is_empty() => return Probe::NeedMore,
         _ => {}
@@ -106,7 +114,8 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         .find(|(prefix, _)| starts_ignore_case(req.content_type, prefix))
         .map(|&(_, app)| app);
     let webdav = WEBDAV_METHODS.iter().any(|m| line.starts_with(m));
-    if let Some(app) = by_content.or(webdav.then_some(WEBDAV)) {
+    let dash = (master == ids::HTTP && is_mpeg_dash(data)).then_some(MPEG_DASH);
+    if let Some(app) = by_content.or(webdav.then_some(WEBDAV)).or(dash) {
         return Probe::Match(Hit {
             master,
             app,
@@ -115,6 +124,26 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         });
     }
     Probe::Match(Hit::with_host(master, req.host))
+}
+
+const MPEG_DASH: nfguard_proto::AppId = nfguard_proto::AppId(291);
+
+/// MPEG-DASH over HTTP as nDPI's `mpegdash.c` recognises it: a first line ending in
+/// `.mp4 HTTP/1.1` or `.m4s HTTP/1.1` (segment requests), or a header line that is
+/// `Content-Type: …video/mp4` or starts with `DASH` (DASH-specific headers). Header lines only,
+/// within `MAX_HEADER_BYTES`.
+fn is_mpeg_dash(data: &[u8]) -> bool {
+    let block = data.get(..data.len().min(MAX_HEADER_BYTES)).unwrap_or(&[]);
+    let mut lines = block
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let first = lines.next().unwrap_or(&[]);
+    if first.ends_with(b".mp4 HTTP/1.1") || first.ends_with(b".m4s HTTP/1.1") {
+        return true;
+    }
+    lines.take_while(|l| !l.is_empty()).any(|l| {
+        (l.starts_with(b"Content-Type:") && l.ends_with(b"video/mp4")) || l.starts_with(b"DASH")
+    })
 }
 
 /// RFC 4918 §9 methods: nDPI's `http.c` labels a request using one `HTTP.WebDAV` whatever the host.
@@ -217,6 +246,37 @@ pub fn fuzz_entry(data: &[u8]) {
 mod tests {
     use super::*;
     use crate::dissect::testutil::check_all_prefixes;
+
+    #[test]
+    fn mpeg_dash_segments_and_responses() {
+        let ctx = Ctx::client(6, 40000, 80);
+        let seg = b"GET /live/chunk-1.m4s HTTP/1.1\r\nHost: cdn.example\r\n\r\n";
+        // Decided once the Host line is whole (before the blank line).
+        check_all_prefixes(&ctx, seg, seg.len() - 2, probe, |h| {
+            assert_eq!((h.master, h.app), (ids::HTTP, MPEG_DASH));
+            assert_eq!(h.host, b"cdn.example");
+        });
+        let page = b"GET /index.html HTTP/1.1\r\nHost: cdn.example\r\n\r\n";
+        let Probe::Match(h) = probe(&ctx, page) else {
+            panic!("HTTP request")
+        };
+        assert_eq!(h.app, ids::HTTP);
+        let server = Ctx {
+            from_client: false,
+            ..ctx
+        };
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n\r\n";
+        let Probe::Match(h) = probe(&server, resp) else {
+            panic!("HTTP response")
+        };
+        assert_eq!(h.app, MPEG_DASH);
+        // After the blank line it is body, not a header.
+        let body = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nDASH";
+        let Probe::Match(h) = probe(&server, body) else {
+            panic!("HTTP response")
+        };
+        assert_eq!(h.app, ids::HTTP);
+    }
 
     /// What `curl http://www.youtube.com/watch` sends (curl 7.88, Debian 12).
     const CURL_GET: &[u8] = b"GET /watch HTTP/1.1\r\nHost: www.youtube.com\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
