@@ -6,7 +6,8 @@ use std::path::Path;
 use nfguard_proto::config::Config;
 use nfguard_proto::protocols;
 
-/// `nfguard protocols`: `[id] Name` per line like `ntopng -h`, or JSON; optionally one category.
+/// `nfguard protocols`: `[id] Name` per line like `ntopng -h`, or JSON; optionally one category, or
+/// only the protocols the classifier can detect.
 ///
 /// # Errors
 /// An unknown category (with a suggestion), or a write error.
@@ -14,6 +15,7 @@ pub fn print_protocols(
     out: &mut impl Write,
     json: bool,
     category: Option<&str>,
+    supported_only: bool,
 ) -> anyhow::Result<()> {
     let wanted = match category {
         Some(c) => Some(protocols::category(c).ok_or_else(|| {
@@ -27,12 +29,17 @@ pub fn print_protocols(
         })?),
         None => None,
     };
-    let list = protocols::all().filter(|p| wanted.is_none_or(|c| p.category == c));
+    // Ids the classifier can name from payload or host names; the others exist in the table only.
+    let supported = nfguard_classifier::supported_ids();
+    let list = protocols::all()
+        .filter(|p| wanted.is_none_or(|c| p.category == c))
+        .filter(|p| !supported_only || supported.contains(&p.id));
     if json {
         let rows: Vec<_> = list
             .map(|p| {
                 serde_json::json!({
                     "id": p.id.0, "name": p.name, "category": p.category, "breed": p.breed,
+                    "detected": supported.contains(&p.id),
                     "tcp_ports": p.tcp_ports, "udp_ports": p.udp_ports,
                 })
             })
@@ -87,9 +94,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn supported_is_a_subset_with_the_big_protocols() {
+        let mut out = Vec::new();
+        print_protocols(&mut out, false, None, true).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in [
+            "[91] TLS",
+            "[7] HTTP",
+            "[5] DNS",
+            "[37] BitTorrent",
+            "[124] YouTube",
+            "[188] QUIC",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        assert!(text.lines().count() < 432);
+    }
+
+    #[test]
     fn protocols_lists_skype_like_ntopng() {
         let mut out = Vec::new();
-        print_protocols(&mut out, false, None).unwrap();
+        print_protocols(&mut out, false, None, false).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.lines().any(|l| l == "[125] Skype_Teams"), "{text}");
         assert_eq!(text.lines().count(), 432);
@@ -98,14 +123,14 @@ mod tests {
     #[test]
     fn category_filter_and_typo() {
         let mut out = Vec::new();
-        print_protocols(&mut out, false, Some("voip")).unwrap();
+        print_protocols(&mut out, false, Some("voip"), false).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("[125] Skype_Teams") || text.contains("SIP"),
             "{text}"
         );
         assert!(!text.contains("[7] HTTP\n"));
-        let e = print_protocols(&mut Vec::new(), false, Some("VoiP2")).unwrap_err();
+        let e = print_protocols(&mut Vec::new(), false, Some("VoiP2"), false).unwrap_err();
         assert!(e.to_string().contains("did you mean \"VoIP\""), "{e}");
     }
 }

@@ -43,6 +43,10 @@ enum Cmd {
         /// Only this category (nDPI spelling, e.g. VoIP, Video).
         #[arg(long)]
         category: Option<String>,
+        /// Only the protocols nfguard detects from payload or host names (rules on the others
+        /// can never match a classified flow).
+        #[arg(long)]
+        supported: bool,
     },
     /// Print nfguard's iptables/ip6tables chains and HTB classes for a config; install or remove them.
     Rules {
@@ -127,8 +131,17 @@ fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
     match args.command {
-        Cmd::Protocols { json, category } => exit(
-            cli::print_protocols(&mut std::io::stdout().lock(), json, category.as_deref()),
+        Cmd::Protocols {
+            json,
+            category,
+            supported,
+        } => exit(
+            cli::print_protocols(
+                &mut std::io::stdout().lock(),
+                json,
+                category.as_deref(),
+                supported,
+            ),
             EXIT_USAGE,
         ),
         Cmd::Demo { duration, keep } => demo_command(duration, keep),
