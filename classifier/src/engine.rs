@@ -332,10 +332,24 @@ impl Engine {
     }
 
     /// A decided STUN flow: an application teaches the cache the client's endpoint; plain STUN
-    /// takes an application learned for either endpoint (`stun_cache.rs`).
+    /// and RTP take an application learned for either endpoint (`stun_cache.rs`).
     fn stun_app(&mut self, out: Classification, pkt: &PacketView<'_>) -> Classification {
-        if out.master != ids::STUN || out.state == State::NeedMore {
+        // RTP media of a STUN-negotiated call (nDPI's rtp.c consults the same cache).
+        let rtp = out.master == ids::RTP || out.app == ids::RTP;
+        if !(out.master == ids::STUN || rtp) || out.state == State::NeedMore {
             return out;
+        }
+        if rtp {
+            return match self.stun.lookup(pkt.client, pkt.server) {
+                Some(app) => Classification {
+                    master: ids::RTP,
+                    app,
+                    category: category_of(app, ids::RTP),
+                    confidence: Confidence::DpiCache,
+                    ..out
+                },
+                None => out,
+            };
         }
         if out.app != ids::STUN {
             self.stun.learn(pkt.client, out.app);

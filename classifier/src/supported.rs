@@ -10,8 +10,8 @@ use crate::hosts_data::HOST_MATCH;
 /// Ids returned by dissectors and the engine's IP-protocol rules (sorted).
 const DISSECTED: &[u16] = &[
     1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 17, 18, 19, 20, 23, 29, 37, 38, 45, 50, 51, 63,
-    77, 78, 79, 80, 81, 82, 87, 91, 92, 96, 100, 102, 103, 130, 142, 154, 156, 159, 173, 185, 188,
-    189, 196, 206, 214, 222, 268, 269, 291, 354, 376, 404,
+    77, 78, 79, 80, 81, 82, 87, 91, 92, 95, 96, 100, 102, 103, 130, 142, 154, 156, 159, 173, 185,
+    188, 189, 196, 206, 214, 222, 268, 269, 291, 354, 376, 404,
 ];
 
 /// Every application id the classifier can detect, sorted, without duplicates.

@@ -19,6 +19,8 @@ const ENTRIES: &[Entry] = &[
     ("dhcpv6", dissect::dhcpv6::fuzz_entry),
     ("misc", dissect::misc::fuzz_entry),
     ("telegram", dissect::telegram::fuzz_entry),
+    ("rtp", dissect::rtp::fuzz_entry),
+    ("iax", dissect::iax::fuzz_entry),
     ("ethereum", dissect::ethereum::fuzz_entry),
     ("nfs", dissect::nfs::fuzz_entry),
     ("teredo", dissect::teredo::fuzz_entry),

@@ -16,11 +16,13 @@ pub mod dhcpv6;
 pub mod dns;
 pub mod ethereum;
 pub mod http;
+pub mod iax;
 pub mod misc;
 pub mod nfs;
 pub mod nintendo;
 pub mod ntp;
 pub mod quic;
+pub mod rtp;
 pub mod spotify;
 pub mod ssh;
 pub mod stun;
@@ -332,6 +334,9 @@ pub static DISSECTORS: &[Dissector] = &[
     nfs::DISSECTOR,
     ethereum::DISSECTOR,
     telegram::DISSECTOR,
+    iax::DISSECTOR,
+    // Last: the weakest signature (one header's bit pattern).
+    rtp::DISSECTOR,
 ];
 
 #[cfg(test)]
