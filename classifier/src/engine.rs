@@ -441,6 +441,15 @@ impl Engine {
             dpi.quic = None;
             return match run_dissectors(&ctx, pkt.payload) {
                 Outcome::Match(hit) => self.on_hit(dpi, &ctx, &hit, pkt, now),
+                _ if dpi.stun_left > 0 => {
+                    // Unrecognised datagrams of a STUN flow still count towards its extra packets.
+                    dpi.stun_left = dpi.stun_left.saturating_sub(1);
+                    if dpi.stun_left == 0 {
+                        dpi.tentative.take().map(|t| *t)
+                    } else {
+                        None
+                    }
+                }
                 _ => None,
             };
         }
@@ -465,7 +474,7 @@ impl Engine {
                 Outcome::Match(hit) => {
                     // The hit borrows the buffer; decide before touching the state again.
                     let c = self.decide_borrowed(&ctx, &hit, data, pkt, now);
-                    return self.after_hit(dpi, c);
+                    return self.after_hit(dpi, c, ctx.l4);
                 }
                 Outcome::NeedMore { .. } if !full => return None,
                 _ => {
@@ -516,15 +525,28 @@ impl Engine {
         now: Instant,
     ) -> Option<Classification> {
         let c = self.decide_borrowed(ctx, hit, pkt.payload, pkt, now);
-        self.after_hit(dpi, c)
+        self.after_hit(dpi, c, ctx.l4)
     }
 
     /// DNS queries become tentative (the answer is awaited), and so does TLS over TCP without an
     /// SNI (the certificate may name the application); anything else is final.
-    fn after_hit(&mut self, dpi: &mut Dpi, c: (Classification, bool)) -> Option<Classification> {
+    fn after_hit(
+        &mut self,
+        dpi: &mut Dpi,
+        c: (Classification, bool),
+        l4: u8,
+    ) -> Option<Classification> {
         let (c, tentative) = c;
-        if c.master == ids::STUN {
+        if c.master == ids::STUN && l4 == IPPROTO_UDP {
             return self.after_stun(dpi, c);
+        }
+        if dpi.stun_left > 0 {
+            // A STUN flow's later packets (media, DTLS) do not relabel it; they only count down.
+            dpi.stun_left = dpi.stun_left.saturating_sub(1);
+            if dpi.stun_left == 0 {
+                return dpi.tentative.take().map(|t| *t);
+            }
+            return None;
         }
         // Only an SNI-less hello waits for the certificate: with an SNI the policy can decide on the
         // ClientHello itself, before the server answers (a reject decided on a server packet would

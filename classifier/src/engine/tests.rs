@@ -291,3 +291,30 @@ fn stun_realm_in_a_later_message_and_cache_for_the_same_socket() {
         ("STUN", Confidence::Dpi)
     );
 }
+
+/// STUN over TCP decides at once (later segments are not STUN-framed); over UDP, datagrams that
+/// are not STUN (media) only count down the extra packets and never relabel the flow.
+#[test]
+fn stun_extra_packets_only_over_udp_and_media_does_not_relabel() {
+    let mut e = Engine::new(EngineConfig::default());
+    let now = Instant::now();
+    let request = stun_msg(0x0001, &[(0x8022, b"client")]);
+    let mut tcp = FlowState::new();
+    let c = e.classify(&mut tcp, &pkt(IPPROTO_TCP, 40002, 3478, &request, 1), now);
+    assert_eq!((c.state, c.label().as_str()), (State::Done, "STUN"));
+
+    let mut udp = FlowState::new();
+    let p = pkt(IPPROTO_UDP, 40003, 3478, &request, 0);
+    assert_eq!(e.classify(&mut udp, &p, now).state, State::NeedMore);
+    // An RTP-looking datagram (version 2, PT 0) on the same flow.
+    let media = [0x80, 0, 0, 1, 0, 0, 0, 0xa0, 1, 2, 3, 4, 0xff, 0xff];
+    let m = pkt(IPPROTO_UDP, 40003, 3478, &media, 0);
+    let mut last = Classification::default();
+    for _ in 0..STUN_EXTRA_PACKETS {
+        last = e.classify(&mut udp, &m, now);
+        if last.state != State::NeedMore {
+            break;
+        }
+    }
+    assert_eq!((last.state, last.label().as_str()), (State::Done, "STUN"));
+}
