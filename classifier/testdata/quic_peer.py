@@ -6,10 +6,14 @@
 
 `--many-alpn N` offers N extra 40-byte ALPN names before "h3", so the ClientHello (> 1200 bytes)
 no longer fits in one Initial packet and its CRYPTO data spans two Initial datagrams.
+`--late-sni N` offers N extra GREASE signature algorithms (RFC 8701 values, which peers ignore);
+they precede server_name in aioquic's extension order, so with N = 600 the SNI itself lies in the
+second Initial's CRYPTO frame.
 """
 import asyncio
 import sys
 
+from aioquic import tls
 from aioquic.asyncio import connect, serve
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
@@ -68,7 +72,18 @@ async def main():
         await serve(host, port, configuration=cfg, create_protocol=H3Server)
         await asyncio.Future()
     sni = sys.argv[4]
-    extra = int(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[5] == "--many-alpn" else 0
+    opt = sys.argv[5] if len(sys.argv) > 6 else ""
+    extra = int(sys.argv[6]) if opt == "--many-alpn" else 0
+    if opt == "--late-sni":
+        grease = [0x0A0A + 0x1010 * i for i in range(16)]
+        padding = [grease[i % 16] for i in range(int(sys.argv[6]))]
+        init = tls.Context.__init__
+
+        def padded_init(self, *a, **kw):
+            init(self, *a, **kw)
+            self._signature_algorithms = padding + list(self._signature_algorithms)
+
+        tls.Context.__init__ = padded_init
     alpn = [f"x-nfguard-fixture-padding-alpn-{i:08d}" for i in range(extra)] + H3_ALPN
     cfg = QuicConfiguration(is_client=True, alpn_protocols=alpn, server_name=sni,
                             verify_mode=0)

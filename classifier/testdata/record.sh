@@ -110,6 +110,8 @@ capture lab_quic_h3 6 "udp port 443" -- \
     python3 "$HERE/quic_peer.py" client "$SA" 443 www.youtube.com
 capture lab_quic_two_initials 6 "udp port 443" -- \
     python3 "$HERE/quic_peer.py" client "$SA" 443 www.netflix.com --many-alpn 30
+capture lab_quic_sni_in_second_initial 6 "udp port 443" -- \
+    python3 "$HERE/quic_peer.py" client "$SA" 443 github.com --late-sni 600
 # BitTorrent peer-wire handshake (TCP) and DHT ping (UDP).
 capture lab_bittorrent_handshake 10 "tcp port 6881" -- \
     python3 "$HERE/bt_peer.py" handshake "$SA" 6881
@@ -123,8 +125,8 @@ ALPNS="h2,http/1.1$(for i in $(seq 12); do printf ',x-nfguard-fixture-alpn-%02d'
 capture lab_tls_split_hello 10 "tcp port 443" -- \
     sh -c "openssl s_client -connect $SA:443 -servername www.youtube.com -alpn $ALPNS \
         -brief </dev/null 2>&1 | head -3"
-# A 253-byte server name behind every cipher suite OpenSSL has, and client MTU 512 (MSS 472): the
-# SNI itself (hello bytes 265..518) starts in the first segment and ends in the second.
+# A 252-byte server name behind every cipher suite OpenSSL has, and client MTU 512 (MSS 472): the
+# SNI itself (hello bytes 265..517) starts in the first segment and ends in the second.
 inc ip link set dev eth0 mtu 512
 LONG_SNI="$(printf 'a%.0s' $(seq 63)).$(printf 'b%.0s' $(seq 63)).$(printf 'c%.0s' $(seq 63))"
 LONG_SNI="$LONG_SNI.$(printf 'd%.0s' $(seq 44)).www.youtube.com"
