@@ -1,6 +1,6 @@
 /* nfq_accept: the floor for nfguard's capture benchmark — the smallest libnetfilter_queue consumer,
  * accepting every packet, with the same settings as nfguard-capture (copy range 4096, queue length
- * 4096, no fail-open so an overloaded consumer shows as kernel drops instead of as bypassed packets).
+ * 4096, GSO packets whole, no fail-open so an overloaded consumer shows as kernel drops instead of as bypassed packets).
  * Build: cc -O2 -o nfq_accept nfq_accept.c -lnetfilter_queue
  * Usage: nfq_accept [QUEUE]; prints "ready" once bound, and the packet count on SIGTERM/SIGINT. */
 #include <errno.h>
@@ -40,6 +40,9 @@ int main(int argc, char **argv) {
     if (qh == NULL) { perror("nfq_create_queue"); return 1; }
     if (nfq_set_mode(qh, NFQNL_COPY_PACKET, 4096) < 0) { perror("nfq_set_mode"); return 1; }
     if (nfq_set_queue_maxlen(qh, 4096) < 0) { perror("nfq_set_queue_maxlen"); return 1; }
+    /* nfguard-capture takes GSO super-packets whole (NFQA_CFG_F_GSO, capture/src/lib.rs); without it
+     * the kernel segments every TCP super-packet before queueing and the floor measures segmentation. */
+    if (nfq_set_queue_flags(qh, NFQA_CFG_F_GSO, NFQA_CFG_F_GSO) < 0) { perror("nfq_set_queue_flags"); return 1; }
     int fd = nfq_fd(h);
     /* The same 8 MiB receive buffer as nfguard's socket_buffer default (root may exceed rmem_max). */
     int rcvbuf = 8 << 20;
