@@ -962,7 +962,10 @@ pub async fn serve(
                 }
                 continue;
             }
-            () = std::future::ready(()), if more => {}
+            // Yield between batches: on a current-thread runtime a loop that never awaits a pending
+            // future starves every other task — the bus clients (policy requests then time out and
+            // trip the breaker) and the heartbeat (the supervisor then kills a busy worker).
+            () = tokio::task::yield_now(), if more => {}
         }
         if more {
             more = worker.drain(&mut rq.queue);
