@@ -10,4 +10,4 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 deploy/install-packages.sh
 cargo build --release --workspace --locked
-exec target/release/nfguard demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/nfguard" demo "$@"
