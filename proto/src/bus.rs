@@ -39,6 +39,8 @@ const CONNECT_ATTEMPT: Duration = Duration::from_millis(250);
 /// Pause between connection attempts.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
 const HEADER_LEN: usize = 16;
+/// How long a caller waits past its deadline for the I/O task's own expiry of the request.
+const EXPIRY_GRACE: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BusError {
@@ -299,13 +301,13 @@ impl<Req: Message, Rep: Message + Default> RpcClient<Req, Rep> {
         let started = Instant::now();
         let deadline = started + timeout;
         let rx = self.start(req, deadline)?;
-        let body = match tokio::time::timeout_at(deadline.into(), rx).await {
+        // The I/O task expires the request at `deadline` and counts it for the breaker; waiting a
+        // little longer here lets its answer arrive first, so the breaker state is current when the
+        // caller sees the timeout. This bound only guards against a stalled I/O task.
+        let body = match tokio::time::timeout_at((deadline + EXPIRY_GRACE).into(), rx).await {
             Ok(Ok(r)) => r?,
             Ok(Err(_)) => return Err(BusError::Closed),
-            Err(_) => {
-                // The I/O task expires it too; this bound only guards against a stalled task.
-                return Err(BusError::Timeout);
-            }
+            Err(_) => return Err(BusError::Timeout),
         };
         self.shared.stats.latency.record(started.elapsed());
         Rep::decode(body).map_err(|_| {
