@@ -489,14 +489,9 @@ impl Worker {
             return;
         };
         let client = self.policy.clone();
-        let tx = self.done_tx.clone();
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        tokio::spawn(async move {
-            let result = client.call(&req, timeout).await;
-            let _ = tx.send(Completion {
-                token,
-                reply: Reply::Policy { result, with_class },
-            });
+        self.spawn_call(client, req, token, deadline, move |result| Reply::Policy {
+            result,
+            with_class,
         });
     }
 
@@ -529,13 +524,29 @@ impl Worker {
             return;
         };
         let client = self.classifier.clone();
+        self.spawn_call(client, req, token, deadline, Reply::Classify);
+    }
+
+    /// Sends `req` off the packet loop; the reply (or its error) comes back on the completion channel,
+    /// wrapped by `reply`, for the held packet `token`.
+    fn spawn_call<Req, Rep>(
+        &self,
+        client: RpcClient<Req, Rep>,
+        req: Req,
+        token: Token,
+        deadline: Instant,
+        reply: impl FnOnce(Result<Rep, BusError>) -> Reply + Send + 'static,
+    ) where
+        Req: prost::Message + Send + 'static,
+        Rep: prost::Message + Default + Send + 'static,
+    {
         let tx = self.done_tx.clone();
         let timeout = deadline.saturating_duration_since(Instant::now());
         tokio::spawn(async move {
             let result = client.call(&req, timeout).await;
             let _ = tx.send(Completion {
                 token,
-                reply: Reply::Classify(result),
+                reply: reply(result),
             });
         });
     }

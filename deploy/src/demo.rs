@@ -684,15 +684,3 @@ fn print_view(sys: &DemoSystem, url: &str, elapsed: Duration) {
     print!("{out}");
     let _ = std::io::stdout().flush();
 }
-
-/// True when this process runs as root (the demo creates namespaces and iptables rules).
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}

@@ -74,10 +74,11 @@ pub fn available() -> bool {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return false;
     };
-    out.status.success() && rustix_is_root()
+    out.status.success() && is_root()
 }
 
-fn rustix_is_root() -> bool {
+/// True when this process runs as root (namespaces, iptables and NFQUEUE need it).
+pub fn is_root() -> bool {
     // /proc/self/status "Uid:" real uid 0; avoids an unsafe getuid().
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -290,7 +290,7 @@ fn replay_command(
 }
 
 fn demo_command(duration: Option<HumanDuration>, keep: bool) -> ExitCode {
-    if !nfguard::demo::is_root() {
+    if !nfguard::lab::is_root() {
         eprintln!(
             "error: nfguard demo creates network namespaces and iptables rules: run it as root"
         );

@@ -64,13 +64,7 @@ impl Policy {
     /// # Errors
     /// As [`Policy::parse`]; an unreadable file is line 0.
     pub fn load(path: &Path, user_mask: u32) -> Result<Policy, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: file.clone(),
-            line: 0,
-            path: "-".into(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let (file, text) = nfguard_proto::config::read_config_file(path)?;
         Policy::parse(&file, &text, user_mask)
     }
 

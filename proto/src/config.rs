@@ -36,16 +36,22 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Reads and parses a TOML file; an unreadable file is a `ConfigError` with line 0.
-pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+/// Reads a config or rule file: its name as given (for error messages) and its text; an unreadable
+/// file is a `ConfigError` with line 0.
+///
+/// # Errors
+/// The read error, as `FILE:0: -: cannot read: …`.
+pub fn read_config_file(path: &Path) -> Result<(String, String), ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        line: 0,
-        path: "-".into(),
-        message: format!("cannot read: {e}"),
-    })?;
-    parse_toml(&file, &text)
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((file, text)),
+        Err(e) => Err(ConfigError {
+            file,
+            line: 0,
+            path: "-".into(),
+            message: format!("cannot read: {e}"),
+        }),
+    }
 }
 
 /// An error found after parsing (a semantic check) at a known TOML path: finds the path's line in `text`.
@@ -327,13 +333,7 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming file, line and key for anything unreadable, unknown or inconsistent.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: file.clone(),
-            line: 0,
-            path: "-".into(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let (file, text) = read_config_file(path)?;
         let mut cfg = Config::parse(&file, &text)?;
         cfg.source = Some(path.to_path_buf());
         Ok(cfg)
