@@ -468,8 +468,6 @@ impl Drop for Lab {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn names_fit_interface_limits() {
         let id = format!("{:06x}", 0xabcdefu32);
