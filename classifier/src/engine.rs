@@ -18,6 +18,7 @@ use nfguard_proto::{AppId, protocols};
 use crate::dissect::{self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert, tls_cert_names};
 use crate::dns_cache::DnsCache;
 use crate::hosts::HostMatcher;
+use crate::ip_lists;
 use crate::risks::{self, Risks};
 use crate::stun_cache::{STUN_EXTRA_PACKETS, StunCache};
 
@@ -733,7 +734,8 @@ impl Engine {
         )
     }
 
-    /// The answer when DPI is over without a match: tentative, else cache, else port, else Unknown.
+    /// The answer when DPI is over without a match: tentative, else cache, else port, else the
+    /// address lists, else Unknown (nDPI's giveup order).
     fn give_up(&self, dpi: &mut Dpi, pkt: &PacketView<'_>, now: Instant) -> Classification {
         if let Some(t) = dpi.tentative.take() {
             return Classification {
@@ -746,6 +748,12 @@ impl Engine {
         }
         if let Some(id) = self.port_guess(pkt.l4, pkt.server.port(), pkt.client.port()) {
             return finished(id, id, "", Confidence::Port, State::GaveUp);
+        }
+        // nDPI's last guess: the server's (else the client's) address in its lists (`ip_lists.rs`).
+        if let Some(id) =
+            ip_lists::lookup(pkt.server.ip()).or_else(|| ip_lists::lookup(pkt.client.ip()))
+        {
+            return finished(AppId::UNKNOWN, id, "", Confidence::Ip, State::GaveUp);
         }
         finished(
             AppId::UNKNOWN,

@@ -9,6 +9,8 @@ pub mod dns_cache;
 pub mod engine;
 pub mod hosts;
 mod hosts_data;
+pub mod ip_lists;
+mod ip_lists_data;
 pub mod replay;
 pub mod risks;
 pub mod stun_cache;

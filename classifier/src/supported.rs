@@ -1,6 +1,6 @@
 //! The applications this crate can name from payload or host names, for
 //! `nfguard protocols --supported`: every id a dissector (or the engine's IP-protocol table)
-//! returns, plus every id of the host list (`hosts_data.rs`). A test keeps `DISSECTED` in step
+//! returns, plus every id of the host list (`hosts_data.rs`) and of the address lists (`ip_lists.rs`). A test keeps `DISSECTED` in step
 //! with the `AppId(n)` literals under `src/dissect/` and `src/engine.rs`.
 
 use nfguard_proto::AppId;
@@ -20,6 +20,7 @@ pub fn supported_ids() -> Vec<AppId> {
         .iter()
         .copied()
         .chain(HOST_MATCH.iter().map(|&(_, id, _)| id))
+        .chain(crate::ip_lists::ids())
         .collect();
     ids.sort_unstable();
     ids.dedup();

@@ -1,7 +1,7 @@
 //! Replays the seed inputs (every file in `testdata/`, plus every prefix of the small ones)
 //! through each `fuzz_entry`, so stable CI exercises what `classifier/fuzz/` fuzzes.
 
-use nfguard_classifier::{capture_file, dissect, engine, replay, risks};
+use nfguard_classifier::{capture_file, dissect, engine, ip_lists, replay, risks};
 
 /// A fuzz target's name and entry point.
 type Entry = (&'static str, fn(&[u8]));
@@ -27,6 +27,7 @@ const ENTRIES: &[Entry] = &[
     ("nintendo", dissect::nintendo::fuzz_entry),
     ("spotify", dissect::spotify::fuzz_entry),
     ("tls_cert", dissect::tls_cert::fuzz_entry),
+    ("ip_lists", ip_lists::fuzz_entry),
     ("capture_file", capture_file::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("engine", engine::fuzz_entry),
