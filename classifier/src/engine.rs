@@ -15,7 +15,9 @@ use std::time::Instant;
 use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use nfguard_proto::{AppId, protocols};
 
-use crate::dissect::{self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert, tls_cert_names};
+use crate::dissect::{
+    self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert, tls_cert_names, tor,
+};
 use crate::dns_cache::DnsCache;
 use crate::hosts::HostMatcher;
 use crate::ip_lists;
@@ -634,6 +636,10 @@ impl Engine {
         now: Instant,
     ) -> (Classification, bool) {
         let (mut c, tentative) = self.decide_hit(ctx, hit, pkt, now);
+        if c.master == ids::TLS && c.app == ids::TLS && is_tor(&c.host, pkt) {
+            c.app = tor::TOR;
+            c.category = category_of(tor::TOR, c.master);
+        }
         c.risks = risks::assess(&risks::Facts {
             l4: ctx.l4,
             master: c.master,
@@ -770,6 +776,15 @@ impl Engine {
             .get(&(l4, server_port))
             .or_else(|| self.ports.get(&(l4, client_port)))
             .copied()
+    }
+}
+
+/// A TLS SNI of Tor's random shape (`dissect/tor.rs`); a readable one only to a listed Tor node.
+fn is_tor(host: &str, pkt: &PacketView<'_>) -> bool {
+    match tor::classify(host.as_bytes()) {
+        tor::TorSni::Random => true,
+        tor::TorSni::Shape => ip_lists::lookup(pkt.server.ip()) == Some(tor::TOR),
+        tor::TorSni::No => false,
     }
 }
 

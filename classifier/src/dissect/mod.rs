@@ -10,7 +10,15 @@
 
 use nfguard_proto::AppId;
 
+mod asn1;
 pub mod bittorrent;
+pub mod ipsec;
+pub mod kerberos;
+pub mod ldap;
+pub mod radius;
+pub mod remote;
+pub mod smb;
+pub mod crypto;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod dns;
@@ -24,13 +32,17 @@ pub mod ntp;
 pub mod quic;
 pub mod rtp;
 pub mod spotify;
+pub mod steam;
 pub mod ssh;
 pub mod stun;
+pub mod teamviewer;
 pub mod telegram;
 pub mod teredo;
 pub mod tls;
 pub mod tls_cert;
 pub mod tls_cert_names;
+pub mod tor;
+pub mod zoom;
 
 /// A dissector's three answers (STYLE §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +277,15 @@ pub mod ids {
     pub const OPENVPN: AppId = AppId(159);
     pub const WIREGUARD: AppId = AppId(206);
     pub const IGMP: AppId = AppId(82);
+    // Group A infrastructure protocols (issue #6).
+    pub const SMBV1: AppId = AppId(16);
+    pub const SMBV23: AppId = AppId(41);
+    pub const IPSEC: AppId = AppId(79);
+    pub const RDP: AppId = AppId(88);
+    pub const VNC: AppId = AppId(89);
+    pub const KERBEROS: AppId = AppId(111);
+    pub const LDAP: AppId = AppId(112);
+    pub const RADIUS: AppId = AppId(146);
 }
 
 // ---------------------------------------------------------------- registry
@@ -335,6 +356,19 @@ pub static DISSECTORS: &[Dissector] = &[
     ethereum::DISSECTOR,
     telegram::DISSECTOR,
     iax::DISSECTOR,
+    teamviewer::DISSECTOR,
+    zoom::DISSECTOR,
+    steam::DISSECTOR,
+    crypto::BITCOIN_DISSECTOR,
+    crypto::MINING_DISSECTOR,
+    remote::RDP_DISSECTOR,
+    remote::VNC_DISSECTOR,
+    remote::TELNET_DISSECTOR,
+    smb::DISSECTOR,
+    kerberos::DISSECTOR,
+    ldap::DISSECTOR,
+    radius::DISSECTOR,
+    ipsec::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
     rtp::DISSECTOR,
 ];
@@ -417,6 +451,14 @@ mod tests {
             (ids::OPENVPN, "OpenVPN"),
             (ids::WIREGUARD, "WireGuard"),
             (ids::IGMP, "IGMP"),
+            (ids::SMBV1, "SMBv1"),
+            (ids::SMBV23, "SMBv23"),
+            (ids::IPSEC, "IPSec"),
+            (ids::RDP, "RDP"),
+            (ids::VNC, "VNC"),
+            (ids::KERBEROS, "Kerberos"),
+            (ids::LDAP, "LDAP"),
+            (ids::RADIUS, "Radius"),
         ] {
             assert_eq!(by_name(name).map(|p| p.id), Some(id), "{name}");
         }
