@@ -13,16 +13,20 @@ use nfguard_proto::AppId;
 mod asn1;
 pub mod bittorrent;
 pub mod crypto;
+pub mod databases;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod dns;
 pub mod ethereum;
 pub mod http;
 pub mod iax;
+pub mod industrial;
 pub mod ipsec;
 pub mod kerberos;
 pub mod ldap;
+pub mod messaging;
 pub mod misc;
+pub mod netapps;
 pub mod nfs;
 pub mod nintendo;
 pub mod ntp;
@@ -286,6 +290,18 @@ pub mod ids {
     pub const KERBEROS: AppId = AppId(111);
     pub const LDAP: AppId = AppId(112);
     pub const RADIUS: AppId = AppId(146);
+    pub const MONGODB: AppId = AppId(60);
+    pub const RESP: AppId = AppId(182);
+    pub const MEMCACHED: AppId = AppId(40);
+    pub const MODBUS: AppId = AppId(44);
+    pub const DNP3: AppId = AppId(244);
+    pub const IEC60870: AppId = AppId(245);
+    pub const COAP: AppId = AppId(27);
+    pub const AMQP: AppId = AppId(192);
+    pub const KAFKA: AppId = AppId(377);
+    pub const IRC: AppId = AppId(65);
+    pub const SOCKS: AppId = AppId(172);
+    pub const GIT: AppId = AppId(226);
 }
 
 // ---------------------------------------------------------------- registry
@@ -369,6 +385,18 @@ pub static DISSECTORS: &[Dissector] = &[
     ldap::DISSECTOR,
     radius::DISSECTOR,
     ipsec::DISSECTOR,
+    databases::MONGODB_DISSECTOR,
+    databases::RESP_DISSECTOR,
+    databases::MEMCACHED_DISSECTOR,
+    messaging::AMQP_DISSECTOR,
+    messaging::KAFKA_DISSECTOR,
+    industrial::MODBUS_DISSECTOR,
+    industrial::DNP3_DISSECTOR,
+    industrial::IEC104_DISSECTOR,
+    industrial::COAP_DISSECTOR,
+    netapps::SOCKS_DISSECTOR,
+    netapps::IRC_DISSECTOR,
+    netapps::GIT_DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
     rtp::DISSECTOR,
 ];
@@ -459,6 +487,18 @@ mod tests {
             (ids::KERBEROS, "Kerberos"),
             (ids::LDAP, "LDAP"),
             (ids::RADIUS, "Radius"),
+            (ids::MONGODB, "MongoDB"),
+            (ids::RESP, "RESP"),
+            (ids::MEMCACHED, "Memcached"),
+            (ids::MODBUS, "Modbus"),
+            (ids::DNP3, "DNP3"),
+            (ids::IEC60870, "IEC60870"),
+            (ids::COAP, "COAP"),
+            (ids::AMQP, "AMQP"),
+            (ids::KAFKA, "Kafka"),
+            (ids::IRC, "IRC"),
+            (ids::SOCKS, "SOCKS"),
+            (ids::GIT, "Git"),
         ] {
             assert_eq!(by_name(name).map(|p| p.id), Some(id), "{name}");
         }
