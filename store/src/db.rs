@@ -1,9 +1,17 @@
 //! The storage trait and its sled implementation: atomic batch writes, secondary-index flow queries
 //! (newest first, cursor-paginated), top-N and totals from bucketed aggregates, usage sums, retention.
+//!
+//! Full disk (issue #8): after an I/O error sled 0.34 keeps a "global error" in that instance until it
+//! is reopened: every later write fails, and so do reads that meet a node needing a split or merge
+//! (`Tree::view_for_key` completes those cooperatively and they write to the log), about one range scan
+//! in ten in our measurement. So a failed write reopens the database at once, on the space the reserve
+//! (`reserve.rs`) frees, and queries read the last durable state through the fresh handle while writes
+//! stay refused until [`FlowStore::recover`] finds room again.
 
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use nfguard_proto::pb;
@@ -12,6 +20,7 @@ use prost::Message;
 use crate::StoreError;
 use crate::hot::Hot;
 use crate::ingest::Batch;
+use crate::reserve::{RESUME_HEADROOM, Reserve};
 use crate::schema::{
     AggValue, Dim, FlowId, Level, META_RECORDS, META_SCHEMA, P_RECORD, RecordKey, SCHEMA_VERSION,
     agg_key, app_of, cover, index_key, index_prefix, index_values, parse_agg_key, rule_name,
@@ -63,7 +72,8 @@ pub trait FlowStore: Send + Sync {
     ) -> Result<Expired, StoreError>;
     fn records(&self) -> Result<u64, StoreError>;
     fn size_on_disk(&self) -> u64;
-    /// After a failed write: make the store writable again if it can be (reopen). Default: nothing.
+    /// After a failed write: make the store writable again if it can be (space has returned). Until it
+    /// succeeds, writes fail with [`StoreError::Paused`]; queries keep working. Default: nothing.
     fn recover(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -71,16 +81,24 @@ pub trait FlowStore: Send + Sync {
 
 /// [`FlowStore`] on one sled tree (see `schema` for the key layout).
 pub struct SledStore {
-    /// `None` only while [`FlowStore::recover`] swaps it. After an I/O error (ENOSPC) sled 0.34 fails
-    /// every later write of that instance (its "global error" is reset only at open), so recovery
-    /// reopens it.
+    /// `None` while a reopen swaps it, and after a reopen that failed (until the next one succeeds).
+    /// After an I/O error (ENOSPC) sled 0.34 fails every later write of that instance and some reads
+    /// (its "global error" is reset only at open), so a failed write reopens it.
     db: RwLock<Option<sled::Db>>,
+    /// Bumped by every reopen: a read that failed retries once if the handle changed under it.
+    generation: AtomicU64,
     path: PathBuf,
     cache_capacity: u64,
     /// Always locked after `write_lock` when both are taken; never held across an `.await`.
     hot: Mutex<Hot>,
+    /// The stored record count (`META_RECORDS`), kept by the writer so totals need no disk read.
+    records: AtomicU64,
+    /// False from a failed write until [`FlowStore::recover`] succeeds: writes are refused meanwhile,
+    /// so nothing spends the space the reserve freed for the reopen and for reads.
+    writable: AtomicBool,
+    reserve: Reserve,
     /// Serialises read-modify-write of aggregates and the record count between the ingest flush and
-    /// retention (both run on blocking threads; never held across an `.await`).
+    /// retention, and every reopen (all on blocking threads; never held across an `.await`).
     write_lock: Mutex<()>,
 }
 
@@ -89,40 +107,140 @@ impl SledStore {
     ///
     /// # Errors
     /// [`StoreError::Open`] if sled cannot open it, [`StoreError::SchemaTooNew`] for a newer layout.
+    ///
+    /// It also writes the reserve (see `reserve.rs`) when it is missing or too small; on a disk too full
+    /// for it the store still opens, with a warning (a later write error may then leave queries without
+    /// a database until space returns).
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
         let db = open_db(path, cache_capacity)?;
         let hot = load_hot(&db, crate::now_ms() / 1000)?;
+        let records = read_u64(&db, META_RECORDS)?;
+        let reserve = Reserve::new(path);
+        let want = crate::reserve::size_for(path);
+        if reserve.len() < want
+            && let Err(e) = reserve.fill(want, 0)
+        {
+            tracing::warn!(
+                path = %path.display(),
+                bytes = want,
+                error = %e,
+                "Cannot write the store's reserve file; a full disk may then stop queries too."
+            );
+        }
         Ok(SledStore {
             db: RwLock::new(Some(db)),
+            generation: AtomicU64::new(0),
             path: path.to_path_buf(),
             cache_capacity,
             hot: Mutex::new(hot),
+            records: AtomicU64::new(records),
+            writable: AtomicBool::new(true),
+            reserve,
             write_lock: Mutex::new(()),
         })
     }
 
-    /// The open database (a cheap handle clone), or [`StoreError::Reopening`] while it is swapped.
-    fn db(&self) -> Result<sled::Db, StoreError> {
-        self.db
+    /// The open database (a cheap handle clone) and its generation, or [`StoreError::Reopening`] when
+    /// there is none.
+    fn handle(&self) -> Result<(sled::Db, u64), StoreError> {
+        let slot = self
+            .db
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::Reopening)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let db = slot.clone().ok_or(StoreError::Reopening)?;
+        Ok((db, self.generation.load(Ordering::Acquire)))
     }
 
-    fn record(&self, key: &RecordKey) -> Result<Option<pb::FlowEvent>, StoreError> {
-        Ok(self
-            .db()?
-            .get(key.db_key())?
-            .and_then(|v| pb::FlowEvent::decode(v.as_ref()).ok()))
+    /// Runs a read through one handle. On a database error it waits for a writer that may be
+    /// reopening (the write lock), and if the handle changed meanwhile reads once more through the new
+    /// one: a read that raced a failed write still answers. `f` must not call `handle` itself (a second
+    /// clone held across the wait would keep sled's file lock and stall the reopen).
+    fn read<T>(&self, f: impl Fn(&sled::Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let (db, generation) = self.handle()?;
+        let res = f(&db);
+        drop(db);
+        if !matches!(res, Err(StoreError::Db(_))) {
+            return res;
+        }
+        drop(self.lock());
+        match self.handle() {
+            Ok((db, now)) if now != generation => f(&db),
+            _ => res,
+        }
     }
 
-    fn read_u64(&self, key: &[u8]) -> Result<u64, StoreError> {
-        Ok(self
-            .db()?
-            .get(key)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes))
+    /// Runs a write through one handle; the caller holds the write lock. A database error marks the
+    /// store unwritable and reopens it on the reserve's space, so queries read the last durable state
+    /// instead of a failed instance.
+    fn mutate<T>(
+        &self,
+        f: impl FnOnce(&sled::Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.writable.load(Ordering::Acquire) {
+            return Err(StoreError::Paused);
+        }
+        let (db, _) = self.handle()?;
+        let res = f(&db);
+        drop(db);
+        if let Err(StoreError::Db(e)) = &res {
+            self.writable.store(false, Ordering::Release);
+            match self.reopen_locked(true) {
+                Ok(()) => tracing::info!(
+                    error = %e,
+                    "Store database reopened after a write error; queries read its last durable state."
+                ),
+                Err(re) => tracing::error!(
+                    error = %e,
+                    reopen_error = %re,
+                    "Store database could not be reopened after a write error; queries fail until space returns."
+                ),
+            }
+        }
+        res
+    }
+
+    /// Drops the handle and opens the database again (releasing the reserve first if asked, or when the
+    /// open finds no space), then reloads what memory mirrors (hot aggregates, record count). Queries
+    /// wait on the handle lock meanwhile and see no gap. The caller holds the write lock.
+    fn reopen_locked(&self, release_reserve: bool) -> Result<(), StoreError> {
+        let mut slot = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Our handle goes first; handles held by in-flight reads go within milliseconds (a read holds
+        // one clone and drops it before waiting on anything), and with the last one sled releases its
+        // file lock. Dropping a failed instance tries one flush, which fails at once on its global error.
+        *slot = None;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if release_reserve {
+            self.reserve.release();
+        }
+        let mut last = StoreError::Reopening;
+        for _ in 0..REOPEN_TRIES {
+            match open_db(&self.path, self.cache_capacity) {
+                Ok(db) => {
+                    *self.hot() = load_hot(&db, crate::now_ms() / 1000)?;
+                    self.records
+                        .store(read_u64(&db, META_RECORDS)?, Ordering::Release);
+                    *slot = Some(db);
+                    self.generation.fetch_add(1, Ordering::AcqRel);
+                    return Ok(());
+                }
+                Err(e) if is_no_space(&e) && !self.reserve.is_empty() => {
+                    // Opening writes (a fresh snapshot): queries need a database more than writes
+                    // need the reserve.
+                    self.reserve.release();
+                    last = e;
+                    continue;
+                }
+                // Out of space with nothing left to free: retrying cannot help.
+                Err(e) if is_no_space(&e) => return Err(e),
+                // Most likely sled's file lock, still held by a read finishing with an old handle.
+                Err(e) => last = e,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(last)
     }
 
     fn hot(&self) -> std::sync::MutexGuard<'_, Hot> {
@@ -138,7 +256,126 @@ impl SledStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Sums aggregates of `dim` over `[since_s, until_s)`.
+    /// The body of [`FlowStore::write`]; the caller holds the write lock.
+    fn write_with(&self, db: &sled::Db, batch: &Batch) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for p in batch.records.values() {
+            let new_index = index_values(&p.flow);
+            let old_index = p.stored_index.as_deref().unwrap_or(&[]);
+            for (d, v) in old_index {
+                if !new_index.contains(&(*d, v.clone())) {
+                    b.remove(index_key(*d, v, &p.key));
+                }
+            }
+            for (d, v) in &new_index {
+                if !old_index.contains(&(*d, v.clone())) {
+                    b.insert(index_key(*d, v, &p.key), &[] as &[u8]);
+                }
+            }
+            b.insert(&p.key.db_key()[..], p.flow.encode_to_vec());
+            if p.stored_index.is_none() {
+                b.insert(&p.id.db_key()[..], &p.key.0[..]);
+            }
+        }
+        for (k, d) in &batch.aggs {
+            let mut v = db
+                .get(k)?
+                .and_then(|v| AggValue::decode(&v))
+                .unwrap_or_default();
+            v.add(d);
+            b.insert(k.as_slice(), &v.encode()[..]);
+        }
+        let count = read_u64(db, META_RECORDS)?.saturating_add(batch.new_records);
+        b.insert(META_RECORDS, &count.to_be_bytes()[..]);
+        db.apply_batch(b)?;
+        self.records.store(count, Ordering::Release);
+        let mut hot = self.hot();
+        hot.advance(crate::now_ms() / 1000);
+        for (k, d) in &batch.aggs {
+            if let Some((dim, level, bucket, name)) = parse_agg_key(k) {
+                hot.add(dim, level, bucket, name, d);
+            }
+        }
+        Ok(())
+    }
+
+    /// The body of [`FlowStore::expire`]; the caller holds the write lock.
+    fn expire_with(
+        &self,
+        db: &sled::Db,
+        cutoff_ms: u64,
+        usage_cutoff_s: u64,
+        max: usize,
+    ) -> Result<Expired, StoreError> {
+        let mut out = Expired::default();
+        let mut b = sled::Batch::default();
+        let mut removed = 0u64;
+        let lo = vec![P_RECORD];
+        let hi = RecordKey::lowest_at(cutoff_ms).db_key().to_vec();
+        for kv in db.range(lo..hi) {
+            if removed as usize >= max {
+                out.more = true;
+                break;
+            }
+            let (k, v) = kv?;
+            let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
+                b.remove(k);
+                continue;
+            };
+            let flow = pb::FlowEvent::decode(v.as_ref()).ok();
+            if let Some(f) = &flow {
+                if !crate::retention::is_expired(f, cutoff_ms) {
+                    continue;
+                }
+                for (d, val) in index_values(f) {
+                    b.remove(index_key(d, &val, &key));
+                }
+                if let Some(id) = FlowId::from_pb(f.flow.as_ref()) {
+                    b.remove(&id.db_key()[..]);
+                }
+            }
+            b.remove(k);
+            removed += 1;
+        }
+        out.records = removed;
+        let cutoff_s = cutoff_ms / 1000;
+        for dim in [
+            Dim::App,
+            Dim::Host,
+            Dim::Verdict,
+            Dim::Rule,
+            Dim::Total,
+            Dim::Client,
+        ] {
+            let cut = if dim == Dim::Client {
+                usage_cutoff_s
+            } else {
+                cutoff_s
+            };
+            for level in Level::ALL {
+                // A bucket goes once all of it is older than the cutoff.
+                let end = (cut + 1).saturating_sub(level.secs());
+                self.hot().expire(dim as u8, level as u8, end);
+                for kv in db.range(agg_key(dim, level, 0, b"")..agg_key(dim, level, end, b"")) {
+                    if out.aggregates as usize >= max {
+                        out.more = true;
+                        break;
+                    }
+                    let (k, _) = kv?;
+                    b.remove(k);
+                    out.aggregates += 1;
+                }
+            }
+        }
+        let count = read_u64(db, META_RECORDS)?.saturating_sub(removed);
+        b.insert(META_RECORDS, &count.to_be_bytes()[..]);
+        db.apply_batch(b)?;
+        self.records.store(count, Ordering::Release);
+        Ok(out)
+    }
+
+    /// Sums aggregates of `dim` over `[since_s, until_s)`: hot buckets from memory, the rest from the
+    /// database (a window within the hot range needs no handle at all).
     fn sum(
         &self,
         dim: Dim,
@@ -146,27 +383,55 @@ impl SledStore {
         until_s: u64,
     ) -> Result<HashMap<Vec<u8>, AggValue>, StoreError> {
         let mut out: HashMap<Vec<u8>, AggValue> = HashMap::new();
-        for (level, a, b) in cover(since_s, until_s) {
-            {
-                let hot = self.hot();
+        let mut cold = Vec::new();
+        {
+            let hot = self.hot();
+            for (level, a, b) in cover(since_s, until_s) {
                 if hot.holds(level, a) {
                     hot.sum_into(dim, level, a, b, &mut out);
-                    continue;
+                } else {
+                    cold.push((level, a, b));
                 }
             }
-            for kv in self
-                .db()?
-                .range(agg_key(dim, level, a, b"")..agg_key(dim, level, b, b""))
-            {
-                let (k, v) = kv?;
-                let (Some((_, name)), Some(v)) = (split_agg_key(&k), AggValue::decode(&v)) else {
-                    continue;
-                };
-                out.entry(name.to_vec()).or_default().add(&v);
+        }
+        if cold.is_empty() {
+            return Ok(out);
+        }
+        let cold = self.read(|db| {
+            let mut part: HashMap<Vec<u8>, AggValue> = HashMap::new();
+            for (level, a, b) in &cold {
+                for kv in db.range(agg_key(dim, *level, *a, b"")..agg_key(dim, *level, *b, b"")) {
+                    let (k, v) = kv?;
+                    let (Some((_, name)), Some(v)) = (split_agg_key(&k), AggValue::decode(&v))
+                    else {
+                        continue;
+                    };
+                    part.entry(name.to_vec()).or_default().add(&v);
+                }
             }
+            Ok(part)
+        })?;
+        for (name, v) in cold {
+            out.entry(name).or_default().add(&v);
         }
         Ok(out)
     }
+}
+
+/// Open attempts per reopen, 20 ms apart: in-flight reads must drop their handles first.
+const REOPEN_TRIES: usize = 50;
+
+fn record(db: &sled::Db, key: &RecordKey) -> Result<Option<pb::FlowEvent>, StoreError> {
+    Ok(db
+        .get(key.db_key())?
+        .and_then(|v| pb::FlowEvent::decode(v.as_ref()).ok()))
+}
+
+fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
+    Ok(db
+        .get(key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
 }
 
 /// Query filters, normalised once.
@@ -218,151 +483,38 @@ fn since_until_s(since_ms: u64, until_ms: u64, now_ms: u64) -> (u64, u64) {
 
 impl FlowStore for SledStore {
     fn lookup(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, StoreError> {
-        let Some(k) = self.db()?.get(id.db_key())? else {
-            return Ok(None);
-        };
-        let Some(key) = RecordKey::from_slice(&k) else {
-            return Ok(None);
-        };
-        Ok(self.record(&key)?.map(|f| (key, f)))
+        self.read(|db| {
+            let Some(k) = db.get(id.db_key())? else {
+                return Ok(None);
+            };
+            let Some(key) = RecordKey::from_slice(&k) else {
+                return Ok(None);
+            };
+            Ok(record(db, &key)?.map(|f| (key, f)))
+        })
     }
 
     fn write(&self, batch: &Batch) -> Result<(), StoreError> {
         let _guard = self.lock();
-        let mut b = sled::Batch::default();
-        for p in batch.records.values() {
-            let new_index = index_values(&p.flow);
-            let old_index = p.stored_index.as_deref().unwrap_or(&[]);
-            for (d, v) in old_index {
-                if !new_index.contains(&(*d, v.clone())) {
-                    b.remove(index_key(*d, v, &p.key));
-                }
-            }
-            for (d, v) in &new_index {
-                if !old_index.contains(&(*d, v.clone())) {
-                    b.insert(index_key(*d, v, &p.key), &[] as &[u8]);
-                }
-            }
-            b.insert(&p.key.db_key()[..], p.flow.encode_to_vec());
-            if p.stored_index.is_none() {
-                b.insert(&p.id.db_key()[..], &p.key.0[..]);
-            }
-        }
-        for (k, d) in &batch.aggs {
-            let mut v = self
-                .db()?
-                .get(k)?
-                .and_then(|v| AggValue::decode(&v))
-                .unwrap_or_default();
-            v.add(d);
-            b.insert(k.as_slice(), &v.encode()[..]);
-        }
-        let count = self
-            .read_u64(META_RECORDS)?
-            .saturating_add(batch.new_records);
-        b.insert(META_RECORDS, &count.to_be_bytes()[..]);
-        self.db()?.apply_batch(b)?;
-        let mut hot = self.hot();
-        hot.advance(crate::now_ms() / 1000);
-        for (k, d) in &batch.aggs {
-            if let Some((dim, level, bucket, name)) = parse_agg_key(k) {
-                hot.add(dim, level, bucket, name, d);
-            }
-        }
-        Ok(())
+        self.mutate(|db| self.write_with(db, batch))
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        self.db()?.flush()?;
-        Ok(())
+        let _guard = self.lock();
+        self.mutate(|db| {
+            db.flush()?;
+            Ok(())
+        })
     }
 
     fn flows(&self, q: &pb::FlowQuery) -> Result<pb::FlowPage, StoreError> {
-        let limit = match q.limit {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        } as usize;
-        let filter = Filter {
-            app: q.app.trim(),
-            host: q.host.trim(),
-            verdict: q.verdict.trim(),
-            rule: q.rule.trim(),
-        };
-        let lower = RecordKey::lowest_at(q.since_unix_ms);
-        // Exclusive upper bound: the cursor, else the first key after `until`.
         if !q.after_key.is_empty() && RecordKey::from_slice(&q.after_key).is_none() {
             // Ignoring a bad cursor would return the first page again: a client paging would loop.
             return Err(StoreError::BadQuery(
                 "after_key is not a cursor from a previous page",
             ));
         }
-        let upper = match RecordKey::from_slice(&q.after_key) {
-            Some(k) => Some(k),
-            None if q.until_unix_ms == 0 || q.until_unix_ms == u64::MAX => None,
-            None => Some(RecordKey::lowest_at(q.until_unix_ms.saturating_add(1))),
-        };
-        let mut page = pb::FlowPage::default();
-        let mut scanned = 0usize;
-        let mut last_key = None;
-        let push = |key: RecordKey, flow: pb::FlowEvent, page: &mut pb::FlowPage| {
-            page.flows.push(pb::FlowRecord {
-                key: key.0.to_vec(),
-                flow: Some(flow),
-            });
-        };
-        match filter.index() {
-            Some((dim, value)) => {
-                let prefix = index_prefix(dim, &value);
-                let lo = [prefix.as_slice(), &lower.0].concat();
-                let hi = match upper {
-                    Some(u) => Bound::Excluded([prefix.as_slice(), &u.0].concat()),
-                    None => {
-                        Bound::Excluded([prefix.as_slice(), &[0xff; RecordKey::LEN + 1]].concat())
-                    }
-                };
-                for kv in self.db()?.range((Bound::Included(lo), hi)).rev() {
-                    let (k, _) = kv?;
-                    let Some(key) = k.get(prefix.len()..).and_then(RecordKey::from_slice) else {
-                        continue;
-                    };
-                    scanned += 1;
-                    last_key = Some(key);
-                    if let Some(flow) = self.record(&key)?
-                        && filter.matches(&flow)
-                    {
-                        push(key, flow, &mut page);
-                    }
-                    if page.flows.len() >= limit || scanned >= MAX_SCAN {
-                        break;
-                    }
-                }
-            }
-            None => {
-                let lo = Bound::Included(lower.db_key().to_vec());
-                let hi = match upper {
-                    Some(u) => Bound::Excluded(u.db_key().to_vec()),
-                    None => Bound::Excluded(vec![P_RECORD + 1]),
-                };
-                for kv in self.db()?.range((lo, hi)).rev() {
-                    let (k, v) = kv?;
-                    let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
-                        continue;
-                    };
-                    scanned += 1;
-                    last_key = Some(key);
-                    if let Ok(flow) = pb::FlowEvent::decode(v.as_ref()) {
-                        push(key, flow, &mut page);
-                    }
-                    if page.flows.len() >= limit {
-                        break;
-                    }
-                }
-            }
-        }
-        if page.flows.len() >= limit || scanned >= MAX_SCAN {
-            page.next_key = last_key.map(|k| k.0.to_vec()).unwrap_or_default();
-        }
-        Ok(page)
+        self.read(|db| flows_in(db, q))
     }
 
     fn top(&self, q: &pb::TopQuery, now_ms: u64) -> Result<pb::TopReply, StoreError> {
@@ -416,29 +568,7 @@ impl FlowStore for SledStore {
     }
 
     fn usage(&self, now_s: u64) -> Result<pb::UsageSnapshot, StoreError> {
-        let w = UsageWindows::at(now_s);
-        let mut hosts: HashMap<Vec<u8>, pb::HostUsage> = HashMap::new();
-        let from = w.week_start.min(w.month_start);
-        for kv in self.db()?.range(
-            agg_key(Dim::Client, Level::Day, from, b"")
-                ..agg_key(Dim::Client, Level::Day, w.day_start + 86_400, b""),
-        ) {
-            let (k, v) = kv?;
-            let (Some((bucket, name)), Some(v)) = (split_agg_key(&k), AggValue::decode(&v)) else {
-                continue;
-            };
-            let h = hosts.entry(name.to_vec()).or_insert_with(|| pb::HostUsage {
-                ip: name.to_vec(),
-                ..Default::default()
-            });
-            usage::add(h, &w, bucket, v.bytes);
-        }
-        let mut hosts: Vec<pb::HostUsage> = hosts.into_values().collect();
-        hosts.sort_by(|a, b| a.ip.cmp(&b.ip));
-        Ok(pb::UsageSnapshot {
-            time_unix_s: now_s,
-            hosts,
-        })
+        self.read(|db| usage_in(db, now_s))
     }
 
     fn expire(
@@ -448,110 +578,164 @@ impl FlowStore for SledStore {
         max: usize,
     ) -> Result<Expired, StoreError> {
         let _guard = self.lock();
-        let mut out = Expired::default();
-        let mut b = sled::Batch::default();
-        let mut removed = 0u64;
-        let lo = vec![P_RECORD];
-        let hi = RecordKey::lowest_at(cutoff_ms).db_key().to_vec();
-        for kv in self.db()?.range(lo..hi) {
-            if removed as usize >= max {
-                out.more = true;
-                break;
-            }
-            let (k, v) = kv?;
-            let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
-                b.remove(k);
-                continue;
-            };
-            let flow = pb::FlowEvent::decode(v.as_ref()).ok();
-            if let Some(f) = &flow {
-                if !crate::retention::is_expired(f, cutoff_ms) {
-                    continue;
-                }
-                for (d, val) in index_values(f) {
-                    b.remove(index_key(d, &val, &key));
-                }
-                if let Some(id) = FlowId::from_pb(f.flow.as_ref()) {
-                    b.remove(&id.db_key()[..]);
-                }
-            }
-            b.remove(k);
-            removed += 1;
-        }
-        out.records = removed;
-        let cutoff_s = cutoff_ms / 1000;
-        for dim in [
-            Dim::App,
-            Dim::Host,
-            Dim::Verdict,
-            Dim::Rule,
-            Dim::Total,
-            Dim::Client,
-        ] {
-            let cut = if dim == Dim::Client {
-                usage_cutoff_s
-            } else {
-                cutoff_s
-            };
-            for level in Level::ALL {
-                // A bucket goes once all of it is older than the cutoff.
-                let end = (cut + 1).saturating_sub(level.secs());
-                self.hot().expire(dim as u8, level as u8, end);
-                for kv in self
-                    .db()?
-                    .range(agg_key(dim, level, 0, b"")..agg_key(dim, level, end, b""))
-                {
-                    if out.aggregates as usize >= max {
-                        out.more = true;
-                        break;
-                    }
-                    let (k, _) = kv?;
-                    b.remove(k);
-                    out.aggregates += 1;
-                }
-            }
-        }
-        let count = self.read_u64(META_RECORDS)?.saturating_sub(removed);
-        b.insert(META_RECORDS, &count.to_be_bytes()[..]);
-        self.db()?.apply_batch(b)?;
-        Ok(out)
+        self.mutate(|db| self.expire_with(db, cutoff_ms, usage_cutoff_s, max))
     }
 
     fn records(&self) -> Result<u64, StoreError> {
-        self.read_u64(META_RECORDS)
+        Ok(self.records.load(Ordering::Acquire))
     }
 
     fn recover(&self) -> Result<(), StoreError> {
-        // Reopening drops the only handle queries read through; never do it while the disk is still
-        // full (the new open would fail too and leave queries with nothing).
-        probe_space(&self.path)?;
         let _guard = self.lock();
-        let mut slot = self
-            .db
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Our handle goes first; handles held by in-flight queries go within milliseconds, and with the
-        // last one sled releases its file lock.
-        *slot = None;
-        let mut last = StoreError::Reopening;
-        for _ in 0..50 {
-            match open_db(&self.path, self.cache_capacity) {
-                Ok(db) => {
-                    *self.hot() = load_hot(&db, crate::now_ms() / 1000)?;
-                    *slot = Some(db);
-                    return Ok(());
-                }
-                Err(e) => last = e,
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        if self.writable.load(Ordering::Acquire) {
+            return Ok(());
         }
-        Err(last)
+        let no_space = |source| StoreError::NoSpace {
+            path: self.path.display().to_string(),
+            source,
+        };
+        // Space has returned once the reserve is whole again with room beyond it for the reopen below
+        // (as much as the reserve) and for the first batches. Freed log tail alone (sled truncates it at
+        // reopen) is not enough.
+        let want = crate::reserve::size_for(&self.path);
+        self.reserve
+            .fill(want, want.saturating_add(RESUME_HEADROOM))
+            .map_err(no_space)?;
+        // The instance opened after the error may have failed a background write of its own since
+        // (sled keeps that error until reopened): write through a fresh one.
+        self.reopen_locked(false)?;
+        if self.reserve.len() < want {
+            // The reopen took the reserve's space after all.
+            return Err(no_space(std::io::ErrorKind::StorageFull.into()));
+        }
+        self.writable.store(true, Ordering::Release);
+        Ok(())
     }
 
     fn size_on_disk(&self) -> u64 {
         // sled's own size_on_disk fails when a snapshot file vanishes mid-walk (seen at 1 M records):
         // sum what can be read instead.
-        dir_size(&self.path)
+        dir_size(&self.path).saturating_sub(self.reserve.len())
+    }
+}
+
+/// One flow query through one handle (see [`FlowStore::flows`]); the cursor is already validated.
+fn flows_in(db: &sled::Db, q: &pb::FlowQuery) -> Result<pb::FlowPage, StoreError> {
+    let limit = match q.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    } as usize;
+    let filter = Filter {
+        app: q.app.trim(),
+        host: q.host.trim(),
+        verdict: q.verdict.trim(),
+        rule: q.rule.trim(),
+    };
+    let lower = RecordKey::lowest_at(q.since_unix_ms);
+    // Exclusive upper bound: the cursor, else the first key after `until`.
+    let upper = match RecordKey::from_slice(&q.after_key) {
+        Some(k) => Some(k),
+        None if q.until_unix_ms == 0 || q.until_unix_ms == u64::MAX => None,
+        None => Some(RecordKey::lowest_at(q.until_unix_ms.saturating_add(1))),
+    };
+    let mut page = pb::FlowPage::default();
+    let mut scanned = 0usize;
+    let mut last_key = None;
+    let push = |key: RecordKey, flow: pb::FlowEvent, page: &mut pb::FlowPage| {
+        page.flows.push(pb::FlowRecord {
+            key: key.0.to_vec(),
+            flow: Some(flow),
+        });
+    };
+    match filter.index() {
+        Some((dim, value)) => {
+            let prefix = index_prefix(dim, &value);
+            let lo = [prefix.as_slice(), &lower.0].concat();
+            let hi = match upper {
+                Some(u) => Bound::Excluded([prefix.as_slice(), &u.0].concat()),
+                None => Bound::Excluded([prefix.as_slice(), &[0xff; RecordKey::LEN + 1]].concat()),
+            };
+            for kv in db.range((Bound::Included(lo), hi)).rev() {
+                let (k, _) = kv?;
+                let Some(key) = k.get(prefix.len()..).and_then(RecordKey::from_slice) else {
+                    continue;
+                };
+                scanned += 1;
+                last_key = Some(key);
+                if let Some(flow) = record(db, &key)?
+                    && filter.matches(&flow)
+                {
+                    push(key, flow, &mut page);
+                }
+                if page.flows.len() >= limit || scanned >= MAX_SCAN {
+                    break;
+                }
+            }
+        }
+        None => {
+            let lo = Bound::Included(lower.db_key().to_vec());
+            let hi = match upper {
+                Some(u) => Bound::Excluded(u.db_key().to_vec()),
+                None => Bound::Excluded(vec![P_RECORD + 1]),
+            };
+            for kv in db.range((lo, hi)).rev() {
+                let (k, v) = kv?;
+                let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
+                    continue;
+                };
+                scanned += 1;
+                last_key = Some(key);
+                if let Ok(flow) = pb::FlowEvent::decode(v.as_ref()) {
+                    push(key, flow, &mut page);
+                }
+                if page.flows.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    if page.flows.len() >= limit || scanned >= MAX_SCAN {
+        page.next_key = last_key.map(|k| k.0.to_vec()).unwrap_or_default();
+    }
+    Ok(page)
+}
+
+/// LAN-host usage through one handle (see [`FlowStore::usage`]).
+fn usage_in(db: &sled::Db, now_s: u64) -> Result<pb::UsageSnapshot, StoreError> {
+    let w = UsageWindows::at(now_s);
+    let mut hosts: HashMap<Vec<u8>, pb::HostUsage> = HashMap::new();
+    let from = w.week_start.min(w.month_start);
+    for kv in db.range(
+        agg_key(Dim::Client, Level::Day, from, b"")
+            ..agg_key(Dim::Client, Level::Day, w.day_start + 86_400, b""),
+    ) {
+        let (k, v) = kv?;
+        let (Some((bucket, name)), Some(v)) = (split_agg_key(&k), AggValue::decode(&v)) else {
+            continue;
+        };
+        let h = hosts.entry(name.to_vec()).or_insert_with(|| pb::HostUsage {
+            ip: name.to_vec(),
+            ..Default::default()
+        });
+        usage::add(h, &w, bucket, v.bytes);
+    }
+    let mut hosts: Vec<pb::HostUsage> = hosts.into_values().collect();
+    hosts.sort_by(|a, b| a.ip.cmp(&b.ip));
+    Ok(pb::UsageSnapshot {
+        time_unix_s: now_s,
+        hosts,
+    })
+}
+
+/// True for an error that says the file system is full.
+fn is_no_space(e: &StoreError) -> bool {
+    match e {
+        StoreError::Open {
+            source: sled::Error::Io(io),
+            ..
+        }
+        | StoreError::Db(sled::Error::Io(io)) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
     }
 }
 
@@ -607,26 +791,6 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
         }
     }
     Ok(db)
-}
-
-/// Free space a reopen needs: sled writes whole 512 KiB segments; several, to be safe.
-pub const REOPEN_FREE_BYTES: usize = 4 << 20;
-
-/// Succeeds when [`REOPEN_FREE_BYTES`] can really be written next to the database (std has no statvfs,
-/// and a write is what sled will do anyway).
-fn probe_space(dir: &Path) -> Result<(), StoreError> {
-    use std::io::Write;
-    let probe = dir.join(".space-probe");
-    let res = (|| {
-        let mut f = std::fs::File::create(&probe)?;
-        let chunk = vec![0u8; 64 << 10];
-        for _ in 0..REOPEN_FREE_BYTES / chunk.len() {
-            f.write_all(&chunk)?;
-        }
-        f.sync_all()
-    })();
-    let _ = std::fs::remove_file(&probe);
-    res.map_err(|e| StoreError::Db(sled::Error::Io(e)))
 }
 
 /// Bytes of all files under `dir`, skipping entries that vanish while walking.

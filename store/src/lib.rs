@@ -10,6 +10,7 @@
 pub mod db;
 pub mod hot;
 pub mod ingest;
+pub mod reserve;
 pub mod retention;
 pub mod schema;
 mod service;
@@ -48,6 +49,13 @@ pub enum StoreError {
     BadQuery(&'static str),
     #[error("the store database is being reopened after a write error")]
     Reopening,
+    #[error("store writes are paused after a write error (disk full?) until space returns")]
+    Paused,
+    #[error("no space yet to resume writing the store database {path}: {source}")]
+    NoSpace {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("store database: {0}")]
     Db(#[from] sled::Error),
     #[error(transparent)]

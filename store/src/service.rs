@@ -289,7 +289,8 @@ impl Ingest {
             return;
         }
         if self.paused {
-            // sled fails every write after an I/O error until reopened: reopen, at most once a second.
+            // The store refuses writes after an I/O error until `recover` finds space again: ask at most
+            // once a second.
             if self
                 .last_recover
                 .is_some_and(|t| t.elapsed() < RECOVER_PAUSE)
@@ -299,7 +300,8 @@ impl Ingest {
             self.last_recover = Some(Instant::now());
             let store = self.store.clone();
             if let Err(e) = blocking(move || store.recover()).await {
-                tracing::warn!(error = %e, "Store reopen failed; ingest stays paused.");
+                // Once a second while the disk is full: the pause itself was logged as an error.
+                tracing::debug!(error = %e, "Store still cannot write; ingest stays paused.");
                 return;
             }
             if self.batch.is_empty() {
@@ -442,6 +444,8 @@ async fn retain(
                         break;
                     }
                 }
+                // Deleting writes too: while ingest is paused for space, retention waits with it.
+                Err(StoreError::Paused) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "Retention pass failed.");
                     break;
