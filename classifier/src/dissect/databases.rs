@@ -1,11 +1,13 @@
-//! Database and cache wire protocols: MongoDB (wire-protocol message header), Redis RESP and
-//! Memcached (text and binary protocols, TCP and UDP).
+//! Database and cache wire protocols: MongoDB (wire-protocol message header), Redis RESP,
+//! Memcached (text and binary protocols, TCP and UDP) and Elasticsearch's node transport.
 //!
 //! Facts: nDPI `src/lib/protocols/mongodb.c` and the MongoDB wire-protocol reference (little-endian
 //! `messageLength`, `requestID`, `responseTo`, `opCode`; OP_REPLY's `responseFlags` use 4 bits);
 //! nDPI `resp.c` and the RESP specification (`*`/`$`/`~` type byte, decimal length, CR LF);
 //! nDPI `memcached.c` and memcached's `protocol.txt` / `BinaryProtocolRevamped` (command and
-//! response words; binary magic 0x80 request / 0x81 response; UDP frame header of 8 bytes).
+//! response words; binary magic 0x80 request / 0x81 response; UDP frame header of 8 bytes);
+//! nDPI `elasticsearch.c` (transport messages: "ES", a 32-bit length, the message; HTTP on 9200
+//! stays HTTP in nDPI).
 
 use super::{Ctx, Dissector, Hit, Probe, at, ids};
 
@@ -181,6 +183,49 @@ fn memcached<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
 }
 
+// ---------------------------------------------------------------- Elasticsearch transport
+
+pub const ELASTICSEARCH_DISSECTOR: Dissector = Dissector {
+    name: "elasticsearch",
+    probe: elasticsearch,
+    tcp_ports: &[9300],
+    udp_ports: &[],
+    reassemble: false,
+};
+
+/// "ES" + message length.
+const ES_HEADER: usize = 6;
+/// A transport ping is "ES" with length -1 and nothing else.
+const ES_PING: u32 = u32::MAX;
+/// Transport header after the length: request id (8), status (1), version (4).
+const ES_MIN_MESSAGE: usize = 13;
+
+fn elasticsearch<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
+    if !ctx.is_tcp() || !data.starts_with(b"ES") {
+        return Probe::NoMatch;
+    }
+    let Some(len) = super::be32(data, 2) else {
+        return Probe::NoMatch;
+    };
+    let msg = usize::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_add(ES_HEADER));
+    let ok = if len == ES_PING {
+        data.len() == ES_HEADER
+    } else if ELASTICSEARCH_DISSECTOR.likely(ctx) {
+        // nDPI: the segment holds the whole message (and maybe more).
+        msg.is_some_and(|m| m <= data.len())
+    } else {
+        // Two letters and a length are little: off port, one whole message exactly.
+        msg == Some(data.len()) && data.len() >= ES_HEADER.saturating_add(ES_MIN_MESSAGE)
+    };
+    if ok {
+        Probe::Match(Hit::proto(ids::ELASTICSEARCH))
+    } else {
+        Probe::NoMatch
+    }
+}
+
 #[doc(hidden)]
 pub fn fuzz_entry(data: &[u8]) {
     for ctx in [
@@ -189,10 +234,12 @@ pub fn fuzz_entry(data: &[u8]) {
         Ctx::client(6, 51822, 6379),
         Ctx::client(6, 51822, 11211),
         Ctx::client(17, 51822, 11211),
+        Ctx::client(6, 51822, 9300),
     ] {
         let _ = mongodb(&ctx, data);
         let _ = resp(&ctx, data);
         let _ = memcached(&ctx, data);
+        let _ = elasticsearch(&ctx, data);
     }
 }
 
@@ -336,5 +383,32 @@ mod tests {
         let tcp = Ctx::client(6, 59604, 11211);
         assert_eq!(memcached(&tcp, b"GET / HTTP/1.1\r\n"), Probe::NoMatch);
         assert_eq!(memcached(&tcp, b"\x80\xff\x00\x05"), Probe::NoMatch);
+    }
+
+    #[test]
+    fn elasticsearch_transport() {
+        // Transport handshake request shape: "ES", length, request id 1, status 0x08 (handshake),
+        // version, then the variable header.
+        let mut msg = vec![0, 0, 0, 0, 0, 0, 0, 1, 0x08, 0x00, 0x7a, 0x12, 0x03];
+        msg.extend_from_slice(&[0, 0, 0, 0x1a, 0]);
+        msg.resize(40, 0);
+        let mut v = b"ES".to_vec();
+        v.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        v.extend(msg);
+        for port in [9300, 9301] {
+            let ctx = Ctx::client(6, 40000, port);
+            assert!(
+                matches!(elasticsearch(&ctx, &v), Probe::Match(h) if h.master.name() == "Elasticsearch")
+            );
+        }
+        let ctx = Ctx::client(6, 40000, 9300);
+        assert!(elasticsearch(&ctx, b"ES\xff\xff\xff\xff").is_match());
+        // Cut short, or a length that is not the segment's off port.
+        assert_eq!(elasticsearch(&ctx, &v[..30]), Probe::NoMatch);
+        let off = Ctx::client(6, 40000, 9301);
+        let mut more = v.clone();
+        more.push(0);
+        assert_eq!(elasticsearch(&off, &more), Probe::NoMatch);
+        assert_eq!(elasticsearch(&ctx, b"ESMTP ready\r\n"), Probe::NoMatch);
     }
 }

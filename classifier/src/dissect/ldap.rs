@@ -147,4 +147,17 @@ mod tests {
         assert_eq!(probe(&ctx, &bad), Probe::NoMatch);
         assert_eq!(probe(&ctx, b"\x16\x03\x01\x00"), Probe::NoMatch);
     }
+
+    /// curl 7.88.1 (OpenLDAP 2.5) opening `ldap://127.0.0.1:10389/…`: an anonymous LDAPv3 simple
+    /// bind, recorded on loopback (`testdata/first_segment.py`).
+    const CURL_BIND: &[u8] = include_bytes!("../../testdata/ldap_bind_curl_lo.bin");
+
+    #[test]
+    fn recorded_curl_bind_all_prefixes() {
+        for ctx in [Ctx::client(6, 40000, 389), Ctx::client(6, 40000, 10389)] {
+            check_all_prefixes(&ctx, CURL_BIND, 11, probe, |h| {
+                assert_eq!(h.master, crate::dissect::ids::LDAP)
+            });
+        }
+    }
 }

@@ -302,6 +302,7 @@ pub mod ids {
     pub const IRC: AppId = AppId(65);
     pub const SOCKS: AppId = AppId(172);
     pub const GIT: AppId = AppId(226);
+    pub const ELASTICSEARCH: AppId = AppId(330);
 }
 
 // ---------------------------------------------------------------- registry
@@ -388,6 +389,7 @@ pub static DISSECTORS: &[Dissector] = &[
     databases::MONGODB_DISSECTOR,
     databases::RESP_DISSECTOR,
     databases::MEMCACHED_DISSECTOR,
+    databases::ELASTICSEARCH_DISSECTOR,
     messaging::AMQP_DISSECTOR,
     messaging::KAFKA_DISSECTOR,
     industrial::MODBUS_DISSECTOR,
@@ -499,6 +501,7 @@ mod tests {
             (ids::IRC, "IRC"),
             (ids::SOCKS, "SOCKS"),
             (ids::GIT, "Git"),
+            (ids::ELASTICSEARCH, "Elasticsearch"),
         ] {
             assert_eq!(by_name(name).map(|p| p.id), Some(id), "{name}");
         }

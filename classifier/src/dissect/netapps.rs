@@ -326,4 +326,16 @@ mod tests {
         assert_eq!(git(&ctx, b"0036git-clone /x"), Probe::NoMatch);
         assert_eq!(git(&ctx, b"GET /info/refs HTTP/1.1\r\n"), Probe::NoMatch);
     }
+
+    /// What `git clone git://127.0.0.1:19418/project.git` sent first, recorded on loopback
+    /// (`testdata/first_segment.py`).
+    const GIT_RECORDED: &[u8] = include_bytes!("../../testdata/git_upload_pack_lo.bin");
+
+    #[test]
+    fn recorded_git_clone_all_prefixes() {
+        let ctx = Ctx::client(6, 47991, 19418);
+        check_all_prefixes(&ctx, GIT_RECORDED, 4 + 16, git, |h| {
+            assert_eq!(h.master, ids::GIT)
+        });
+    }
 }

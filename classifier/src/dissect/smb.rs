@@ -128,4 +128,16 @@ mod tests {
             Probe::NoMatch
         );
     }
+
+    /// curl 7.88.1 opening `smb://127.0.0.1:10445/share/file`: a session message with an SMB1
+    /// NEGOTIATE, recorded on loopback (`testdata/first_segment.py`).
+    const CURL_NEGOTIATE: &[u8] = include_bytes!("../../testdata/smb1_negotiate_curl_lo.bin");
+
+    #[test]
+    fn recorded_curl_negotiate_all_prefixes() {
+        let ctx = Ctx::client(6, 40000, 10445);
+        check_all_prefixes(&ctx, CURL_NEGOTIATE, HEADER, probe, |h| {
+            assert_eq!((h.master, h.app), (ids::NETBIOS, ids::SMBV1))
+        });
+    }
 }
