@@ -4,6 +4,7 @@
 //!
 //! Library first: `main.rs` only parses arguments and calls [`run`].
 
+pub mod batch;
 pub mod conntrack;
 pub mod ctnetlink;
 pub mod decode;
@@ -62,7 +63,7 @@ pub async fn run(
     let _span = tracing::info_span!("capture", queue).entered();
     let stats = Arc::new(Stats::new(queue));
     let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker = worker::Worker::new(cfg.clone(), queue, stats.clone(), done_tx).await?;
+    let mut worker = worker::Worker::new(cfg.clone(), queue, stats.clone(), done_tx).await?;
 
     // Open, bind and configure before any traffic (nfq discards packets read while it waits for a
     // config ACK: DESIGN §4, crates.md §1.6.1). `bind` resets the copy range, so it comes first.
@@ -88,6 +89,7 @@ pub async fn run(
     let rcvbuf = queue_fd::set_receive_buffer(rq.fd(), c.socket_buffer.0)
         .map_err(setup(queue, "SO_RCVBUFFORCE"))?;
     rq.queue.set_nonblocking(true);
+    worker.set_verdict_sender(rq.verdict_sender().map_err(setup(queue, "dup"))?);
     tracing::info!(
         queue,
         copy_range = c.copy_range,

@@ -2,12 +2,13 @@
 //!
 //! Found once, right after `nfq::Queue::open`: the one NETLINK_NETFILTER socket among the process's fds
 //! that was not there before. Used for readiness (tokio `AsyncFd` on a non-owning wrapper) and for
-//! `SO_RCVBUFFORCE`. The only module of the workspace allowed `unsafe`.
+//! `SO_RCVBUFFORCE`, and duplicated for batch verdicts ([`VerdictSender`]). The only module of the
+//! workspace allowed `unsafe`.
 #![allow(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use tokio::io::unix::AsyncFd;
 
@@ -133,6 +134,20 @@ impl ReadyQueue {
         self.ready.get_ref().0
     }
 
+    /// A second handle on the queue's socket for messages `nfq` 0.2.5 cannot build (batch verdicts).
+    ///
+    /// # Errors
+    /// When `dup` fails (fd limit).
+    pub fn verdict_sender(&self) -> io::Result<VerdictSender> {
+        // SAFETY: `fd()` is open for the lifetime of `self` (see `open`); dup has no memory effects.
+        let dup = unsafe { libc::fcntl(self.fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `dup` is a fresh descriptor that nothing else owns.
+        Ok(VerdictSender(unsafe { OwnedFd::from_raw_fd(dup) }))
+    }
+
     /// Waits until the socket is readable. Readiness is cleared before the caller drains the socket
     /// until `WouldBlock`: a packet arriving meanwhile sets it again, so no wake-up is lost.
     ///
@@ -141,6 +156,41 @@ impl ReadyQueue {
     pub async fn wait_readable(&self) -> io::Result<()> {
         let mut g = self.ready.readable().await?;
         g.clear_ready();
+        Ok(())
+    }
+}
+
+/// Sends raw netlink messages to the kernel on a duplicate of the queue's socket (same socket, same
+/// port id, so the kernel accepts verdicts for the queue it bound).
+#[derive(Debug)]
+pub struct VerdictSender(OwnedFd);
+
+impl VerdictSender {
+    /// Sends one netlink message (already complete, header included) to the kernel.
+    ///
+    /// # Errors
+    /// The `sendto` error (ENOBUFS, EINTR…).
+    pub fn send(&self, msg: &[u8]) -> io::Result<()> {
+        // SAFETY: an all-zero sockaddr_nl is valid (pid 0 = the kernel); we set the family.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::sa_family_t::try_from(libc::AF_NETLINK).unwrap_or(16);
+        let alen =
+            libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_nl>()).unwrap_or(12);
+        // SAFETY: `msg` is valid for reads of its length and `addr` of `alen` bytes for the call;
+        // the fd is owned by `self` and open.
+        let rc = unsafe {
+            libc::sendto(
+                self.0.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&raw const addr).cast(),
+                alen,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(())
     }
 }

@@ -90,6 +90,9 @@ pub struct Stats {
     pub offloaded_flows: AtomicU64,
     pub critical_accepts: AtomicU64,
     pub provisional_accepts: AtomicU64,
+    /// Batch verdict messages sent, and the packets they answered.
+    pub verdict_batches: AtomicU64,
+    pub batched_verdicts: AtomicU64,
     pub stale_decisions: AtomicU64,
     pub policy_epoch: AtomicU64,
 }
@@ -241,6 +244,16 @@ impl Stats {
                 "nfguard_provisional_accepts_total",
                 &l,
                 get(&self.provisional_accepts),
+            )
+            .counter(
+                "nfguard_verdict_batches_total",
+                &l,
+                get(&self.verdict_batches),
+            )
+            .counter(
+                "nfguard_batched_verdicts_total",
+                &l,
+                get(&self.batched_verdicts),
             )
             .counter(
                 "nfguard_stale_decisions_total",

@@ -18,17 +18,20 @@ use nfguard_proto::{AppId, FlowKey, Verdict};
 use tokio::sync::mpsc;
 
 use crate::CaptureError;
+use crate::batch::{self, VerdictBatch};
 use crate::decode::decode;
 use crate::flow_table::{
     Entry, FlowExtra, FlowState, FlowTable, Key, Removed, Timeouts, source_is_client,
 };
 use crate::pending::{Pending, Token};
-use crate::queue_fd::ReadyQueue;
+use crate::queue_fd::{ReadyQueue, VerdictSender};
 use crate::stats::{FailReason, IdTracker, Stats};
 use crate::verdict::{self, Applied, FlowDecision, MarkConfig, NfVerdict};
 
-/// Packets handled per wake-up before completions and timers get a turn.
-const RECV_BUDGET: usize = 256;
+/// Packets handled per wake-up before completions, timers and the bus tasks get a turn. Small: under a
+/// flood each hop of a bus request waits for one turn, and with 256 a new flow's requests outlived
+/// their 25 ms deadline (the flow then never got decided); the batch size bounds it too.
+const RECV_BUDGET: usize = batch::MAX_PACKETS as usize;
 /// Timer period for expiring held packets and sweeping the flow table.
 const TICK: Duration = Duration::from_millis(100);
 /// Grace after a held packet's deadline before the safety net answers it (the bus call times out first).
@@ -82,6 +85,9 @@ pub struct Worker {
     started: Instant,
     ticks: usize,
     ifnames: HashMap<u32, String>,
+    /// Batch verdicts for the fast path; single verdicts until a sender is set.
+    batch: VerdictBatch,
+    sender: Option<VerdictSender>,
 }
 
 fn unix_ms() -> u64 {
@@ -161,6 +167,8 @@ impl Worker {
             started: Instant::now(),
             ticks: 0,
             ifnames: HashMap::new(),
+            batch: VerdictBatch::new(queue),
+            sender: None,
             cfg,
         })
     }
@@ -208,7 +216,10 @@ impl Worker {
         for _ in 0..RECV_BUDGET {
             match q.recv() {
                 Ok(msg) => self.on_packet(q, msg),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.flush_batch();
+                    return false;
+                }
                 Err(e) => {
                     // ENOBUFS (socket buffer overflowed: the id gaps count the packets), a late
                     // verdict's ENOENT, EINTR, ENOSPC: count and go on (DESIGN §4).
@@ -217,7 +228,52 @@ impl Worker {
                 }
             }
         }
+        self.flush_batch();
         true
+    }
+
+    /// Uses `sender` for batch verdicts (a duplicate of the queue's socket).
+    pub fn set_verdict_sender(&mut self, sender: VerdictSender) {
+        self.sender = Some(sender);
+    }
+
+    /// A decided flow's packet: joins the open batch when nothing is held (a batch verdict covers every
+    /// queued id up to its own), else gets its verdict at once.
+    fn send_decided(&mut self, q: &mut nfq::Queue, msg: nfq::Message, a: Applied) {
+        if self.sender.is_none() || !self.pending.is_empty() {
+            self.flush_batch();
+            send(q, &self.stats, msg, a);
+            return;
+        }
+        if let Some(m) = self.batch.add(msg.get_packet_id(), a.verdict, a.mark) {
+            self.send_batch(&m);
+        }
+    }
+
+    /// Sends the open batch, if any. Called before a packet is held and before the loop waits.
+    fn flush_batch(&mut self) {
+        if let Some(m) = self.batch.take() {
+            self.send_batch(&m);
+        }
+    }
+
+    fn send_batch(&self, m: &batch::Encoded) {
+        let Some(sender) = &self.sender else { return };
+        // A failed send would leave the whole run queued in the kernel: try once more.
+        let result = sender
+            .send(m.as_bytes())
+            .or_else(|_| sender.send(m.as_bytes()));
+        match result {
+            Ok(()) => {
+                self.stats
+                    .verdict_batches
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.stats
+                    .batched_verdicts
+                    .fetch_add(u64::from(m.packets), std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => self.stats.netlink_error(e.raw_os_error()),
+        }
     }
 
     fn on_packet(&mut self, q: &mut nfq::Queue, msg: nfq::Message) {
@@ -319,7 +375,7 @@ impl Worker {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 self.stats.packet(d.verdict, len);
-                send(q, &self.stats, held.msg, a);
+                self.send_decided(q, held.msg, a);
             }
             FlowState::New => {
                 self.request_decide(q, held, None, now + self.timeout());
@@ -437,6 +493,8 @@ impl Worker {
     }
 
     fn hold(&mut self, q: &mut nfq::Queue, held: Held, deadline: Instant) -> Option<Token> {
+        // The batch's ids are below this packet's; once it is held no batch may be open.
+        self.flush_batch();
         match self.pending.insert(held, deadline) {
             Ok(t) => {
                 self.held_gauge();
@@ -807,6 +865,7 @@ impl Worker {
 
     /// SIGTERM: every held packet gets the default verdict, every started flow an END event.
     pub fn shutdown(&mut self, q: &mut nfq::Queue) {
+        self.flush_batch();
         let mut held = Vec::new();
         self.pending.drain(|h| held.push(h));
         let n = held.len();

@@ -13,7 +13,9 @@
 # 3. The bus round trip (`cargo bench -p nfguard-proto --features bus --bench bus_rtt`).
 #
 # Environment: REPS, DUR (seconds per measurement), RATE (fixed load, packets/s), LAT_N, SKIP_BUILD=1,
-# SKIP_CAPTURE=1, SKIP_REPLAY=1, SKIP_BUS=1, CORPUS, MERGED, REPLAY_COPIES, MODES (a subset, for debugging).
+# SKIP_CAPTURE=1, SKIP_REPLAY=1, SKIP_BUS=1, CORPUS, MERGED, REPLAY_COPIES, MODES and MEASURE (subsets of
+# "ceiling cloop decided offload" and "udp tcp cpu lat", for debugging; METRICS_OUT=DIR keeps each nfguard
+# mode's /metrics after its latency run).
 #
 # Each measurement repeats REPS times; the table shows the median and the ratios computed within each
 # repetition (median of the per-repetition ratios). The table goes to stdout and deploy/bench/RESULTS.md.
@@ -269,12 +271,18 @@ latency() {
     j=$(inc python3 "$BENCH/lat.py" probe $SV4 8080 "$LAT_N")
     record lat_p50 "$1" "$(jq -r .p50 <<<"$j")"
     record lat_p99 "$1" "$(jq -r .p99 <<<"$j")"
+    record lat_pay50 "$1" "$(jq -r .payload_p50 <<<"$j")"
+    record lat_pay99 "$1" "$(jq -r .payload_p99 <<<"$j")"
     log "$1: latency $j"
 }
 
 median() { # median FILE → the median of its numbers (empty when missing)
     [ -s "$1" ] || { echo ""; return; }
     sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+minus() { # minus FILE_A FILE_B → last value of A minus last value of B, rounded
+    awk -v a="$(tail -1 "$1")" -v b="$(tail -1 "$2")" 'BEGIN { printf "%.0f", a - b }'
 }
 
 ratio() { # ratio A B → A/B formatted, or "–"
@@ -287,19 +295,26 @@ capture_bench() {
         log "Capture repetition $rep/$REPS (load $(cut -d' ' -f1-3 /proc/loadavg))"
         for m in ${MODES:-ceiling cloop decided offload}; do
             mode_up $m
-            udp_flood $m
-            tcp_bulk $m
-            [ $m != ceiling ] && udp_flood $m "$RATE"
-            latency $m
+            measures=" ${MEASURE:-udp tcp cpu lat} "
+            [[ $measures == *" udp "* ]] && udp_flood $m
+            [[ $measures == *" tcp "* ]] && tcp_bulk $m
+            [[ $measures == *" cpu "* ]] && [ $m != ceiling ] && udp_flood $m "$RATE"
+            [[ $measures == *" lat "* ]] && latency $m
+            if [ -n "${METRICS_OUT:-}" ] && [ -n "$consumer_pid" ] && [ $m != cloop ]; then
+                mkdir -p "$METRICS_OUT"
+                sleep 2 # the next heartbeat carries the counters of the run
+                inr curl -s http://127.0.0.1:3100/metrics >"$METRICS_OUT/$m.$rep.prom" || true
+            fi
             router_reset $m
         done
         [ -z "${MODES:-}" ] || continue
         # Ratios within this repetition (same load, same minute).
         record r_udp decided_cloop "$(ratio "$(tail -1 "$RES/udp_pps.decided")" "$(tail -1 "$RES/udp_pps.cloop")")"
         record r_tcp offload_ceiling "$(ratio "$(tail -1 "$RES/tcp_gbps.offload")" "$(tail -1 "$RES/tcp_gbps.ceiling")")"
-        record lat_add offload "$(awk -v a="$(tail -1 "$RES/lat_p50.offload")" -v b="$(tail -1 "$RES/lat_p50.ceiling")" 'BEGIN { printf "%.0f", a - b }')"
-        record lat_add cloop "$(awk -v a="$(tail -1 "$RES/lat_p50.cloop")" -v b="$(tail -1 "$RES/lat_p50.ceiling")" 'BEGIN { printf "%.0f", a - b }')"
-        record lat_add decided "$(awk -v a="$(tail -1 "$RES/lat_p50.decided")" -v b="$(tail -1 "$RES/lat_p50.ceiling")" 'BEGIN { printf "%.0f", a - b }')"
+        for m in cloop decided offload; do
+            record lat_add $m "$(minus "$RES/lat_p50.$m" "$RES/lat_p50.ceiling")"
+            record pay_add $m "$(minus "$RES/lat_pay50.$m" "$RES/lat_pay50.ceiling")"
+        done
     done
 }
 
@@ -382,21 +397,27 @@ $(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) CPUs ($cpu) · kernel $kernel · lo
 Through a namespace router (veth, one queue, copy range 4096, queue length 4096, no fail-open).
 UDP: \`trafgen\`, one flow of 64-byte payloads, as fast as one core sends (offered ≈ $(us ceiling) kpps);
 TCP: \`iperf3\` bulk, ${DUR} s. CPU: user+system time of the queue consumer at $RATE packets/s offered.
-Latency: $LAT_N sequential TCP connections, connect() to first response byte (handshake + one request).
+Latency: $LAT_N sequential TCP connections with an application rule in the policy (so a new flow's
+SYN waits for the tuple-only policy decision and its first payload packet for classifier and policy):
+"first payload" is send() of the request to the first response byte, "connect" is connect() to the
+first response byte (handshake + request).
 
-| path | UDP kpps (with a queue: counted at the queue, ≤ received) | TCP Gbit/s | CPU µs/packet | latency p50 µs | p99 µs |
-| --- | ---: | ---: | ---: | ---: | ---: |
-| no queue (ceiling) | $(u ceiling) | $(g ceiling) | – | $(l p50 ceiling) | $(l p99 ceiling) |
-| C libnetfilter_queue accept loop (floor) | $(u cloop) | $(g cloop) | $(c cloop) | $(l p50 cloop) | $(l p99 cloop) |
-| nfguard, decided flows, offload off | $(u decided) | $(g decided) | $(c decided) | $(l p50 decided) | $(l p99 decided) |
-| nfguard, offload (\`nfguard run\`, manage_rules) | $(u offload) | $(g offload) | $(c offload) | $(l p50 offload) | $(l p99 offload) |
+| path | UDP kpps (with a queue: counted at the queue, ≤ received) | TCP Gbit/s | CPU µs/packet | first payload p50 µs | p99 µs | connect p50 µs | p99 µs |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| no queue (ceiling) | $(u ceiling) | $(g ceiling) | – | $(l pay50 ceiling) | $(l pay99 ceiling) | $(l p50 ceiling) | $(l p99 ceiling) |
+| C libnetfilter_queue accept loop (floor) | $(u cloop) | $(g cloop) | $(c cloop) | $(l pay50 cloop) | $(l pay99 cloop) | $(l p50 cloop) | $(l p99 cloop) |
+| nfguard, decided flows, offload off | $(u decided) | $(g decided) | $(c decided) | $(l pay50 decided) | $(l pay99 decided) | $(l p50 decided) | $(l p99 decided) |
+| nfguard, offload (\`nfguard run\`, manage_rules) | $(u offload) | $(g offload) | $(c offload) | $(l pay50 offload) | $(l pay99 offload) | $(l p50 offload) | $(l p99 offload) |
 
 | ratio (per run, median) | measured | goal |
 | --- | ---: | ---: |
 | nfguard decided / C loop, UDP packets/s | $($M "$RES/r_udp.decided_cloop")× | ≥ 1.0× |
 | nfguard offload / no queue, TCP throughput | $($M "$RES/r_tcp.offload_ceiling")× | ≥ 0.9× |
-| added latency, nfguard (capture → classifier → policy) vs no queue, p50 | $($M "$RES/lat_add.offload") µs | ≤ 300 µs |
-| added latency, C loop vs no queue, p50 | $($M "$RES/lat_add.cloop") µs | |
+| added latency of the first payload packet, nfguard offload (capture → classifier → policy) vs no queue, p50 | $($M "$RES/pay_add.offload") µs | ≤ 300 µs |
+| same, nfguard offload off | $($M "$RES/pay_add.decided") µs | |
+| same, C loop | $($M "$RES/pay_add.cloop") µs | |
+| added latency connect → first response byte (+ the SYN's tuple-only decision), nfguard offload | $($M "$RES/lat_add.offload") µs | |
+| same, C loop | $($M "$RES/lat_add.cloop") µs | |
 MD
     if [ -s "$RES/replay_pps.nfguard" ]; then
         cat <<MD

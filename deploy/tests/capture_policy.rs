@@ -55,6 +55,13 @@ fn pass_through_one_worker() {
         "too few packets through the worker: {accepted}"
     );
     assert!(m.get("nfguard_flows_decided_total", &[("verdict", "accept")]) >= 4.0);
+    // The transfers' decided packets left in batch verdicts (NFQNL_MSG_VERDICT_BATCH): had the kernel
+    // ignored a batch, its packets would have stayed queued and the transfers above stalled.
+    let batched = m.get("nfguard_batched_verdicts_total", &[]);
+    assert!(
+        batched >= 50.0 && batched > m.get("nfguard_verdict_batches_total", &[]),
+        "batch verdicts unused: {batched} packets"
+    );
     // With both peers up, nothing fell back to the default verdict.
     let failed = m.get("nfguard_fail_open_total", &[]);
     if failed > 0.0 {

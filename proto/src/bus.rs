@@ -187,13 +187,14 @@ pub fn prepare_ipc(endpoint: &str) -> Result<(), BusError> {
             message: "ipc path longer than 107 bytes".into(),
         });
     }
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            ensure_runtime_dir(dir).map_err(|e| BusError::Endpoint {
-                endpoint: endpoint.into(),
-                message: e.to_string(),
-            })?;
-        }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        ensure_runtime_dir(dir).map_err(|e| BusError::Endpoint {
+            endpoint: endpoint.into(),
+            message: e.to_string(),
+        })?;
     }
     match std::os::unix::net::UnixStream::connect(&path) {
         Ok(_) => Err(BusError::AddressInUse(endpoint.into())),
@@ -740,12 +741,12 @@ impl Subscriber {
     pub async fn recv(&mut self) -> Result<pb::Published, BusError> {
         let m = self.rx.recv().await.ok_or(BusError::Closed)?;
         let last = self.last_seq.insert(m.boot_id, m.seq);
-        if let Some(last) = last {
-            if m.seq > last + 1 {
-                self.stats
-                    .lost
-                    .fetch_add(m.seq - last - 1, Ordering::Relaxed);
-            }
+        if let Some(last) = last
+            && m.seq > last + 1
+        {
+            self.stats
+                .lost
+                .fetch_add(m.seq - last - 1, Ordering::Relaxed);
         }
         BusStats::bump(&self.stats.received);
         Ok(m)
@@ -759,10 +760,10 @@ impl Subscriber {
 async fn sub_task(endpoint: String, tx: mpsc::Sender<pb::Published>, stats: Arc<BusStats>) {
     let mut socket = loop {
         let mut s = zeromq::SubSocket::new();
-        if let Ok(Ok(())) = tokio::time::timeout(CONNECT_ATTEMPT, s.connect(&endpoint)).await {
-            if s.subscribe("").await.is_ok() {
-                break s;
-            }
+        if let Ok(Ok(())) = tokio::time::timeout(CONNECT_ATTEMPT, s.connect(&endpoint)).await
+            && s.subscribe("").await.is_ok()
+        {
+            break s;
         }
         if tx.is_closed() {
             return;

@@ -152,10 +152,10 @@ pub fn line_of_path(text: &str, path: &str) -> usize {
             if t.starts_with('[') && i >= start_line && found_header > 0 {
                 break;
             }
-            if let Some(rest) = t.strip_prefix(key) {
-                if rest.trim_start().starts_with('=') {
-                    return i + 1;
-                }
+            if let Some(rest) = t.strip_prefix(key)
+                && rest.trim_start().starts_with('=')
+            {
+                return i + 1;
             }
         }
     }
@@ -605,6 +605,7 @@ impl<'de> Deserialize<'de> for QueueRange {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -140,7 +140,7 @@ impl fmt::Display for HumanDuration {
             ("s", 1_000_000),
             ("ms", 1_000),
         ] {
-            if us >= n && us % n == 0 {
+            if us >= n && us.is_multiple_of(n) {
                 return write!(f, "{}{unit}", us / n);
             }
         }
@@ -179,6 +179,7 @@ macro_rules! deserialize_from_str {
 deserialize_from_str!(HumanDuration, ByteSize, Rate, Quota);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

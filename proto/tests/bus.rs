@@ -1,6 +1,7 @@
 //! The bus against zeromq 0.7's real behaviour: a DEALER survives its server's restart, a killed
 //! server's ipc file is reclaimed, deadlines hold against a dead server, late replies are counted,
 //! subscribers count gaps. Real sockets, real time (no paused clock around real I/O).
+#![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

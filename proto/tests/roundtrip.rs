@@ -1,5 +1,6 @@
 //! `decode(encode(x)) == x` for every bus message: structured strategies for the messages on the packet
 //! path, and for all of them, any message prost could decode from random bytes re-encodes to itself.
+#![allow(clippy::unwrap_used)]
 
 use nfguard_proto::pb;
 use proptest::prelude::*;
