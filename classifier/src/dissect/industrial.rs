@@ -110,6 +110,18 @@ const IEC104_MIN_LEN: u8 = 4;
 const IEC104_MAX_LEN: u8 = 253;
 /// U-format functions: STARTDT/STOPDT/TESTFR act or con, exactly one bit (§5.3).
 const U_FUNCTIONS: [u8; 6] = [0x04, 0x08, 0x10, 0x20, 0x40, 0x80];
+/// ASDU type identifications defined by IEC 60870-5-101/-104 (process information 1–40,
+/// commands 45–51 and 58–64, end of initialisation 70, system commands 100–107, parameters
+/// 110–113, file transfer 120–127).
+const IEC104_TYPES: [std::ops::RangeInclusive<u8>; 7] = [
+    1..=40,
+    45..=51,
+    58..=64,
+    70..=70,
+    100..=107,
+    110..=113,
+    120..=127,
+];
 
 fn iec104<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     if !ctx.is_tcp() || at(data, 0) != IEC104_START || data.len() < IEC104_APCI {
@@ -132,9 +144,16 @@ fn iec104<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
                 && data.get(3..6) == Some(&[0, 0, 0])
                 && len == IEC104_MIN_LEN
         }
-        // I-format: carries an ASDU (type id, …), so it is longer than the APCI; the receive
-        // sequence number's low bit is 0.
-        _ => len > IEC104_MIN_LEN && at(data, 4) & 0x01 == 0,
+        // I-format: carries an ASDU, so it is longer than the APCI; the receive sequence
+        // number's low bit is 0. Off port 2404 the ASDU must also start sensibly: a defined type
+        // id and a cause of transmission in 1..=47 (IEC 60870-5-101 §7.2.1, §7.2.3).
+        _ => {
+            let asdu_ok = IEC104_TYPES.iter().any(|r| r.contains(&at(data, 6)))
+                && (1..=47).contains(&(at(data, 8) & 0x3f));
+            len > IEC104_MIN_LEN
+                && at(data, 4) & 0x01 == 0
+                && (IEC104_DISSECTOR.likely(ctx) || asdu_ok)
+        }
     };
     if format_ok {
         Probe::Match(Hit::proto(ids::IEC60870))
@@ -270,6 +289,13 @@ mod tests {
         assert_eq!(iec104(&ctx, &[0x68, 4, 0x0f, 0, 0, 0]), Probe::NoMatch);
         assert_eq!(iec104(&ctx, &i[..15]), Probe::NoMatch);
         assert_eq!(iec104(&ctx, b"hello world\r\n"), Probe::NoMatch);
+        // Off port the I-format ASDU must look like one: the interrogation passes, 'h' text
+        // whose second byte happens to be its length does not.
+        let off = Ctx::client(6, 40000, 8080);
+        assert!(iec104(&off, &i).is_match());
+        let mut text = b"ht".to_vec();
+        text.resize(0x74 + 2, b'b');
+        assert_eq!(iec104(&off, &text), Probe::NoMatch);
     }
 
     #[test]
