@@ -37,6 +37,8 @@ const RECV_BUFFER: usize = 64 << 10;
 /// packet that comes back to a capture that has not seen the new epoch yet would get the old cached
 /// verdict and be offloaded with it again.
 const EPOCH_GRACE: Duration = Duration::from_millis(250);
+/// How often the NFQUEUE rules' counters are compared with the queues' ids ([`crate::bypass`]).
+const BYPASS_POLL: Duration = Duration::from_secs(5);
 /// Where the kernel's per-namespace accounting switch lives.
 const ACCT_SYSCTL: &str = "/proc/sys/net/netfilter/nf_conntrack_acct";
 
@@ -328,11 +330,26 @@ pub async fn run(
     let counts = Arc::new(Counts::default());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let (c2, ev2) = (counts.clone(), events.clone());
+    let bypass = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let bypass_poll = tokio::spawn(poll_bypass(bypass.clone()));
+    let bypass2 = bypass.clone();
     let _metrics = spawn_metrics(
         &cfg,
         "conntrack",
         0,
         move |b| {
+            if let Ok(totals) = bypass2.lock() {
+                for &(first, last, n) in totals.iter() {
+                    b.counter(
+                        "nfguard_kernel_bypassed_packets_total",
+                        &[
+                            ("queue", &crate::bypass::range_label(first, last)),
+                            ("reason", "rule_counter"),
+                        ],
+                        n,
+                    );
+                }
+            }
             b.counter(
                 "nfguard_conntrack_flows_ended_total",
                 &[],
@@ -444,8 +461,34 @@ pub async fn run(
             },
         }
     }
+    bypass_poll.abort();
     let _ = stop_tx.send(true);
     Ok(())
+}
+
+/// Every [`BYPASS_POLL`]: reads the NFQUEUE rules' counters and the queues' ids off the loop
+/// (`iptables-save` takes milliseconds) and publishes the bypass totals into `out`.
+async fn poll_bypass(out: Arc<std::sync::Mutex<Vec<(u16, u16, u64)>>>) {
+    let mut meter = crate::bypass::BypassMeter::default();
+    let mut tick = tokio::time::interval(BYPASS_POLL);
+    loop {
+        tick.tick().await;
+        match tokio::task::spawn_blocking(crate::bypass::sample).await {
+            Ok(Some((rules, ids))) => {
+                meter.observe(&rules, &ids);
+                if let Ok(mut o) = out.lock() {
+                    *o = meter.totals();
+                }
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    "Cannot run iptables-save -c; packets the kernel lets past the queues unqueued are not counted."
+                );
+                return;
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 fn spawn_clear(mask: u32) -> tokio::task::JoinHandle<io::Result<ClearReport>> {

@@ -5,6 +5,7 @@
 //! Library first: `main.rs` only parses arguments and calls [`run`].
 
 pub mod batch;
+pub mod bypass;
 pub mod conntrack;
 pub mod ctnetlink;
 pub mod decode;

@@ -1,6 +1,7 @@
 //! Fail-open end to end: the capture worker with no classifier and no policy running lets traffic
 //! through (IPv4 and IPv6); a killed worker is bypassed by `--queue-bypass`; a burst while the worker
-//! is stopped overflows its socket and the kernel's bypass shows up in the id-gap counter.
+//! is stopped overflows its socket and the kernel's bypass shows up in the id-gap counter; the packets
+//! that passed the dead worker's rule unqueued show up in the conntrack worker's rule-counter bypass.
 
 mod capture_support;
 
@@ -79,9 +80,14 @@ fn killed_worker_is_bypassed() {
     let mut rig = Rig::new(PLAIN, POLICY);
     rig.plain_queue_rule("--queue-num 0");
     let pid = rig.start_capture(&capture, 0);
+    // The conntrack worker compares the NFQUEUE rules' counters with the packets the queue numbered.
+    rig.start(&capture, "conntrack", &["--conntrack"]);
     let v4 = rig.lab.server_addr.v4.to_string();
     let v6 = rig.lab.server_addr.v6.to_string();
     assert!(rig.ping(&v4, 2));
+    // Queued packets are not bypass: one poll (5 s) after traffic through the worker, still 0.
+    let queued = rule_counter_bypass(&rig, |_| true);
+    assert_eq!(queued, 0.0, "queued packets counted as bypassed");
     rig.signal(pid, "-KILL");
     let deadline = Instant::now() + Duration::from_secs(5);
     while rig.queue_bound(0) && Instant::now() < deadline {
@@ -96,6 +102,39 @@ fn killed_worker_is_bypassed() {
         rig.ping(&v6, 2),
         "IPv6 blocked with no worker despite --queue-bypass"
     );
+    // 4 echo requests and 4 replies crossed FORWARD with no worker: the kernel let them past.
+    let bypassed = rule_counter_bypass(&rig, |n| n >= 8.0);
+    assert!(
+        bypassed >= 8.0,
+        "rule-counter bypass not counted: {bypassed}"
+    );
+}
+
+/// `nfguard_kernel_bypassed_packets_total{queue="0",reason="rule_counter"}` from the conntrack worker
+/// once `done` accepts it, or after two of its 5 s polls.
+fn rule_counter_bypass(rig: &Rig, done: impl Fn(f64) -> bool) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let mut first_seen: Option<Instant> = None;
+    loop {
+        let m = rig.metrics("conntrack");
+        let n = m.get(
+            "nfguard_kernel_bypassed_packets_total",
+            &[("queue", "0"), ("reason", "rule_counter")],
+        );
+        let seen = m.has(
+            "nfguard_kernel_bypassed_packets_total",
+            &[("queue", "0"), ("reason", "rule_counter")],
+        );
+        if seen {
+            let t = *first_seen.get_or_insert_with(Instant::now);
+            if (done(n) && t.elapsed() >= Duration::from_secs(6)) || Instant::now() > deadline {
+                return n;
+            }
+        } else if Instant::now() > deadline {
+            panic!("the conntrack worker published no rule-counter bypass metric");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 #[test]

@@ -372,6 +372,17 @@ impl Metrics {
             .map(|m| m.value)
             .sum()
     }
+
+    /// Whether a series named `name` with all of `labels` is present.
+    #[allow(dead_code)]
+    pub fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        self.0.metrics.iter().any(|m| {
+            m.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| m.labels.iter().any(|l| l.name == *k && l.value == *v))
+        })
+    }
 }
 
 /// The three binaries the policy-driven tests run, or `None` (with a message) when one is not built.
