@@ -43,6 +43,7 @@ const ENTRIES: &[Entry] = &[
     ("industrial", dissect::industrial::fuzz_entry),
     ("messaging", dissect::messaging::fuzz_entry),
     ("netapps", dissect::netapps::fuzz_entry),
+    ("infra", dissect::infra::fuzz_entry),
     ("capture_file", capture_file::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("engine", engine::fuzz_entry),

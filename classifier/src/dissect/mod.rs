@@ -21,6 +21,7 @@ pub mod ethereum;
 pub mod http;
 pub mod iax;
 pub mod industrial;
+pub mod infra;
 pub mod ipsec;
 pub mod kerberos;
 pub mod ldap;
@@ -303,6 +304,8 @@ pub mod ids {
     pub const SOCKS: AppId = AppId(172);
     pub const GIT: AppId = AppId(226);
     pub const ELASTICSEARCH: AppId = AppId(330);
+    pub const PPTP: AppId = AppId(115);
+    pub const NETFLOW: AppId = AppId(128);
 }
 
 // ---------------------------------------------------------------- registry
@@ -399,6 +402,8 @@ pub static DISSECTORS: &[Dissector] = &[
     netapps::SOCKS_DISSECTOR,
     netapps::IRC_DISSECTOR,
     netapps::GIT_DISSECTOR,
+    infra::PPTP_DISSECTOR,
+    infra::NETFLOW_DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
     rtp::DISSECTOR,
 ];
@@ -502,6 +507,8 @@ mod tests {
             (ids::SOCKS, "SOCKS"),
             (ids::GIT, "Git"),
             (ids::ELASTICSEARCH, "Elasticsearch"),
+            (ids::PPTP, "PPTP"),
+            (ids::NETFLOW, "NetFlow"),
         ] {
             assert_eq!(by_name(name).map(|p| p.id), Some(id), "{name}");
         }

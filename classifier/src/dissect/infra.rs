@@ -1,0 +1,191 @@
+//! Network infrastructure: PPTP control connections and NetFlow/IPFIX export datagrams.
+//!
+//! Facts: RFC 2637 §2.1 (PPTP control message header: length, PPTP message type 1 = control,
+//! magic cookie 0x1A2B3C4D, control message type 1–15) and nDPI `src/lib/protocols/pptp.c`;
+//! nDPI `netflow.c` with Cisco's NetFlow v1/v5/v7/v9 export formats and RFC 7011 §3.1 (IPFIX
+//! version 10, message length): version, record count 1–30 (v1/v5/v7 also fix the datagram
+//! length: 16 + 48·n, 24 + 48·n, 24 + 52·n), and a UNIX time from year 2000 on.
+
+use super::{Ctx, Dissector, Hit, Probe, be16, be32, ids};
+
+// ---------------------------------------------------------------- PPTP
+
+pub const PPTP_DISSECTOR: Dissector = Dissector {
+    name: "pptp",
+    probe: pptp,
+    tcp_ports: &[1723],
+    udp_ports: &[],
+    reassemble: false,
+};
+
+/// Length, message type, cookie, control type, reserved (RFC 2637 §2.1).
+const PPTP_HEADER: usize = 12;
+const PPTP_CONTROL: u16 = 1;
+const PPTP_MAGIC: u32 = 0x1a2b_3c4d;
+/// Start-Control-Connection-Request (1) .. Set-Link-Info (15).
+const PPTP_MAX_CONTROL_TYPE: u16 = 15;
+
+fn pptp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
+    if !ctx.is_tcp() || data.len() < PPTP_HEADER {
+        return Probe::NoMatch;
+    }
+    let length_ok = be16(data, 0).is_some_and(|l| usize::from(l) >= PPTP_HEADER);
+    let control = be16(data, 8).unwrap_or(0);
+    if length_ok
+        && be16(data, 2) == Some(PPTP_CONTROL)
+        && be32(data, 4) == Some(PPTP_MAGIC)
+        && (1..=PPTP_MAX_CONTROL_TYPE).contains(&control)
+    {
+        Probe::Match(Hit::proto(ids::PPTP))
+    } else {
+        Probe::NoMatch
+    }
+}
+
+// ---------------------------------------------------------------- NetFlow / IPFIX
+
+pub const NETFLOW_DISSECTOR: Dissector = Dissector {
+    name: "netflow",
+    probe: netflow,
+    tcp_ports: &[],
+    udp_ports: &[2055, 2057, 9995, 9996, 4739],
+    reassemble: false,
+};
+
+/// nDPI: shorter datagrams are not looked at (the v5/v7/v9 header is 24 bytes, v1's 16).
+const NETFLOW_MIN: usize = 24;
+/// nDPI's bound on the record count of v1/v5/v7/v9.
+const NETFLOW_MAX_COUNT: u16 = 30;
+/// 2000-01-01T00:00:00Z (nDPI's lower bound on the export time) and 2100-01-01: the dissector has
+/// no clock, so "not in the future" becomes "this century".
+const EXPORT_TIME: std::ops::RangeInclusive<u32> = 946_684_800..=4_102_444_800;
+
+fn netflow<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
+    if !ctx.is_udp() || data.len() < NETFLOW_MIN {
+        return Probe::NoMatch;
+    }
+    let (Some(version), Some(n)) = (be16(data, 0), be16(data, 2)) else {
+        return Probe::NoMatch;
+    };
+    let count = usize::from(n);
+    let (len_ok, time_at) = match version {
+        1 | 5 | 7 | 9 if n == 0 || n > NETFLOW_MAX_COUNT => (false, 0),
+        1 => (
+            count.checked_mul(48).and_then(|l| l.checked_add(16)) == Some(data.len()),
+            8,
+        ),
+        5 => (
+            count.checked_mul(48).and_then(|l| l.checked_add(24)) == Some(data.len()),
+            8,
+        ),
+        7 => (
+            count.checked_mul(52).and_then(|l| l.checked_add(24)) == Some(data.len()),
+            8,
+        ),
+        // v9 records are template-defined: no length to check.
+        9 => (true, 8),
+        // IPFIX: the second field is the message length.
+        10 => (count == data.len(), 4),
+        _ => (false, 0),
+    };
+    // NetFlow v1 routers may leave the time 0 (nDPI accepts that).
+    let time = be32(data, time_at).unwrap_or(0);
+    let time_ok = EXPORT_TIME.contains(&time) || (version == 1 && time == 0);
+    if len_ok && time_ok {
+        Probe::Match(Hit::proto(ids::NETFLOW))
+    } else {
+        Probe::NoMatch
+    }
+}
+
+#[doc(hidden)]
+pub fn fuzz_entry(data: &[u8]) {
+    let _ = pptp(&Ctx::client(6, 41366, 1723), data);
+    let _ = netflow(&Ctx::client(17, 48629, 2055), data);
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::*;
+
+    /// Start-Control-Connection-Request (RFC 2637 §2.1): length 156, control message, cookie,
+    /// type 1, reserved, protocol version 1.0, framing and bearer capabilities, host and vendor.
+    fn sccrq() -> Vec<u8> {
+        let mut v = vec![
+            0x00, 0x9c, 0x00, 0x01, 0x1a, 0x2b, 0x3c, 0x4d, 0x00, 0x01, 0, 0,
+        ];
+        v.extend_from_slice(&[0x01, 0x00, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 1]);
+        v.extend_from_slice(b"local");
+        v.resize(156, 0);
+        v
+    }
+
+    #[test]
+    fn pptp_control_connection_request() {
+        let req = sccrq();
+        for port in [1723, 8443] {
+            let ctx = Ctx::client(6, 41366, port);
+            assert!(matches!(pptp(&ctx, &req), Probe::Match(h) if h.master.name() == "PPTP"));
+        }
+    }
+
+    #[test]
+    fn not_pptp() {
+        let ctx = Ctx::client(6, 41366, 1723);
+        let mut bad = sccrq();
+        bad[7] = 0x4e; // cookie
+        assert_eq!(pptp(&ctx, &bad), Probe::NoMatch);
+        let mut bad_type = sccrq();
+        bad_type[9] = 16;
+        assert_eq!(pptp(&ctx, &bad_type), Probe::NoMatch);
+        assert_eq!(pptp(&ctx, b"GET / HTTP/1.1\r\nHost: a\r\n"), Probe::NoMatch);
+    }
+
+    /// A NetFlow v5 export header (Cisco format: version 5, count, sysUptime, unix_secs
+    /// 2019-08-29, …) followed by `n` 48-byte records.
+    fn v5(n: u16) -> Vec<u8> {
+        let mut v = vec![0, 5];
+        v.extend_from_slice(&n.to_be_bytes());
+        v.extend_from_slice(&[0x24, 0x4e, 0x08, 0xee, 0x5d, 0x67, 0xa8, 0x0c]);
+        v.resize(24 + 48 * usize::from(n), 0);
+        v
+    }
+
+    #[test]
+    fn netflow_v5_v9_and_ipfix() {
+        let ctx = Ctx::client(17, 48629, 2057);
+        assert!(matches!(netflow(&ctx, &v5(2)), Probe::Match(h) if h.master.name() == "NetFlow"));
+        let mut v9 = v5(16);
+        v9[1] = 9;
+        v9.truncate(1376);
+        assert!(netflow(&ctx, &v9).is_match());
+        // IPFIX: version 10, length, export time.
+        let mut ipfix = vec![0, 10, 0, 40, 0x5d, 0x67, 0xa8, 0x0c];
+        ipfix.resize(40, 0);
+        assert!(netflow(&ctx, &ipfix).is_match());
+    }
+
+    #[test]
+    fn not_netflow() {
+        let ctx = Ctx::client(17, 48629, 2055);
+        let mut short = v5(2);
+        short.pop();
+        assert_eq!(netflow(&ctx, &short), Probe::NoMatch);
+        let mut old = v5(2);
+        old[4..8].copy_from_slice(&[0, 0, 0, 5]);
+        old[8..12].copy_from_slice(&[0x10, 0, 0, 0]); // 1978
+        assert_eq!(netflow(&ctx, &old), Probe::NoMatch);
+        let mut many = v5(31);
+        many[1] = 9;
+        assert_eq!(netflow(&ctx, &many), Probe::NoMatch);
+        // A DNS query is not an export datagram.
+        let dns = b"\x00\x05\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01";
+        assert_eq!(netflow(&ctx, dns), Probe::NoMatch);
+    }
+}
