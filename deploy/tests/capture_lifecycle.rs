@@ -27,7 +27,7 @@ const MASK: &str = "0xffff00ff";
 /// The blob a killed-and-restarted worker must carry through, and the client's rate limit: about
 /// four seconds of transfer, so the restart (≈ 0.3 s) lands in the middle of it.
 const BLOB: usize = 1_000_000;
-const RATE: &str = "250k";
+const RATE: usize = 250_000;
 /// When the first worker is killed, counted from the start of the download.
 const KILL_AFTER: Duration = Duration::from_millis(1200);
 
@@ -87,26 +87,55 @@ fn spawn_capture(rig: &Rig, bin: &Path, queue: u16) -> Guard {
     panic!("nfguard-capture --queue {queue} did not bind within 10 s");
 }
 
-/// A rate-limited `curl` of `url` from the client namespace into `out`, in the background.
-fn start_download(rig: &Rig, url: &str, out: &Path, max_s: u32) -> Guard {
+/// An HTTP/1.0 GET paced by the reader: a small receive buffer (no autotuning) and a sleep whenever
+/// it is ahead of `rate`, so the transfer on the wire keeps that pace (curl's `--limit-rate` let
+/// 1 MB through in ~1 s now and then). Any read stalled for 3 s fails the download. Exits 0 only
+/// for a 200 with exactly `size` bytes of body, written to `out`.
+const PACED_GET: &str = r#"
+import socket, sys, time
+host, port, size, rate, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+s.settimeout(3)
+s.connect((host, port))
+s.sendall(b'GET /blob HTTP/1.0\r\nHost: lab\r\n\r\n')
+data = bytearray()
+t0 = time.monotonic()
+while True:
+    d = s.recv(8192)
+    if not d:
+        break
+    data += d
+    ahead = len(data) / rate - (time.monotonic() - t0)
+    if ahead > 0:
+        time.sleep(ahead)
+head, _, body = bytes(data).partition(b'\r\n\r\n')
+open(out, 'wb').write(body)
+sys.exit(0 if head.startswith(b'HTTP/1.0 200') and len(body) == size else 1)
+"#;
+
+/// [`PACED_GET`] of `/blob` (`size` bytes) from the lab's server on port 8080 over IPv4, from the
+/// client namespace into `out`, in the background.
+fn start_download(rig: &Rig, size: usize, out: &Path) -> Guard {
+    let script = rig.lab.dir.join("paced_get.py");
+    std::fs::write(&script, PACED_GET).unwrap();
     let child = rig
         .lab
         .client
-        .command("curl")
-        .args(["-sS", "-g", "--limit-rate", RATE, "--max-time"])
-        .arg(max_s.to_string())
-        .arg("-o")
+        .command("python3")
+        .arg(&script)
+        .arg(rig.lab.server_addr.v4.to_string())
+        .args(["8080", &size.to_string(), &RATE.to_string()])
         .arg(out)
-        .arg(url)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(File::create(out.with_extension("err")).unwrap())
         .spawn()
         .unwrap();
     Guard(child)
 }
 
-/// Whether the download finished with curl's success and exactly the served bytes.
+/// Whether the download finished with the client's success and exactly the served bytes.
 fn download_intact(status: Option<ExitStatus>, out: &Path, size: usize) -> bool {
     let body = std::fs::read(out).unwrap_or_default();
     status.is_some_and(|s| s.success()) && body.len() == size && body.iter().all(|b| *b == b'x')
@@ -126,20 +155,18 @@ struct Restart {
 /// [`KILL_AFTER`], starts a new one while the download runs (`--queue-bypass` bridges the gap), and
 /// waits for the download to end (at most `max_s`).
 fn restart_during_download(rig: &mut Rig, capture: &Path, old: u32, max_s: u32) -> Restart {
-    // A small receive window, so the transfer on the wire keeps pace with curl's rate limit instead
-    // of filling the client's (autotuned, megabytes) socket buffer in the first second.
-    rig.lab
-        .client
-        .exec(&["sysctl", "-qw", "net.ipv4.tcp_rmem=4096 32768 65536"])
-        .unwrap();
     let out = rig.lab.dir.join("download.bin");
     let started = Instant::now();
-    let mut curl = start_download(rig, &rig.url(false, 8080, "/blob"), &out, max_s);
+    let mut client = start_download(rig, BLOB, &out);
     std::thread::sleep(KILL_AFTER);
-    assert!(
-        curl.0.try_wait().unwrap().is_none(),
-        "the download ended before the worker was killed; the test proves nothing"
-    );
+    if let Some(status) = client.0.try_wait().unwrap() {
+        rig.dump_logs();
+        panic!(
+            "the download ended ({status}, {} bytes) before the worker was killed; the test proves nothing: {}",
+            std::fs::metadata(&out).map_or(0, |m| m.len()),
+            std::fs::read_to_string(out.with_extension("err")).unwrap_or_default()
+        );
+    }
     rig.signal(old, "-KILL");
     let deadline = Instant::now() + Duration::from_secs(5);
     while rig.queue_bound(0) && Instant::now() < deadline {
@@ -152,10 +179,10 @@ fn restart_during_download(rig: &mut Rig, capture: &Path, old: u32, max_s: u32) 
         started.elapsed()
     );
     assert!(
-        curl.0.try_wait().unwrap().is_none(),
+        client.0.try_wait().unwrap().is_none(),
         "the download ended before the new worker was up; the test proves nothing"
     );
-    let status = curl.wait_for(Duration::from_secs(u64::from(max_s) + 2));
+    let status = client.wait_for(Duration::from_secs(u64::from(max_s)));
     let took = started.elapsed();
     Restart {
         intact: download_intact(status, &out, BLOB),
@@ -265,6 +292,47 @@ fn restart_recovers_flow_from_connmark() {
     );
 }
 
+#[test]
+fn restart_leaves_offloaded_flow_in_the_kernel() {
+    if !lab_ok() {
+        return;
+    }
+    let Some((capture, policy, classifier)) = binaries() else {
+        return;
+    };
+    // nfguard's own chain with offload: once decided, the flow's packets carry the restored verdict
+    // bits and return before the NFQUEUE jump, so a restarted worker never meets them at all.
+    let mut rig = Rig::new("offload = true\n", APP_POLICY);
+    rig.design_chain("--queue-num 0");
+    rig.start_peers(&policy, &classifier);
+    let first = rig.start_capture(&capture, 0);
+    rig.http_server(8080, BLOB);
+    let r = restart_during_download(&mut rig, &capture, first, 12);
+    let seen = r.metrics.get("nfguard_packets_total", &[]);
+    let midstream = r.metrics.get("nfguard_midstream_flows_total", &[]);
+    let returned = rig
+        .lab
+        .router
+        .rule_packets(false, "mangle", "NFGUARD", "mark match 0x1/0x3")
+        .unwrap();
+    eprintln!(
+        "download {:?}; new worker saw {seen} packets, midstream {midstream}; chain returned {returned} decided packets",
+        r.took
+    );
+    if !r.intact || seen >= 5.0 || midstream != 0.0 {
+        rig.dump_logs();
+    }
+    assert!(
+        r.intact,
+        "the offloaded download did not survive the restart"
+    );
+    assert_eq!(midstream, 0.0, "an offloaded flow reached the new worker");
+    // The ~3 s after the restart carry most of the transfer; none of it should need user space.
+    assert!(seen < 5.0, "the new worker saw {seen} packets");
+    // GRO on the router's veths merges segments, so 1 MB is tens of packets here, not ~700.
+    assert!(returned >= 20, "the chain returned only {returned} packets");
+}
+
 /// A worker restarted under a plain NFQUEUE rule (no connmark) meets the transfer mid-stream.
 fn midstream_after_restart(midstream_verdict: &str) -> Option<(Restart, Rig)> {
     let (capture, policy, classifier) = binaries()?;
@@ -326,6 +394,12 @@ fn restart_without_connmark_drops_midstream_when_configured() {
     if r.intact {
         rig.dump_log("capture-q0");
     }
+    // KNOWN BUG (issue #3, reported to the lead): the mid-stream drop holds only until the new worker
+    // learns the policy epoch. `on_new_flow` stamps the flow with the worker's epoch, still 0 right
+    // after a restart; the first `PolicyChanged` (re-published every second) raises the epoch, the
+    // next retransmitted packet finds the flow "stale", and it is re-decided by policy from the tuple
+    // alone (`default = "accept"` here) — the download then completes. Leave this failing until the
+    // worker keeps `midstream_verdict` (or stops treating "learnt the current epoch" as a change).
     assert!(
         !r.intact,
         "midstream_verdict = drop: the download completed anyway"
