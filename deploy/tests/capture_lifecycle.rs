@@ -2,7 +2,8 @@
 //! processes in the netns lab:
 //! - a worker killed with SIGKILL during a transfer and started again recovers the flow from the mark
 //!   the kernel restored from its connmark (DESIGN §2, §5), and without a saved connmark applies
-//!   `midstream_verdict` (accept: the transfer completes; drop: it stalls);
+//!   `midstream_verdict` (accept: the transfer completes; drop: it stalls); under nfguard's own chain
+//!   with offload the flow's packets never reach the new worker at all;
 //! - SIGTERM gives a held packet the default verdict before the queue is unbound, and the worker exits
 //!   at once (DESIGN §4);
 //! - flow START (at decision) and END (at shutdown) events reach a subscriber of `flows-q0.sock` with
