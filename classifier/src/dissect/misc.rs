@@ -81,8 +81,11 @@ fn netbios<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         }
     }
     if ctx.has_port(138) {
-        // Datagram service (RFC 1002 §4.4.1): msg type 0x10..=0x16, source port 138.
-        if (0x10..=0x16).contains(&at(data, 0)) && be16(data, 8) == Some(138) {
+        // Datagram service (RFC 1002 §4.4.1): msg type 0x10..=0x16, then source port 138 or a
+        // DGM_LENGTH equal to the bytes after the 14-byte header (some stacks send source port 0;
+        // nDPI `netbios.c` checks the length).
+        let len_ok = be16(data, 10).map(usize::from) == Some(data.len().saturating_sub(14));
+        if (0x10..=0x16).contains(&at(data, 0)) && (be16(data, 8) == Some(138) || len_ok) {
             // The user data after the 14-byte header and two 34-byte encoded names is an SMB1
             // mailslot message (browser announcements): nDPI labels it `NetBIOS.SMBv1`
             // (`src/lib/protocols/netbios.c`, `ndpi_int_netbios_add_connection` sub-protocol).
@@ -261,57 +264,159 @@ fn rtsp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
 
 pub const MQTT: Dissector = d("mqtt", mqtt, &[1883, 8883], &[]);
 
+/// MQTT 3.1.1 §2.2.1 control packet types.
+const MQTT_PUBLISH: u8 = 3;
+const MQTT_SUBSCRIBE: u8 = 8;
+const MQTT_SUBACK: u8 = 9;
+const MQTT_UNSUBSCRIBE: u8 = 10;
+/// nDPI `mqtt.c` only looks at packets whose remaining length fits the one-byte form.
+const MQTT_MAX_PACKET: usize = 2 + 127;
+
 fn mqtt<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
-    if !ctx.stream_start || at(data, 0) != 0x10 {
+    if ctx.stream_start && at(data, 0) == 0x10 {
+        // CONNECT: remaining length (1–4 bytes), then protocol name "MQTT" (4) or "MQIsdp" (3.1).
+        let n = data
+            .iter()
+            .skip(1)
+            .take(4)
+            .take_while(|b| **b & 0x80 != 0)
+            .count();
+        let p = n.saturating_add(2);
+        let name = data.get(p..).unwrap_or(&[]);
+        if name.starts_with(b"\x00\x04MQTT") || name.starts_with(b"\x00\x06MQIsdp") {
+            return hit(ids::MQTT);
+        }
+    }
+    // Any later control packet on its own, as nDPI `src/lib/protocols/mqtt.c` accepts mid-flow
+    // (a broker connection is often captured long after CONNECT): one segment holding exactly one
+    // packet with a one-byte remaining length, the type's fixed flags (MQTT 3.1.1 §2.2.2) and its
+    // fixed size or minimum size (§3.2–§3.14).
+    if !ctx.is_tcp() || data.len() > MQTT_MAX_PACKET || data.len() < 2 {
         return Probe::NoMatch;
     }
-    // CONNECT: remaining length (1–4 bytes), then protocol name "MQTT" (4) or "MQIsdp" (3.1).
-    let n = data
-        .iter()
-        .skip(1)
-        .take(4)
-        .take_while(|b| **b & 0x80 != 0)
-        .count();
-    let p = n.saturating_add(2);
-    let name = data.get(p..).unwrap_or(&[]);
-    if name.starts_with(b"\x00\x04MQTT") || name.starts_with(b"\x00\x06MQIsdp") {
-        hit(ids::MQTT)
-    } else {
-        Probe::NoMatch
+    if usize::from(at(data, 1)).checked_add(2) != Some(data.len()) {
+        return Probe::NoMatch;
     }
+    let (kind, flags) = (at(data, 0) >> 4, at(data, 0) & 0x0f);
+    let ok = match kind {
+        // CONNACK, PUBACK, PUBREC, PUBCOMP, UNSUBACK: flags 0, two bytes of variable header.
+        2 | 4 | 5 | 7 | 11 => flags == 0 && data.len() == 4,
+        // PUBREL: flags 0b0010.
+        6 => flags == 2 && data.len() == 4,
+        // PINGREQ, PINGRESP, DISCONNECT: flags 0, nothing after the fixed header.
+        12..=14 => flags == 0 && data.len() == 2,
+        MQTT_PUBLISH => mqtt_publish(flags, data),
+        MQTT_SUBSCRIBE => flags == 2 && data.len() >= 8,
+        MQTT_UNSUBSCRIBE => flags == 2 && data.len() >= 7,
+        MQTT_SUBACK => flags == 0 && data.len() >= 5,
+        // CONNECT is only taken with its protocol name (above); 0 and 15 are reserved.
+        _ => false,
+    };
+    if ok { hit(ids::MQTT) } else { Probe::NoMatch }
+}
+
+/// PUBLISH (§3.3): QoS 0–2, no DUP at QoS 0, a topic name that fits the packet and has no NUL or
+/// wildcard (§4.7.3; nDPI only checks the sizes), then a packet id at QoS 1 and 2.
+fn mqtt_publish(flags: u8, data: &[u8]) -> bool {
+    let qos = (flags >> 1) & 3;
+    let dup = flags & 8 != 0;
+    if qos == 3 || (qos == 0 && dup) {
+        return false;
+    }
+    let Some(topic_len) = be16(data, 2).map(usize::from) else {
+        return false;
+    };
+    let id_len = if qos == 0 { 0 } else { 2 };
+    let Some(topic) = data.get(4..4usize.saturating_add(topic_len)) else {
+        return false;
+    };
+    topic_len > 0
+        && 4usize.saturating_add(topic_len).saturating_add(id_len) <= data.len()
+        && topic
+            .iter()
+            .all(|&b| b >= 0x20 && b != b'#' && b != b'+' && b != 0x7f)
 }
 
 // ---------------------------------------------------------------- TFTP (RFC 1350 §5)
 
 pub const TFTP: Dissector = d("tftp", tftp, &[], &[69]);
 
+/// RFC 1350 §5 opcodes, RFC 2347 §3 OACK.
+const TFTP_RRQ: u16 = 1;
+const TFTP_WRQ: u16 = 2;
+const TFTP_DATA: u16 = 3;
+const TFTP_ACK: u16 = 4;
+const TFTP_ERROR: u16 = 5;
+const TFTP_OACK: u16 = 6;
+/// RFC 2348 §2: the largest block size an option may negotiate, plus the 4-byte header.
+const TFTP_MAX_DATA: usize = 65_464 + 4;
+/// RFC 2347–2349 and RFC 7440 option names a server may acknowledge.
+const TFTP_OPTIONS: [&[u8]; 4] = [b"blksize", b"tsize", b"timeout", b"windowsize"];
+
+/// The request goes to port 69; the transfer itself runs between two ephemeral ports (RFC 1350
+/// §4), so its first datagram is what nDPI `src/lib/protocols/tftp.c` keys on: DATA block 1
+/// followed by ACK block 1. Stateless, each of those first-datagram shapes is taken alone: DATA
+/// block 1, ACK block 0 or 1 (4 bytes exactly), or an OACK listing known options.
 fn tftp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
-    match be16(data, 0) {
+    let found = match be16(data, 0) {
         // RRQ/WRQ: filename NUL mode NUL.
-        Some(1 | 2) if ctx.has_port(69) => {
-            let rest = data.get(2..).unwrap_or(&[]);
-            let lower: [u8; 8] = {
-                let mut m = [0u8; 8];
-                if let Some(z) = rest.iter().position(|&b| b == 0)
-                    && let Some(mode) = rest.get(z.saturating_add(1)..)
-                {
-                    for (d, s) in m.iter_mut().zip(mode) {
-                        *d = s.to_ascii_lowercase();
-                    }
-                }
-                m
-            };
-            if lower.starts_with(b"octet\0")
-                || lower.starts_with(b"netascii")
-                || lower.starts_with(b"mail\0")
-            {
-                hit(ids::TFTP)
-            } else {
-                Probe::NoMatch
-            }
+        Some(TFTP_RRQ | TFTP_WRQ) if ctx.has_port(69) => tftp_request(data),
+        Some(TFTP_DATA) => be16(data, 2) == Some(1) && data.len() <= TFTP_MAX_DATA,
+        Some(TFTP_ACK) => data.len() == 4 && matches!(be16(data, 2), Some(0 | 1)),
+        Some(TFTP_OACK) => tftp_oack(data.get(2..).unwrap_or(&[])),
+        // ERROR: code 0–8 (RFC 1350 §5, RFC 2347), a message, NUL last.
+        Some(TFTP_ERROR) => {
+            be16(data, 2).is_some_and(|c| c <= 8)
+                && data.len() > 4
+                && data.last() == Some(&0)
+                && data
+                    .get(4..data.len().saturating_sub(1))
+                    .is_some_and(|m| m.iter().all(|b| (0x20..0x7f).contains(b)))
         }
-        _ => Probe::NoMatch,
+        _ => false,
+    };
+    if found {
+        hit(ids::TFTP)
+    } else {
+        Probe::NoMatch
     }
+}
+
+fn tftp_request(data: &[u8]) -> bool {
+    let rest = data.get(2..).unwrap_or(&[]);
+    let mut m = [0u8; 8];
+    if let Some(z) = rest.iter().position(|&b| b == 0)
+        && let Some(mode) = rest.get(z.saturating_add(1)..)
+    {
+        for (d, s) in m.iter_mut().zip(mode) {
+            *d = s.to_ascii_lowercase();
+        }
+    }
+    m.starts_with(b"octet\0") || m.starts_with(b"netascii") || m.starts_with(b"mail\0")
+}
+
+/// OACK body: NUL-terminated name/value pairs, each name a known option, each value digits.
+fn tftp_oack(body: &[u8]) -> bool {
+    if body.last() != Some(&0) {
+        return false;
+    }
+    let mut fields = body.split(|&b| b == 0);
+    let mut pairs = 0usize;
+    while let Some(name) = fields.next() {
+        if name.is_empty() {
+            // The empty piece after the last NUL.
+            break;
+        }
+        let known = TFTP_OPTIONS.iter().any(|o| name.eq_ignore_ascii_case(o));
+        let value_ok = fields
+            .next()
+            .is_some_and(|v| !v.is_empty() && v.iter().all(u8::is_ascii_digit));
+        if !(known && value_ok) {
+            return false;
+        }
+        pairs = pairs.saturating_add(1);
+    }
+    pairs > 0
 }
 
 // ---------------------------------------------------------------- SIP (RFC 3261 §7)
@@ -481,6 +586,83 @@ mod tests {
         // HandshakeV10: length 15 (LE), sequence 0, protocol 10, "8.0.36\0", 7 more bytes.
         let my = b"\x0f\x00\x00\x00\x0a8.0.36\x00abcdefg";
         assert_eq!(mysql(&server(6, 3306), my), hit(ids::MYSQL));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod midflow_tests {
+    use super::*;
+
+    #[test]
+    fn mqtt_control_packets_mid_flow() {
+        // nDPI's coap_mqtt.pcap: a broker connection captured after CONNECT (port 17501). PINGREQ,
+        // PINGRESP, then a QoS 1 PUBLISH to topic "Bus17Info" and its PUBACK.
+        let c = Ctx {
+            stream_start: false,
+            ..Ctx::client(6, 53522, 17501)
+        };
+        assert_eq!(mqtt(&c, b"\xc0\x00"), hit(ids::MQTT));
+        assert_eq!(mqtt(&c, b"\xd0\x00"), hit(ids::MQTT));
+        assert_eq!(mqtt(&c, b"\x40\x02\x00\x02"), hit(ids::MQTT));
+        let mut publish = b"\x32\x00\x00\x09Bus17Info\x00\x04Update triggered".to_vec();
+        publish[1] = (publish.len() - 2) as u8;
+        assert_eq!(mqtt(&c, &publish), hit(ids::MQTT));
+        // Remaining length that does not match the segment, reserved flags, a wildcard topic,
+        // QoS 3, and UDP are all refused.
+        assert_eq!(mqtt(&c, b"\xc0\x01"), Probe::NoMatch);
+        assert_eq!(mqtt(&c, b"\xc1\x00"), Probe::NoMatch);
+        assert_eq!(mqtt(&c, b"\x40\x02\x00"), Probe::NoMatch);
+        assert_eq!(mqtt(&c, b"\x30\x05\x00\x03a/#"), Probe::NoMatch);
+        assert_eq!(mqtt(&c, b"\x36\x07\x00\x03abc\x00\x01"), Probe::NoMatch);
+        assert_eq!(mqtt(&c, b"\x30\x05\x00\x09abc"), Probe::NoMatch);
+        assert_eq!(mqtt(&Ctx::client(17, 1, 2), b"\xc0\x00"), Probe::NoMatch);
+        // A CONNECT without its protocol name is not MQTT.
+        assert_eq!(mqtt(&c, b"\x10\x02\x00\x00"), Probe::NoMatch);
+    }
+
+    #[test]
+    fn tftp_transfer_between_ephemeral_ports() {
+        // nDPI's tftp.pcap: the first datagrams of three transfers, none on port 69.
+        let u = Ctx::client(17, 50618, 3445);
+        let mut data = b"\x00\x03\x00\x01\n\n\n\n\n\nNetwork Working Group".to_vec();
+        data.resize(516, b' ');
+        assert_eq!(tftp(&u, &data), hit(ids::TFTP));
+        assert_eq!(tftp(&u, b"\x00\x04\x00\x00"), hit(ids::TFTP));
+        assert_eq!(
+            tftp(&u, b"\x00\x06blksize\x001468\x00tsize\x00100000\x00"),
+            hit(ids::TFTP)
+        );
+        assert_eq!(
+            tftp(&u, b"\x00\x05\x00\x01File not found\x00"),
+            hit(ids::TFTP)
+        );
+        // Later blocks, long ACKs, unknown options, unterminated errors.
+        assert_eq!(tftp(&u, b"\x00\x03\x00\x07abc"), Probe::NoMatch);
+        assert_eq!(tftp(&u, b"\x00\x04\x00\x01\x00"), Probe::NoMatch);
+        assert_eq!(tftp(&u, b"\x00\x04\x00\x09"), Probe::NoMatch);
+        assert_eq!(tftp(&u, b"\x00\x06color\x00red\x00"), Probe::NoMatch);
+        assert_eq!(tftp(&u, b"\x00\x06blksize\x00x\x00"), Probe::NoMatch);
+        assert_eq!(tftp(&u, b"\x00\x06blksize\x001468"), Probe::NoMatch);
+        assert_eq!(tftp(&u, b"\x00\x05\x00\x01oops"), Probe::NoMatch);
+        // A request is only taken on port 69.
+        assert_eq!(tftp(&u, b"\x00\x01file\x00octet\x00"), Probe::NoMatch);
+    }
+
+    #[test]
+    fn netbios_datagram_with_source_port_zero() {
+        // nDPI's 1kxun.pcap: a browser announcement whose datagram header says source port 0; the
+        // DGM_LENGTH (bytes after the 14-byte header) identifies it.
+        let mut dgm = vec![0x11, 0x02, 0x45, 0xee, 192, 168, 5, 45, 0, 0, 0, 0, 0, 0];
+        dgm.resize(SMB_IN_DATAGRAM, b'A');
+        dgm.extend_from_slice(b"\xffSMB\x25");
+        dgm.resize(174, 0);
+        let n = (dgm.len() - 14) as u16;
+        dgm[10..12].copy_from_slice(&n.to_be_bytes());
+        let u = Ctx::client(17, 138, 138);
+        assert!(matches!(netbios(&u, &dgm), Probe::Match(h) if h.app == SMBV1));
+        dgm[11] ^= 1;
+        assert_eq!(netbios(&u, &dgm), Probe::NoMatch);
     }
 }
 

@@ -21,10 +21,10 @@ pub const DISSECTOR: Dissector = Dissector {
     reassemble: false,
 };
 
+/// Either direction: the caller is whoever sends the CALL (msg_type 0), and a server calling back
+/// (NLM, or mountd answered from a low port) starts its own flow from the "server" side; nDPI
+/// `nfs.c` has no direction test either.
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
-    if !ctx.from_client {
-        return Probe::NoMatch;
-    }
     let off = if ctx.is_tcp() { 4 } else { 0 };
     if data.len() < MIN_LEN.saturating_add(off) {
         return Probe::NoMatch;
@@ -66,6 +66,21 @@ mod tests {
         }
         v.resize(64, 0);
         v
+    }
+
+    #[test]
+    fn calls_from_the_low_port_side() {
+        // nDPI's nfsv3.pcap: mountd (100005 v3) called from port 706 to 1048, so the flow's
+        // "server" (the lower port) is the caller.
+        let ctx = Ctx {
+            from_client: false,
+            ..Ctx::client(17, 1048, 706)
+        };
+        assert!(probe(&ctx, &call(100_005, 3)).is_match());
+        // A reply (msg_type 1) is not a call.
+        let mut reply = call(100_005, 3);
+        reply[7] = 1;
+        assert_eq!(probe(&ctx, &reply), Probe::NoMatch);
     }
 
     #[test]

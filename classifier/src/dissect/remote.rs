@@ -32,6 +32,8 @@ const COOKIE: &[u8] = b"Cookie: ";
 /// [MS-RDPBCGR] §2.2.1.1.1/§2.2.1.2.1/§2.2.1.2.2: `RDP_NEG_REQ` (1), `RDP_NEG_RSP` (2),
 /// `RDP_NEG_FAILURE` (3), each 8 bytes long.
 const NEG_LEN: u16 = 8;
+/// [MS-RDPBCGR] §2.2.1.1.1 `requestedProtocols` flag: TLS 1.0/1.1/1.2 security.
+const PROTOCOL_SSL: u32 = 0x0000_0001;
 /// [MS-RDPEUDP] §3.1.5.1.1: the SYN and SYN+ACK datagrams are padded to at least the MTU, and the
 /// MTU fields lie in 1132..=1232.
 const RDPEUDP_MIN_MTU: u16 = 1132;
@@ -79,11 +81,35 @@ fn rdp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         X224_CC => var.is_empty() || neg(var, 2) || neg(var, 3),
         _ => false,
     };
-    if ok {
-        Probe::Match(Hit::proto(ids::RDP))
-    } else {
-        Probe::NoMatch
+    if !ok {
+        return Probe::NoMatch;
     }
+    // A client asking for TLS security (PROTOCOL_SSL, [MS-RDPBCGR] §2.2.1.1.1) goes on with a TLS
+    // handshake; nDPI `rdp.c` then runs its TLS dissector on the flow and names it `TLS.RDP`.
+    if code == X224_CR && requested_protocols(var).is_some_and(|p| p & PROTOCOL_SSL != 0) {
+        return Probe::Match(Hit {
+            master: ids::TLS,
+            app: ids::RDP,
+            host: &[],
+            dns_labels: false,
+        });
+    }
+    Probe::Match(Hit::proto(ids::RDP))
+}
+
+/// `requestedProtocols` of the `RDP_NEG_REQ` that follows the optional cookie line (CR LF ended).
+fn requested_protocols(var: &[u8]) -> Option<u32> {
+    let neg_req = if var.starts_with(COOKIE) {
+        let eol = var.windows(2).position(|w| w == b"\r\n")?;
+        var.get(eol.checked_add(2)?..)?
+    } else {
+        var
+    };
+    if !neg(neg_req, 1) {
+        return None;
+    }
+    let p = neg_req.get(4..8)?;
+    Some(u32::from_le_bytes(p.try_into().ok()?))
 }
 
 /// An `RDP_NEG_*` structure of type `t` (type, flags, little-endian length 8).
@@ -274,13 +300,23 @@ mod tests {
     #[test]
     fn rdp_connection_request_all_prefixes() {
         let ctx = Ctx::client(6, 52494, 3389);
+        // TLS requested: the rest of the flow is a TLS handshake, labelled TLS.RDP.
         check_all_prefixes(&ctx, RDP_CR_NEG, RDP_CR_NEG.len(), rdp, |h| {
-            assert_eq!(h.master.name(), "RDP")
+            assert_eq!((h.master.name(), h.app.name()), ("TLS", "RDP"))
         });
         let cookie = rdp_cr_cookie();
         check_all_prefixes(&ctx, &cookie, cookie.len(), rdp, |h| {
-            assert_eq!(h.master, ids::RDP)
+            assert_eq!((h.master, h.app), (ids::RDP, ids::RDP))
         });
+        // The same cookie asking for TLS | CredSSP (protocols 0x03) after the cookie line.
+        let mut tls = cookie.clone();
+        let n = tls.len();
+        tls[n - 4] = 0x03;
+        let h = rdp(&ctx, &tls);
+        assert!(matches!(h, Probe::Match(h) if h.master == ids::TLS && h.app == ids::RDP));
+        // No RDP_NEG_REQ at all: plain RDP.
+        let bare = [0x03, 0x00, 0x00, 0x0b, 0x06, 0xe0, 0, 0, 0, 0, 0];
+        assert!(matches!(rdp(&ctx, &bare), Probe::Match(h) if h.master == ids::RDP));
         // The server's Connection Confirm with RDP_NEG_RSP (TLS selected), §4.1.2.
         let cc = [
             0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00, 0x02, 0x1f, 0x08,
