@@ -5,7 +5,9 @@
 //! them in one atomic batch every `[store] flush_interval` (default 1 s — the most a kill -9 can lose),
 //! followed by an fsync. It answers queries on `store.sock`, publishes LAN-host usage on `usage.sock`
 //! after every flush and every [`USAGE_INTERVAL`], and deletes data older than `retention` in small
-//! chunks so ingest never waits long.
+//! chunks so ingest never waits long. When a write fails (full disk) ingest pauses and keeps its batch,
+//! queries go on reading the last durable state, and writing resumes by itself once space returns (see
+//! `db.rs` and `reserve.rs`).
 
 pub mod db;
 pub mod hot;
