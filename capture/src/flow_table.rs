@@ -122,6 +122,7 @@ const FLAG_OFFLOAD: u8 = 0x04;
 const FLAG_STARTED: u8 = 0x08;
 const FLAG_KNOWN_APP: u8 = 0x10;
 const FLAG_IN_FLIGHT: u8 = 0x20;
+const FLAG_MIDSTREAM: u8 = 0x40;
 
 /// An entry removed by eviction or expiry, for the END event.
 #[derive(Debug)]
@@ -299,6 +300,15 @@ impl Entry {
     }
     pub fn set_known_app(&mut self, on: bool) {
         self.set_flag(FLAG_KNOWN_APP, on);
+    }
+
+    /// First seen mid-stream without a connmark: it can only be decided by its tuple, else it keeps
+    /// `midstream_verdict`.
+    pub fn midstream(&self) -> bool {
+        self.flag(FLAG_MIDSTREAM)
+    }
+    pub fn set_midstream(&mut self) {
+        self.set_flag(FLAG_MIDSTREAM, true);
     }
 
     /// A decide request for the flow is in flight (packets meanwhile get a provisional accept).

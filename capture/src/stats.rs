@@ -17,15 +17,18 @@ pub enum FailReason {
     Overloaded,
     PendingFull,
     BusError,
+    /// Answered while the worker stops (SIGTERM), without asking anyone.
+    Shutdown,
 }
 
-pub const FAIL_REASONS: [FailReason; 6] = [
+pub const FAIL_REASONS: [FailReason; 7] = [
     FailReason::Timeout,
     FailReason::PeerDown,
     FailReason::NotConnected,
     FailReason::Overloaded,
     FailReason::PendingFull,
     FailReason::BusError,
+    FailReason::Shutdown,
 ];
 
 impl FailReason {
@@ -37,6 +40,7 @@ impl FailReason {
             FailReason::Overloaded => "overloaded",
             FailReason::PendingFull => "pending_full",
             FailReason::BusError => "bus_error",
+            FailReason::Shutdown => "shutdown",
         }
     }
 
@@ -48,6 +52,7 @@ impl FailReason {
             FailReason::Overloaded => 3,
             FailReason::PendingFull => 4,
             FailReason::BusError => 5,
+            FailReason::Shutdown => 6,
         }
     }
 }
@@ -77,7 +82,7 @@ pub struct Stats {
     flows_decided: [AtomicU64; 3],
     pub held: AtomicU64,
     pub verdict_timeouts: AtomicU64,
-    fail_open: [AtomicU64; 6],
+    fail_open: [AtomicU64; 7],
     decode_errors: [AtomicU64; 4],
     netlink_errors: [AtomicU64; 5],
     bypassed: [AtomicU64; 2],

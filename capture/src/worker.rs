@@ -82,6 +82,13 @@ pub struct Worker {
     ids: IdTracker,
     boot_id: u64,
     epoch: u64,
+    /// The first epoch this worker learnt: flows stamped 0 before it (recovered or mid-stream at
+    /// start-up) are only stale once the epoch moves past it.
+    first_epoch: u64,
+    /// SIGTERM received: packets are answered without the bus until the queue is quiet.
+    stopping: bool,
+    /// Held packets released by [`Worker::begin_stop`].
+    released: usize,
     started: Instant,
     ticks: usize,
     ifnames: HashMap<u32, String>,
@@ -164,6 +171,9 @@ impl Worker {
             ids: IdTracker::default(),
             boot_id,
             epoch: 0,
+            first_epoch: 0,
+            stopping: false,
+            released: 0,
             started: Instant::now(),
             ticks: 0,
             ifnames: HashMap::new(),
@@ -344,16 +354,26 @@ impl Worker {
             len,
             from_client,
         };
+        if self.stopping && (fresh || e.state != FlowState::Decided) {
+            self.fail(q, held.msg, held.len, FailReason::Shutdown);
+            return;
+        }
         if fresh {
             self.on_new_flow(q, held, l4 == IPPROTO_TCP && !is_syn);
             return;
         }
         match e.state {
             FlowState::Decided => {
-                let stale = u64::from(e.epoch) < (self.epoch & u64::from(u32::MAX))
-                    || e.extra.as_ref().is_some_and(|x| {
-                        x.valid_until_unix_s != 0 && x.valid_until_unix_s <= unix_ms() / 1000
-                    });
+                let old_epoch = if e.epoch == 0 {
+                    self.epoch > self.first_epoch
+                } else {
+                    u64::from(e.epoch) < (self.epoch & u64::from(u32::MAX))
+                };
+                let stale = !self.stopping
+                    && (old_epoch
+                        || e.extra.as_ref().is_some_and(|x| {
+                            x.valid_until_unix_s != 0 && x.valid_until_unix_s <= unix_ms() / 1000
+                        }));
                 if stale {
                     // A newer policy: decide again with what we know (no new DPI).
                     let class = e.known_app().then(|| classification_of(e));
@@ -457,6 +477,7 @@ impl Worker {
                 .midstream_flows
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let v = self.cfg.capture.midstream_verdict;
+            e.set_midstream();
             e.verdict_bits = u8::try_from(v.bits()).unwrap_or(0);
             e.epoch = u32::try_from(self.epoch & u64::from(u32::MAX)).unwrap_or(0);
             e.set_offload(false);
@@ -664,6 +685,17 @@ impl Worker {
             return;
         };
         e.set_in_flight(false);
+        if d.action == pb::Action::NeedsDpi as i32 && e.midstream() {
+            // Re-decided after a policy change: no rule decides it by its tuple, and DPI cannot
+            // start mid-stream, so it keeps `midstream_verdict`.
+            let v = self.cfg.capture.midstream_verdict;
+            e.verdict_bits = u8::try_from(v.bits()).unwrap_or(0);
+            e.epoch = u32::try_from(self.epoch & u64::from(u32::MAX)).unwrap_or(0);
+            e.set_state(FlowState::Decided);
+            self.stats.packet(v, held.len);
+            send(q, &self.stats, held.msg, verdict::default_verdict(v));
+            return;
+        }
         if d.action == pb::Action::NeedsDpi as i32 {
             if with_class {
                 // Policy must decide once it has the classification; treat as a bus fault.
@@ -708,6 +740,10 @@ impl Worker {
             app: e.app,
         };
         if d.epoch >= self.epoch {
+            // `learn_epoch` inline: `e` borrows the flow table.
+            if self.first_epoch == 0 {
+                self.first_epoch = d.epoch;
+            }
             self.epoch = d.epoch;
             self.stats
                 .policy_epoch
@@ -849,6 +885,11 @@ impl Worker {
 
     /// A `PolicyChanged` message: a newer epoch invalidates cached decisions (lazily, per flow).
     pub fn on_policy_changed(&mut self, epoch: u64) {
+        if self.epoch == 0 {
+            // Not a change: the worker learns the epoch it started under.
+            self.learn_epoch(epoch);
+            return;
+        }
         if epoch > self.epoch {
             tracing::info!(
                 queue = self.queue,
@@ -856,23 +897,42 @@ impl Worker {
                 new = epoch,
                 "Policy changed; cached decisions will be renewed."
             );
-            self.epoch = epoch;
-            self.stats
-                .policy_epoch
-                .store(epoch, std::sync::atomic::Ordering::Relaxed);
+            self.learn_epoch(epoch);
         }
     }
 
-    /// SIGTERM: every held packet gets the default verdict, every started flow an END event.
-    pub fn shutdown(&mut self, q: &mut nfq::Queue) {
+    fn learn_epoch(&mut self, epoch: u64) {
+        if self.first_epoch == 0 {
+            self.first_epoch = epoch;
+        }
+        self.epoch = epoch;
+        self.stats
+            .policy_epoch
+            .store(epoch, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// SIGTERM, first step: every held packet gets the default verdict now, and from here on packets
+    /// are answered without the bus (decided flows by their verdict, others by the default) so the
+    /// replies to released packets are not lost to the unbind.
+    pub fn begin_stop(&mut self, q: &mut nfq::Queue) {
+        self.stopping = true;
         self.flush_batch();
         let mut held = Vec::new();
         self.pending.drain(|h| held.push(h));
-        let n = held.len();
+        self.released = held.len();
         for h in held {
-            self.fail(q, h.msg, h.len, FailReason::Timeout);
+            self.fail(q, h.msg, h.len, FailReason::Shutdown);
         }
         self.held_gauge();
+    }
+
+    /// SIGTERM, last step (the queue is quiet): every started flow gets an END event.
+    pub fn shutdown(&mut self, q: &mut nfq::Queue) {
+        if !self.stopping {
+            self.begin_stop(q);
+        }
+        self.flush_batch();
+        let n = self.released;
         let mut ended = Vec::new();
         self.flows.drain(|r| ended.push(r));
         for r in &ended {
@@ -993,6 +1053,11 @@ fn flow_event(
     }
 }
 
+/// At SIGTERM: the queue counts as quiet after this long without a packet…
+const STOP_QUIET: Duration = Duration::from_millis(20);
+/// …and the worker unbinds after this long at most, even under steady traffic.
+const STOP_DRAIN_MAX: Duration = Duration::from_millis(250);
+
 /// The receive loop until `shutdown` resolves.
 pub async fn serve(
     mut worker: Worker,
@@ -1041,6 +1106,19 @@ pub async fn serve(
             more = worker.drain(&mut rq.queue);
         }
     }
+    // Release what is held, then keep answering until the queue has been quiet for a moment: the
+    // replies to released packets (a SYN's SYN-ACK) are already on their way, and whatever is still
+    // queued at the unbind is dropped by the kernel.
+    worker.begin_stop(&mut rq.queue);
+    let until = Instant::now() + STOP_DRAIN_MAX;
+    while Instant::now() < until {
+        while worker.drain(&mut rq.queue) {}
+        match tokio::time::timeout(STOP_QUIET, rq.wait_readable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    worker.drain(&mut rq.queue);
     worker.shutdown(&mut rq.queue);
     if let Err(e) = rq.queue.unbind(worker.queue) {
         tracing::warn!(queue = worker.queue, error = %e, "Unbinding the queue failed.");

@@ -395,12 +395,8 @@ fn restart_without_connmark_drops_midstream_when_configured() {
     if r.intact {
         rig.dump_log("capture-q0");
     }
-    // KNOWN BUG (issue #3, reported to the lead): the mid-stream drop holds only until the new worker
-    // learns the policy epoch. `on_new_flow` stamps the flow with the worker's epoch, still 0 right
-    // after a restart; the first `PolicyChanged` (re-published every second) raises the epoch, the
-    // next retransmitted packet finds the flow "stale", and it is re-decided by policy from the tuple
-    // alone (`default = "accept"` here) — the download then completes. Leave this failing until the
-    // worker keeps `midstream_verdict` (or stops treating "learnt the current epoch" as a change).
+    // The first `PolicyChanged` after the restart only tells the new worker the current epoch; it must
+    // not make the mid-stream flow "stale" and have policy re-decide it from its tuple (once a bug).
     assert!(
         !r.intact,
         "midstream_verdict = drop: the download completed anyway"
@@ -565,12 +561,9 @@ fn sigterm_releases_held_packets() {
         at_exit < Duration::from_millis(900) && syns >= 1,
         "the held SYN did not reach the server when the worker stopped ({syns} SYNs at {at_exit:?})"
     );
-    // KNOWN BUG (issue #3, reported to the lead): the released SYN reaches the server, but its SYN-ACK
-    // comes back within microseconds, is queued to the still-bound worker, and the unbind that follows
-    // the release drops it (the kernel flushes an unbound queue with NF_DROP). The connection then
-    // waits for TCP's retransmission (1 s) — exactly what releasing held packets should spare it.
-    // The worker should answer whatever is still queued with the default verdict after the release,
-    // before it unbinds. Leave this assertion failing until then.
+    // The released SYN's SYN-ACK comes back while the worker still drains its queue after the release
+    // (once a bug: the unbind right after the release dropped it and the connect waited 1 s for
+    // TCP's retransmission).
     assert!(
         connected,
         "the held connection did not complete after SIGTERM: {curl_status:?} {curl_out}"
