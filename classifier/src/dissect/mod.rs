@@ -46,6 +46,7 @@ pub mod teredo;
 pub mod tls;
 pub mod tls_cert;
 pub mod tls_cert_names;
+pub mod tls_records;
 pub mod tor;
 pub mod zoom;
 
@@ -404,6 +405,8 @@ pub static DISSECTORS: &[Dissector] = &[
     netapps::GIT_DISSECTOR,
     infra::PPTP_DISSECTOR,
     infra::NETFLOW_DISSECTOR,
+    // Late: Application Data records of a flow whose handshake was missed.
+    tls_records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
     rtp::DISSECTOR,
 ];

@@ -34,6 +34,21 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     if !ctx.stream_start {
         return Probe::NoMatch;
     }
+    // Over TCP, MS-ICE2 (Skype for Business, Teams) and RFC 4571 put a 2-byte length before each
+    // message; nDPI `stun.c` skips it when the length agrees with the STUN header that follows.
+    if ctx.is_tcp()
+        && be32(data, 6) == Some(MAGIC_COOKIE)
+        && be16(data, 4).and_then(|l| usize::from(l).checked_add(HEADER_LEN))
+            == be16(data, 0).map(usize::from)
+        && let Some(inner) = data.get(2..)
+    {
+        return message(ctx, inner);
+    }
+    message(ctx, data)
+}
+
+/// One STUN message at the start of `data`.
+fn message<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     let (Some(msg_type), Some(msg_len), Some(cookie)) =
         (be16(data, 0), be16(data, 2), be32(data, 4))
     else {
@@ -168,5 +183,35 @@ mod tests {
             panic!()
         };
         assert_eq!(h.app, WHATSAPP_CALL);
+    }
+
+    /// nDPI's stun.pcap: a Skype for Business client's first TCP segment, an MS-ICE2 binding
+    /// request behind a 2-byte length (0x0068): USERNAME, PRIORITY, ICE-CONTROLLING,
+    /// MS-CANDIDATE-IDENTIFIER (0x8054), MS-IMPLEMENTATION-VERSION (0x8070) 3, MESSAGE-INTEGRITY,
+    /// FINGERPRINT.
+    const MS_ICE_TCP: &[u8] = &[
+        0x00, 0x68, 0x00, 0x01, 0x00, 0x54, 0x21, 0x12, 0xa4, 0x42, 0xf3, 0x43, 0x94, 0x53, 0xb6,
+        0x98, 0xfb, 0x29, 0x50, 0xbb, 0x06, 0xed, 0x00, 0x06, 0x00, 0x09, 0x2f, 0x70, 0x49, 0x30,
+        0x3a, 0x54, 0x6f, 0x45, 0x64, 0x00, 0x00, 0x00, 0x00, 0x24, 0x00, 0x04, 0x6e, 0x6b, 0xfc,
+        0xff, 0x80, 0x29, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0xc2, 0xd1, 0x80, 0x54,
+        0x00, 0x01, 0x32, 0x00, 0x00, 0x00, 0x80, 0x70, 0x00, 0x04, 0x00, 0x00, 0x00, 0x03, 0x00,
+        0x08, 0x00, 0x14, 0xfe, 0x92, 0x87, 0x6a, 0xd4, 0x6d, 0x7b, 0x79, 0x7d, 0x42, 0xeb, 0x8d,
+        0x79, 0xa8, 0x05, 0xfa, 0xf3, 0x1d, 0x72, 0xd1, 0x80, 0x28, 0x00, 0x04, 0x02, 0x00, 0xfc,
+        0x47,
+    ];
+
+    #[test]
+    fn ms_ice_over_tcp_with_length_prefix() {
+        let ctx = Ctx::client(6, 41588, 42000);
+        let Probe::Match(h) = probe(&ctx, MS_ICE_TCP) else {
+            panic!("not STUN")
+        };
+        assert_eq!((h.master, h.app), (ids::STUN, SKYPE_TEAMS_CALL));
+        // A prefix length that disagrees with the STUN length is not taken as framing.
+        let mut bad = MS_ICE_TCP.to_vec();
+        bad[1] = 0x69;
+        assert_eq!(probe(&ctx, &bad), Probe::NoMatch);
+        // Over UDP there is no framing.
+        assert_eq!(probe(&Ctx::client(17, 1, 3478), MS_ICE_TCP), Probe::NoMatch);
     }
 }

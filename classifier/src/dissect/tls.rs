@@ -81,6 +81,15 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     } else {
         ids::TLS
     };
+    if let Some(mail) = mail_over_tls(ctx) {
+        // Implicit-TLS mail: the mail protocol is the master, and the app stays the same until a
+        // host name names one.
+        return match parse_handshake(record) {
+            Probe::Match(Handshake::ClientHello(ch)) => Probe::Match(Hit::with_host(mail, ch.sni)),
+            Probe::NoMatch => Probe::NoMatch,
+            _ => Probe::Match(Hit::proto(mail)),
+        };
+    }
     match parse_handshake(record) {
         Probe::Match(Handshake::ClientHello(ch)) => Probe::Match(Hit {
             master: ids::TLS,
@@ -103,6 +112,22 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
             dns_labels: false,
         }),
         Probe::NoMatch => Probe::NoMatch,
+    }
+}
+
+/// TLS on the implicit-TLS mail ports is that mail protocol, as nDPI `tls.c`
+/// `ndpi_tls_refine_master_protocol` names it: 465 and 587 SMTPS, 993 IMAPS, 995 POPS.
+pub(crate) fn mail_over_tls(ctx: &Ctx) -> Option<nfguard_proto::AppId> {
+    if !ctx.is_tcp() {
+        None
+    } else if ctx.has_port(465) || ctx.has_port(587) {
+        Some(ids::SMTPS)
+    } else if ctx.has_port(993) {
+        Some(ids::IMAPS)
+    } else if ctx.has_port(995) {
+        Some(ids::POPS)
+    } else {
+        None
     }
 }
 
@@ -245,6 +270,29 @@ mod tests {
             panic!()
         };
         assert_eq!((h.master, h.app), (ids::TLS, ids::DOH_DOT));
+    }
+
+    #[test]
+    fn mail_ports_are_the_mail_protocol() {
+        for (port, id) in [
+            (465, ids::SMTPS),
+            (587, ids::SMTPS),
+            (993, ids::IMAPS),
+            (995, ids::POPS),
+        ] {
+            let ctx = Ctx::client(6, 40000, port);
+            let Probe::Match(h) = probe(&ctx, CURL_HELLO) else {
+                panic!("{port}")
+            };
+            assert_eq!(
+                (h.master, h.app, h.host),
+                (id, id, &b"x.test"[..]),
+                "{port}"
+            );
+        }
+        // Plain text on a mail port is not TLS.
+        let ctx = Ctx::client(6, 40000, 993);
+        assert_eq!(probe(&ctx, b"* OK IMAP4rev1 ready\r\n"), Probe::NoMatch);
     }
 
     #[test]
