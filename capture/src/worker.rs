@@ -1112,7 +1112,7 @@ pub async fn serve(
     worker.begin_stop(&mut rq.queue);
     let until = Instant::now() + STOP_DRAIN_MAX;
     while Instant::now() < until {
-        while worker.drain(&mut rq.queue) {}
+        while worker.drain(&mut rq.queue) && Instant::now() < until {}
         match tokio::time::timeout(STOP_QUIET, rq.wait_readable()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => break,
