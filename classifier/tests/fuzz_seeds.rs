@@ -45,6 +45,7 @@ const ENTRIES: &[Entry] = &[
     ("netapps", dissect::netapps::fuzz_entry),
     ("infra", dissect::infra::fuzz_entry),
     ("tls_records", dissect::tls_records::fuzz_entry),
+    ("games", dissect::games::fuzz_entry),
     ("capture_file", capture_file::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("engine", engine::fuzz_entry),

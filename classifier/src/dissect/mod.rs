@@ -18,6 +18,7 @@ pub mod dhcp;
 pub mod dhcpv6;
 pub mod dns;
 pub mod ethereum;
+pub mod games;
 pub mod http;
 pub mod iax;
 pub mod industrial;
@@ -307,6 +308,10 @@ pub mod ids {
     pub const ELASTICSEARCH: AppId = AppId(330);
     pub const PPTP: AppId = AppId(115);
     pub const NETFLOW: AppId = AppId(128);
+    // Round C: games and gamer chat.
+    pub const WORLD_OF_WARCRAFT: AppId = AppId(76);
+    pub const DISCORD: AppId = AppId(58);
+    pub const XBOX: AppId = AppId(47);
 }
 
 // ---------------------------------------------------------------- registry
@@ -405,6 +410,9 @@ pub static DISSECTORS: &[Dissector] = &[
     netapps::GIT_DISSECTOR,
     infra::PPTP_DISSECTOR,
     infra::NETFLOW_DISSECTOR,
+    games::WOW_DISSECTOR,
+    games::DISCORD_DISSECTOR,
+    games::XBOX_DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls_records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
@@ -512,6 +520,9 @@ mod tests {
             (ids::ELASTICSEARCH, "Elasticsearch"),
             (ids::PPTP, "PPTP"),
             (ids::NETFLOW, "NetFlow"),
+            (ids::WORLD_OF_WARCRAFT, "WorldOfWarcraft"),
+            (ids::DISCORD, "Discord"),
+            (ids::XBOX, "Xbox"),
         ] {
             assert_eq!(by_name(name).map(|p| p.id), Some(id), "{name}");
         }
