@@ -13,6 +13,14 @@ const MAGIC_COOKIE: u32 = 0x2112_a442;
 /// Attributes read per message (a binding request carries fewer than ten).
 const MAX_ATTRIBUTES: usize = 32;
 const ATTR_REALM: u16 = 0x0014;
+/// Microsoft's [MS-TURN] attributes (IANA STUN attribute registry): only Skype for Business and
+/// Teams media relays send them; nDPI `stun.c` names such flows Skype_TeamsCall.
+const MS_VERSION: u16 = 0x8008;
+/// nDPI `stun.c`: WhatsApp calls use message types 0x0800–0x0802 of their own, and attributes
+/// 0x4000–0x4004 and 0x4007; Zoom uses 0x0101 and 0x0103.
+const WHATSAPP_TYPES: [u16; 3] = [0x0800, 0x0801, 0x0802];
+const MS_SEQUENCE_NUMBER: u16 = 0x8050;
+const MS_SERVICE_QUALITY: u16 = 0x8055;
 
 const WHATSAPP_CALL: AppId = AppId(45);
 const FACEBOOK_VOIP: AppId = AppId(268);
@@ -78,10 +86,13 @@ fn message<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     // Without the cookie (RFC 3489), require a known method/class to limit false positives.
     let method = msg_type & 0x3eef;
-    if cookie != MAGIC_COOKIE && !(method <= 0x000b && msg_len > 0) && msg_type != 0x0800 {
+    if cookie != MAGIC_COOKIE
+        && !(method <= 0x000b && msg_len > 0)
+        && !WHATSAPP_TYPES.contains(&msg_type)
+    {
         return Probe::NoMatch;
     }
-    if msg_type == 0x0800 {
+    if WHATSAPP_TYPES.contains(&msg_type) {
         return Probe::Match(app_hit(WHATSAPP_CALL, &[]));
     }
     if method > 0x000b {
@@ -95,9 +106,10 @@ fn message<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         let len = usize::from(len);
         let value = r.rest().get(..len).unwrap_or(r.rest());
         let app = match ty {
-            0x0103 => Some(ZOOM),
-            0x4000..=0x4002 => Some(WHATSAPP_CALL),
+            0x0101 | 0x0103 => Some(ZOOM),
+            0x4000..=0x4004 | 0x4007 => Some(WHATSAPP_CALL),
             ATTR_REALM => realm_app(value),
+            MS_VERSION | MS_SEQUENCE_NUMBER | MS_SERVICE_QUALITY => Some(SKYPE_TEAMS_CALL),
             0x8054 | 0x8070 | 0x24df | 0x3802 | 0x8036 | 0x8095 | 0x8006 => Some(SKYPE_TEAMS_CALL),
             0xff03 => Some(GOOGLE_CALL),
             _ => None,
@@ -183,6 +195,27 @@ mod tests {
             panic!()
         };
         assert_eq!(h.app, WHATSAPP_CALL);
+        for attr in [0x4004u16, 0x4007] {
+            m[20..22].copy_from_slice(&attr.to_be_bytes());
+            let Probe::Match(h) = probe(&Ctx::client(17, 1, 3478), &m) else {
+                panic!()
+            };
+            assert_eq!(h.app, WHATSAPP_CALL);
+        }
+        // 0x4005 is not one of them.
+        m[20..22].copy_from_slice(&0x4005u16.to_be_bytes());
+        let Probe::Match(h) = probe(&Ctx::client(17, 1, 3478), &m) else {
+            panic!()
+        };
+        assert_eq!(h.app, ids::STUN);
+        // WhatsApp's own message type 0x0801, without the magic cookie.
+        let mut t = vec![0x08, 0x01, 0x00, 0x04, 0, 0, 0, 0];
+        t.extend_from_slice(&[9; 12]);
+        t.extend_from_slice(&[0, 0, 0, 0]);
+        let Probe::Match(h) = probe(&Ctx::client(17, 1, 3478), &t) else {
+            panic!()
+        };
+        assert_eq!(h.app, WHATSAPP_CALL);
     }
 
     /// nDPI's stun.pcap: a Skype for Business client's first TCP segment, an MS-ICE2 binding
@@ -213,5 +246,28 @@ mod tests {
         assert_eq!(probe(&ctx, &bad), Probe::NoMatch);
         // Over UDP there is no framing.
         assert_eq!(probe(&Ctx::client(17, 1, 3478), MS_ICE_TCP), Probe::NoMatch);
+    }
+
+    #[test]
+    fn ms_turn_attributes() {
+        // An allocate request (0x0003) carrying MS-VERSION 6, as [MS-TURN] §2.2.2.1 lays it out.
+        for attr in [MS_VERSION, MS_SEQUENCE_NUMBER, MS_SERVICE_QUALITY] {
+            let mut m = vec![0x00, 0x03, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42];
+            m.extend_from_slice(&[7; 12]);
+            m.extend_from_slice(&attr.to_be_bytes());
+            m.extend_from_slice(&[0x00, 0x04, 0x00, 0x00, 0x00, 0x06]);
+            let Probe::Match(h) = probe(&Ctx::client(17, 50000, 3478), &m) else {
+                panic!("{attr:04x}")
+            };
+            assert_eq!(h.app, SKYPE_TEAMS_CALL, "{attr:04x}");
+        }
+        // SOFTWARE (0x8022) names nothing.
+        let mut m = vec![0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42];
+        m.extend_from_slice(&[7; 12]);
+        m.extend_from_slice(&[0x80, 0x22, 0x00, 0x04, b'a', b'b', b'c', b'd']);
+        let Probe::Match(h) = probe(&Ctx::client(17, 50000, 3478), &m) else {
+            panic!()
+        };
+        assert_eq!(h.app, ids::STUN);
     }
 }
