@@ -450,6 +450,10 @@ impl Worker {
             e.epoch = u32::try_from(self.epoch & u64::from(u32::MAX)).unwrap_or(0);
             e.set_offload(false);
             e.set_state(FlowState::Decided);
+            self.publish_start(held.slot, held.flow_id);
+            let Some(e) = self.flows.get_flow_mut(held.slot, held.flow_id) else {
+                return;
+            };
             let d = decision_of(e);
             self.stats.packet(v, held.len);
             send(
@@ -482,12 +486,33 @@ impl Worker {
             e.epoch = u32::try_from(self.epoch & u64::from(u32::MAX)).unwrap_or(0);
             e.set_offload(false);
             e.set_state(FlowState::Decided);
+            self.publish_start(held.slot, held.flow_id);
             self.stats.packet(v, held.len);
             send(q, &self.stats, held.msg, verdict::default_verdict(v));
             return;
         }
         e.set_in_flight(true);
         self.request_decide(q, held, None, now + self.timeout());
+    }
+
+    /// The flow's START event, once: at its decision by policy, or when it was recovered from its
+    /// connmark or given `midstream_verdict` (so the store sees those flows and their END too).
+    fn publish_start(&mut self, slot: u32, flow_id: u64) {
+        let Some(e) = self.flows.get_flow_mut(slot, flow_id) else {
+            return;
+        };
+        if e.started() {
+            return;
+        }
+        e.set_started();
+        let ev = flow_event(
+            e,
+            pb::FlowEventKind::FlowEventStart,
+            self.queue,
+            self.boot_id,
+            "",
+        );
+        self.events.publish(pb::published::Body::FlowEvent(ev));
     }
 
     fn iface(&mut self, index: u32) -> String {
@@ -764,17 +789,7 @@ impl Worker {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             tracing::debug!(queue = self.queue, flow = e.flow_id, verdict = %v, rule = %d.rule, app = e.app, "Flow decided.");
-            if !e.started() {
-                e.set_started();
-                let ev = flow_event(
-                    e,
-                    pb::FlowEventKind::FlowEventStart,
-                    self.queue,
-                    self.boot_id,
-                    "",
-                );
-                self.events.publish(pb::published::Body::FlowEvent(ev));
-            }
+            self.publish_start(held.slot, held.flow_id);
         } else {
             // Decided under an older policy: good for this packet only (DESIGN brief §7).
             self.stats

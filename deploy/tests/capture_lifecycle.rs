@@ -150,6 +150,9 @@ struct Restart {
     took: Duration,
     /// The second worker's metrics after the download ended.
     metrics: Metrics,
+    /// The second worker, and its flow events from right after it bound.
+    new_pid: u32,
+    events: FlowEvents,
 }
 
 /// Starts a ~4 s download through worker `old` (queue 0), kills that worker with SIGKILL after
@@ -174,7 +177,8 @@ fn restart_during_download(rig: &mut Rig, capture: &Path, old: u32, max_s: u32) 
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!rig.queue_bound(0), "queue still bound after kill -9");
-    rig.start_capture(capture, 0);
+    let new_pid = rig.start_capture(capture, 0);
+    let events = FlowEvents::subscribe(rig);
     eprintln!(
         "second worker bound {:?} after the download started",
         started.elapsed()
@@ -189,6 +193,8 @@ fn restart_during_download(rig: &mut Rig, capture: &Path, old: u32, max_s: u32) 
         intact: download_intact(status, &out, BLOB),
         took,
         metrics: rig.metrics("capture-q0"),
+        new_pid,
+        events,
     }
 }
 
@@ -291,6 +297,19 @@ fn restart_recovers_flow_from_connmark() {
             .get("nfguard_packets_total", &[("verdict", "accept")])
             >= 10.0
     );
+    // The recovered flow is in the new worker's flow records: it ends (idle or at SIGTERM) with an
+    // END event, which only a flow that had its START gets. (Its START itself may come before the
+    // subscription joins.)
+    rig.signal(r.new_pid, "-TERM");
+    let end = r.events.next(Duration::from_secs(5), |e| {
+        is_kind(e, pb::FlowEventKind::FlowEventEnd) && port_of(e) == 8080
+    });
+    let Some(end) = end else {
+        rig.dump_logs();
+        panic!("no END event for the recovered flow");
+    };
+    assert_eq!(end.verdict, "accept", "the recovered verdict");
+    assert_eq!(end.label, "HTTP", "the app recovered from the connmark");
 }
 
 #[test]
