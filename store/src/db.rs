@@ -243,6 +243,22 @@ impl SledStore {
         Err(last)
     }
 
+    /// Keys starting with `prefix` (a diagnostic: `examples/steady.rs` checks that retention leaves no
+    /// index or aggregate keys behind). A full scan of that prefix.
+    ///
+    /// # Errors
+    /// A database read error.
+    pub fn count_prefix(&self, prefix: &[u8]) -> Result<u64, StoreError> {
+        self.read(|db| {
+            let mut n = 0u64;
+            for kv in db.scan_prefix(prefix).keys() {
+                kv?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
     fn hot(&self) -> std::sync::MutexGuard<'_, Hot> {
         self.hot
             .lock()

@@ -1,0 +1,158 @@
+//! Steady-state size under continuous load with a short retention window (issue #8, not run in CI):
+//! `cargo run --release -p nfguard-store --example steady -- [RATE] [WINDOW_S] [WINDOWS] [DIR]`.
+//!
+//! Time is simulated: every simulated second is one flush holding RATE new flows (START) and the END of
+//! the flows started 30 s earlier, the way captures publish them; retention runs every simulated 60 s
+//! (as the store does, `RETENTION_INTERVAL`) with a cutoff WINDOW_S behind the simulated clock, in
+//! `EXPIRE_CHUNK` passes. So a run of a few minutes covers WINDOWS retention windows. After every window
+//! it prints the record count, the size on disk and the keys per kind: if the size kept growing while
+//! the keys stay flat, the growth is sled's, not left-over keys of ours.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use nfguard_proto::pb;
+use nfguard_store::ingest::Batch;
+use nfguard_store::retention::EXPIRE_CHUNK;
+use nfguard_store::{FlowStore, SledStore};
+
+/// Simulated seconds between a flow's START and its END.
+const FLOW_LIFE_S: u64 = 30;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut num = |d: u64| args.next().and_then(|s| s.parse().ok()).unwrap_or(d);
+    let rate = num(500);
+    let window_s = num(300);
+    let windows = num(8);
+    let dir = match std::env::args().nth(4) {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("nfguard-store-steady-{}", std::process::id())),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = SledStore::open(&dir, 256 << 20).unwrap();
+    let total_s = window_s * windows;
+    // The simulated run ends at the real now, so the hot cache's real-clock window behaves as in service.
+    let t_start_ms = nfguard_store::now_ms() - (total_s + FLOW_LIFE_S) * 1000;
+    println!(
+        "rate {rate} flows/s, retention window {window_s} s, {windows} windows ({} flows); steady state ≈ {} records",
+        rate * total_s,
+        rate * window_s
+    );
+    println!(
+        "{:>6} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}",
+        "window",
+        "flows",
+        "records",
+        "size MiB",
+        "r keys",
+        "f keys",
+        "i keys",
+        "a keys",
+        "ingest/s",
+        "wall s"
+    );
+    let t0 = Instant::now();
+    let mut window_started = Instant::now();
+    let mut flows_total = 0u64;
+    for sec in 0..total_s + FLOW_LIFE_S {
+        let now_ms = t_start_ms + sec * 1000;
+        let mut b = Batch::default();
+        if sec < total_s {
+            for j in 0..rate {
+                let i = sec * rate + j;
+                let ev = event(i, now_ms, pb::FlowEventKind::FlowEventStart, 0);
+                b.add(ev, now_ms, |id| store.lookup(id)).unwrap().unwrap();
+            }
+            flows_total += rate;
+        }
+        if let Some(started) = sec.checked_sub(FLOW_LIFE_S).filter(|s| *s < total_s) {
+            for j in 0..rate {
+                let i = started * rate + j;
+                let ev = event(
+                    i,
+                    t_start_ms + started * 1000,
+                    pb::FlowEventKind::FlowEventEnd,
+                    FLOW_LIFE_S * 1000,
+                );
+                b.add(ev, now_ms, |id| store.lookup(id)).unwrap().unwrap();
+            }
+        }
+        store.write(&b).unwrap();
+        store.sync().unwrap();
+        if sec % 60 == 59 {
+            let (cutoff_ms, usage_cutoff_s) =
+                nfguard_store::retention::cutoffs(now_ms, std::time::Duration::from_secs(window_s));
+            while store
+                .expire(cutoff_ms, usage_cutoff_s, EXPIRE_CHUNK)
+                .unwrap()
+                .more
+            {}
+            store.sync().unwrap();
+        }
+        if (sec + 1) % window_s == 0 && sec < total_s {
+            let keys = count_keys(&store);
+            let wall = window_started.elapsed().as_secs_f64();
+            println!(
+                "{:>6} {:>9} {:>9} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>8.0} {:>8.1}",
+                (sec + 1) / window_s,
+                flows_total,
+                store.records().unwrap(),
+                store.size_on_disk() as f64 / 1_048_576.0,
+                keys[0],
+                keys[1],
+                keys[2],
+                keys[3],
+                (rate * window_s) as f64 / wall,
+                t0.elapsed().as_secs_f64()
+            );
+            window_started = Instant::now();
+        }
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Keys per kind (`r`, `f`, `i`, `a`), read through a query-free scan of the open database.
+fn count_keys(store: &SledStore) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    for (n, p) in [b'r', b'f', b'i', b'a'].iter().enumerate() {
+        out[n] = store.count_prefix(&[*p]).unwrap();
+    }
+    out
+}
+
+/// Flow `i`: 2 000 hosts, 100 apps, 20 rules, 3 verdicts, 2 048 LAN hosts (as `bench.rs`).
+fn event(i: u64, first_ms: u64, kind: pb::FlowEventKind, life_ms: u64) -> pb::FlowEvent {
+    let end = kind == pb::FlowEventKind::FlowEventEnd;
+    pb::FlowEvent {
+        kind: kind as i32,
+        flow: Some(pb::FlowRef {
+            queue: (i % 4) as u32,
+            boot_id: 1,
+            flow_id: i,
+        }),
+        tuple: Some(pb::Tuple {
+            client_ip: vec![10, 0, (i / 256 % 8) as u8, (i % 256) as u8],
+            server_ip: vec![93, 184, (i % 251) as u8, 34],
+            client_port: 40_000 + (i % 20_000) as u32,
+            server_port: 443,
+            l4: 6,
+        }),
+        classification: Some(pb::Classification {
+            host: format!("host{}.example.com", i % 2000),
+            ..Default::default()
+        }),
+        label: format!("TLS.App{}", i % 100),
+        verdict: ["accept", "drop", "reject"][(i % 3) as usize].into(),
+        rule: format!("rule{}", i % 20),
+        bytes_c2s: if end { 1000 + i % 5000 } else { 500 },
+        bytes_s2c: if end { 20_000 } else { 1000 },
+        packets_c2s: if end { 10 } else { 3 },
+        packets_s2c: if end { 20 } else { 2 },
+        first_seen_unix_ms: first_ms,
+        last_seen_unix_ms: first_ms + life_ms,
+        end_reason: if end { "idle".into() } else { String::new() },
+        ..Default::default()
+    }
+}
