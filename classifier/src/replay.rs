@@ -15,11 +15,15 @@ use crate::capture_file::{self, CaptureError, Defrag, Records};
 use crate::engine::{Classification, Confidence, Engine, EngineConfig, FlowState, PacketView};
 use crate::risks::Risks;
 
+pub mod tunnel;
+
 /// Flows tracked at once; past it new flows are counted, not tracked (a replay is offline, so
 /// this only bounds memory on huge captures).
 pub const MAX_FLOWS: usize = 1_000_000;
-/// 6in4 / IPIP nesting followed at most.
+/// 6in4 / IPIP nesting followed at most inside one layer.
 const MAX_TUNNEL_DEPTH: usize = 2;
+/// IP layers accounted per captured packet: the outer one and up to two GRE/UDP tunnels inside.
+const TUNNEL_LAYERS: usize = 3;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReplayOptions {
@@ -197,7 +201,7 @@ pub fn replay_bytes(
 ) -> Result<ReplayStats, CaptureError> {
     let mut records = Records::new(data)?;
     let mut engine = Engine::new(opts.engine.unwrap_or_default());
-    let mut flows: HashMap<(u8, SocketAddr, SocketAddr), Flow> = HashMap::new();
+    let mut flows: HashMap<FlowKey, Flow> = HashMap::new();
     let mut defrag = Defrag::default();
     let mut stats = ReplayStats::default();
     // Capture timestamps map onto a monotonic base so the engine's TTLs follow capture time.
@@ -213,108 +217,53 @@ pub fn replay_bytes(
             stats.non_ip = stats.non_ip.saturating_add(1);
             continue;
         };
-        let owned;
-        let Some(mut v) = capture_file::parse_ip(ip) else {
-            stats.non_ip = stats.non_ip.saturating_add(1);
-            continue;
-        };
-        for _ in 0..MAX_TUNNEL_DEPTH {
-            // 6in4 (41) and IPIP (4): classify the inner packet, as nDPI does.
-            if !(v.proto == 41 || v.proto == 4) || v.frag.is_some() {
+        // One reassembly buffer per tunnel layer, so an inner packet may borrow from its outer
+        // layer's reassembled payload while the next layer reassembles into its own slot.
+        let mut slots: [Option<Vec<u8>>; TUNNEL_LAYERS] = Default::default();
+        let mut free: &mut [Option<Vec<u8>>] = &mut slots;
+        let mut next: Option<&[u8]> = Some(ip);
+        let mut outer = true;
+        while let Some(ip) = next.take() {
+            let Some((slot, rest)) = std::mem::take(&mut free).split_first_mut() else {
                 break;
-            }
-            match capture_file::parse_ip(v.l4) {
-                Some(inner) => v = inner,
-                None => break,
-            }
-        }
-        let l4_bytes: &[u8] = if v.frag.is_some() {
-            match defrag.push(&v) {
-                Some(whole) => {
-                    stats.fragments_reassembled = stats.fragments_reassembled.saturating_add(1);
-                    owned = whole;
-                    &owned
+            };
+            free = rest;
+            let Some(mut v) = capture_file::parse_ip(ip) else {
+                if outer {
+                    stats.non_ip = stats.non_ip.saturating_add(1);
                 }
-                None => continue,
+                break;
+            };
+            for _ in 0..MAX_TUNNEL_DEPTH {
+                // 6in4 (41) and IPIP (4): classify the inner packet instead, as nDPI does.
+                if !(v.proto == 41 || v.proto == 4) || v.frag.is_some() {
+                    break;
+                }
+                match capture_file::parse_ip(v.l4) {
+                    Some(inner) => v = inner,
+                    None => break,
+                }
             }
-        } else {
-            owned = Vec::new();
-            let _ = &owned;
-            v.l4
-        };
-        let Some(t) = transport(v.proto, l4_bytes) else {
-            continue;
-        };
-        let src = SocketAddr::new(v.src, t.sport);
-        let dst = SocketAddr::new(v.dst, t.dport);
-        let key = if (v.proto, src) < (v.proto, dst) {
-            (v.proto, src, dst)
-        } else {
-            (v.proto, dst, src)
-        };
-        if !flows.contains_key(&key) {
-            if flows.len() >= MAX_FLOWS {
+            let l4_bytes: &[u8] = if v.frag.is_some() {
+                match defrag.push(&v) {
+                    Some(whole) => {
+                        stats.fragments_reassembled = stats.fragments_reassembled.saturating_add(1);
+                        slot.insert(whole).as_slice()
+                    }
+                    None => break,
+                }
+            } else {
+                v.l4
+            };
+            outer = false;
+            // GRE and UDP tunnels: the outer flow is kept (GRE, CAPWAP…) and the carried
+            // packet is accounted to its own flow next.
+            next = tunnel::inner_ip(v.proto, l4_bytes);
+            let Some(t) = transport(v.proto, l4_bytes) else {
                 continue;
-            }
-            // Client: the SYN sender; else the side with the higher (ephemeral) port; else the sender.
-            let src_is_client = if t.syn && !t.ack {
-                true
-            } else if t.syn && t.ack {
-                false
-            } else if t.sport != t.dport {
-                t.sport > t.dport
-            } else {
-                true
             };
-            let (client, server) = if src_is_client {
-                (src, dst)
-            } else {
-                (dst, src)
-            };
-            let order = stats.flows;
-            stats.flows = stats.flows.saturating_add(1);
-            flows.insert(
-                key,
-                Flow {
-                    client,
-                    server,
-                    l4: v.proto,
-                    state: FlowState::new(),
-                    result: None,
-                    packets: 0,
-                    bytes: 0,
-                    order,
-                },
-            );
+            account(&mut engine, &mut flows, &mut stats, &v, &t, now);
         }
-        let Some(flow) = flows.get_mut(&key) else {
-            continue;
-        };
-        flow.packets = flow.packets.saturating_add(1);
-        flow.bytes = flow
-            .bytes
-            .saturating_add(u64::try_from(v.ip_len).unwrap_or(0));
-        let from_client = src == flow.client;
-        let pkt = PacketView {
-            l4: flow.l4,
-            client: flow.client,
-            server: flow.server,
-            from_client,
-            payload: t.payload,
-            tcp_seq: t.seq,
-            tcp_syn: t.syn,
-        };
-        let dns_like = flow
-            .result
-            .as_ref()
-            .is_some_and(|r| r.master.0 == 5 || r.master.0 == 8 || r.master.0 == 154);
-        if flow.result.is_none() || (dns_like && !from_client) {
-            let c = engine.classify(&mut flow.state, &pkt, now);
-            if flow.result.is_none() && c.state != crate::engine::State::NeedMore {
-                flow.result = Some(c);
-            }
-        }
-        let _ = IPPROTO_UDP;
     }
     stats.truncated = records.truncated;
     let mut all: Vec<Flow> = flows.into_values().collect();
@@ -341,6 +290,89 @@ pub fn replay_bytes(
         ));
     }
     Ok(stats)
+}
+
+type FlowKey = (u8, SocketAddr, SocketAddr);
+
+/// Accounts one transport packet to its flow, creating the flow on first sight, and runs it
+/// through the engine while the flow is undecided (and DNS-like responses after).
+fn account(
+    engine: &mut Engine,
+    flows: &mut HashMap<FlowKey, Flow>,
+    stats: &mut ReplayStats,
+    v: &capture_file::IpView<'_>,
+    t: &Transport<'_>,
+    now: Instant,
+) {
+    let src = SocketAddr::new(v.src, t.sport);
+    let dst = SocketAddr::new(v.dst, t.dport);
+    let key = if (v.proto, src) < (v.proto, dst) {
+        (v.proto, src, dst)
+    } else {
+        (v.proto, dst, src)
+    };
+    if !flows.contains_key(&key) {
+        if flows.len() >= MAX_FLOWS {
+            return;
+        }
+        // Client: the SYN sender; else the side with the higher (ephemeral) port; else the sender.
+        let src_is_client = if t.syn && !t.ack {
+            true
+        } else if t.syn && t.ack {
+            false
+        } else if t.sport != t.dport {
+            t.sport > t.dport
+        } else {
+            true
+        };
+        let (client, server) = if src_is_client {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
+        let order = stats.flows;
+        stats.flows = stats.flows.saturating_add(1);
+        flows.insert(
+            key,
+            Flow {
+                client,
+                server,
+                l4: v.proto,
+                state: FlowState::new(),
+                result: None,
+                packets: 0,
+                bytes: 0,
+                order,
+            },
+        );
+    }
+    let Some(flow) = flows.get_mut(&key) else {
+        return;
+    };
+    flow.packets = flow.packets.saturating_add(1);
+    flow.bytes = flow
+        .bytes
+        .saturating_add(u64::try_from(v.ip_len).unwrap_or(0));
+    let from_client = src == flow.client;
+    let pkt = PacketView {
+        l4: flow.l4,
+        client: flow.client,
+        server: flow.server,
+        from_client,
+        payload: t.payload,
+        tcp_seq: t.seq,
+        tcp_syn: t.syn,
+    };
+    let dns_like = flow
+        .result
+        .as_ref()
+        .is_some_and(|r| r.master.0 == 5 || r.master.0 == 8 || r.master.0 == 154);
+    if flow.result.is_none() || (dns_like && !from_client) {
+        let c = engine.classify(&mut flow.state, &pkt, now);
+        if flow.result.is_none() && c.state != crate::engine::State::NeedMore {
+            flow.result = Some(c);
+        }
+    }
 }
 
 struct Transport<'a> {

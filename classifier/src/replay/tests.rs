@@ -287,3 +287,38 @@ fn portless_protocols_use_ndpi_names() {
     assert_eq!(nfguard_proto::types::l4_name(132), "SCTP");
     assert_eq!(nfguard_proto::types::l4_name(200), "200");
 }
+
+#[test]
+fn gre_keeps_the_outer_flow_and_emits_the_inner_one() {
+    // The recorded DNS query inside IPv4/UDP, inside PPTP's enhanced GRE (PPP), inside IPv4.
+    let q = include_bytes!("../../testdata/dns_query_udp.bin");
+    let mut udp = vec![0x9e, 0xd7, 0x00, 0x35];
+    udp.extend_from_slice(&((8 + q.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(q);
+    let ipv4 = |proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]| {
+        let mut h = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0];
+        h[2..4].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+        h.extend_from_slice(&src);
+        h.extend_from_slice(&dst);
+        h.extend_from_slice(payload);
+        h
+    };
+    let inner = ipv4(17, [192, 168, 10, 2], [192, 168, 103, 40], &udp);
+    let mut gre = vec![0x30, 0x81, 0x88, 0x0b, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+    gre.extend_from_slice(&[0xff, 0x03, 0x00, 0x21]);
+    gre.extend_from_slice(&inner);
+    let outer = ipv4(47, [109, 105, 228, 253], [10, 177, 98, 84], &gre);
+    let (flows, _) = run(&pcap_with(101, false, &[(1, 0, outer)], |f| f.to_vec()));
+    let got: Vec<_> = flows
+        .iter()
+        .map(|f| (f.l4, f.client.to_string(), f.label.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (47, "109.105.228.253:0".to_string(), "GRE"),
+            (17, "192.168.10.2:40663".to_string(), "DNS.YouTube"),
+        ]
+    );
+}
