@@ -16,7 +16,7 @@ use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UD
 use nfguard_proto::{AppId, protocols};
 
 use crate::dissect::{
-    self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, tls_cert, tls_cert_names, tor,
+    self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, starttls, tls_cert, tls_cert_names, tor,
 };
 use crate::dns_cache::DnsCache;
 use crate::hosts::HostMatcher;
@@ -29,6 +29,10 @@ pub const MAX_HANDSHAKE_BYTES: usize = quic::MAX_HANDSHAKE_BYTES;
 /// nDPI's default number of packets inspected per flow.
 pub const DEFAULT_MAX_DPI_PACKETS: u8 = 32;
 const IPPROTO_IGMP: u8 = 2;
+/// Payload packets after a mail/FTP banner watched for the TLS upgrade: greeting, EHLO and its
+/// reply, STARTTLS and its reply fit in five; a few more allow split replies. `max_dpi_packets`
+/// bounds it too (give-up reports the plain protocol).
+const MAIL_UPGRADE_PACKETS: u8 = 8;
 
 /// How the application was found (the flow JSON's `confidence`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -168,6 +172,11 @@ struct Dpi {
     /// STUN without an application yet: payload packets still inspected for one (nDPI's extra
     /// dissection, `stun.c`); 0 when not waiting.
     stun_left: u8,
+    /// SMTP/IMAP/POP3/FTP after its banner: payload packets still watched for an in-band TLS
+    /// upgrade (`starttls.rs`); 0 when not watching.
+    mail_left: u8,
+    /// The client sent the upgrade command; the server's reply decides.
+    mail_starttls: bool,
 }
 
 /// One TCP direction's stream position and, while reassembling, its buffer.
@@ -462,6 +471,9 @@ impl Engine {
         if dpi.await_cert {
             return self.certificate(dpi, pkt);
         }
+        if dpi.mail_left > 0 {
+            return mail_upgrade(dpi, pkt);
+        }
         let from_client = pkt.from_client;
         let dir = dir_mut(dpi, from_client);
         let base = *dir.base.get_or_insert(pkt.tcp_seq);
@@ -549,6 +561,13 @@ impl Engine {
             if dpi.stun_left == 0 {
                 return dpi.tentative.take().map(|t| *t);
             }
+            return None;
+        }
+        if l4 == IPPROTO_TCP && !tentative && starttls::secure_of(c.master).is_some() {
+            // Plain-text mail or FTP: watch the next few packets for STARTTLS / AUTH TLS.
+            dpi.mail_left = MAIL_UPGRADE_PACKETS;
+            dpi.mail_starttls = false;
+            dpi.tentative = Some(Box::new(c));
             return None;
         }
         // Only an SNI-less hello waits for the certificate: with an SNI the policy can decide on the
@@ -786,6 +805,48 @@ fn is_tor(host: &str, pkt: &PacketView<'_>) -> bool {
         tor::TorSni::Shape => ip_lists::lookup(pkt.server.ip()) == Some(tor::TOR),
         tor::TorSni::No => false,
     }
+}
+
+/// One packet of a mail/FTP flow being watched for an in-band TLS upgrade (`starttls.rs`): the
+/// secure protocol once the server accepts the client's STARTTLS / STLS / AUTH TLS (or a TLS
+/// handshake record shows up), the plain one on a clear-text command, a refusal, or when the
+/// watch runs out; `None` while the exchange goes on.
+fn mail_upgrade(dpi: &mut Dpi, pkt: &PacketView<'_>) -> Option<Classification> {
+    let plain = dpi.tentative.as_ref()?.master;
+    dpi.mail_left = dpi.mail_left.saturating_sub(1);
+    let data = pkt.payload;
+    let tls_record = data.first() == Some(&0x16) && data.get(1) == Some(&3);
+    let verdict = if tls_record {
+        Some(true)
+    } else if pkt.from_client {
+        match starttls::command(plain, data) {
+            starttls::Command::StartTls => {
+                dpi.mail_starttls = true;
+                None
+            }
+            starttls::Command::Neutral => None,
+            starttls::Command::Plain => Some(false),
+        }
+    } else if dpi.mail_starttls {
+        starttls::reply(plain, data)
+    } else {
+        None
+    };
+    let upgraded = match verdict {
+        Some(v) => v,
+        None if dpi.mail_left == 0 => false,
+        None => return None,
+    };
+    dpi.mail_left = 0;
+    let mut c = *dpi.tentative.take()?;
+    if let (true, Some(secure)) = (upgraded, starttls::secure_of(c.master)) {
+        if c.app == c.master {
+            c.app = secure;
+        }
+        c.master = secure;
+        c.category = category_of(c.app, c.master);
+    }
+    Some(c)
 }
 
 fn dir_mut(dpi: &mut Dpi, from_client: bool) -> &mut Dir {

@@ -47,6 +47,7 @@ const ENTRIES: &[Entry] = &[
     ("tls_records", dissect::tls_records::fuzz_entry),
     ("games", dissect::games::fuzz_entry),
     ("capture_file", capture_file::fuzz_entry),
+    ("starttls", dissect::starttls::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("tunnel", replay::tunnel::fuzz_entry),
     ("engine", engine::fuzz_entry),

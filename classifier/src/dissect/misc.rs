@@ -180,7 +180,11 @@ fn mail<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         let smtp = find(data, b"SMTP").is_some() || find(data, b"ESMTP").is_some();
         let ftp = find(data, b"FTP").is_some() || ctx.has_port(21);
         return if smtp {
-            hit(ids::SMTP)
+            // smtp.c keeps the greeting's host name as the flow's host.
+            match super::starttls::smtp_greeting_host(data) {
+                Some(host) => Probe::Match(Hit::with_host(ids::SMTP, host)),
+                None => hit(ids::SMTP),
+            }
         } else if ftp {
             hit(ids::FTP_CONTROL)
         } else if ctx.has_port(25) || ctx.has_port(587) {
@@ -597,8 +601,9 @@ mod tests {
         );
         assert_eq!(
             mail(&server(6, 25), b"220 mx.example ESMTP Postfix\r\n"),
-            hit(ids::SMTP)
+            Probe::Match(Hit::with_host(ids::SMTP, b"mx.example"))
         );
+        assert_eq!(mail(&server(6, 25), b"220 ESMTP ready\r\n"), hit(ids::SMTP));
         assert_eq!(mail(&server(6, 110), b"+OK POP3 ready\r\n"), hit(ids::POP3));
         assert_eq!(mail(&server(6, 143), b"* OK IMAP4rev1\r\n"), hit(ids::IMAP));
         assert_eq!(

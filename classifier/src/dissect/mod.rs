@@ -39,6 +39,7 @@ pub mod rtp;
 pub mod smb;
 pub mod spotify;
 pub mod ssh;
+pub mod starttls;
 pub mod steam;
 pub mod stun;
 pub mod teamviewer;

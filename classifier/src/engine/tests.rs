@@ -318,3 +318,87 @@ fn stun_extra_packets_only_over_udp_and_media_does_not_relabel() {
     }
     assert_eq!((last.state, last.label().as_str()), (State::Done, "STUN"));
 }
+
+/// The SMTP exchange of nDPI's smtp-starttls.pcap, one packet per line, through the engine.
+fn smtp_session(e: &mut Engine, lines: &[(bool, &[u8])]) -> Vec<Classification> {
+    let mut f = FlowState::new();
+    let now = Instant::now();
+    let (mut cseq, mut sseq) = (1000u32, 5000u32);
+    let mut out = vec![];
+    for &(from_client, line) in lines {
+        let p = if from_client {
+            cseq = cseq.wrapping_add(line.len() as u32);
+            pkt(IPPROTO_TCP, 57406, 25, line, cseq - line.len() as u32)
+        } else {
+            sseq = sseq.wrapping_add(line.len() as u32);
+            server(IPPROTO_TCP, 57406, 25, line, sseq - line.len() as u32)
+        };
+        out.push(e.classify(&mut f, &p, now));
+    }
+    out
+}
+
+#[test]
+fn smtp_starttls_is_smtps_once_the_server_accepts() {
+    let mut e = Engine::new(EngineConfig::default());
+    let lines: &[(bool, &[u8])] = &[
+        (
+            false,
+            b"220 mx.google.com ESMTP s4si9696358qcc.63 - gsmtp\r\n",
+        ),
+        (true, b"EHLO xxxxxxxxxxxxx.xxx.com\r\n"),
+        (
+            false,
+            b"250-mx.google.com at your service\r\n250-STARTTLS\r\n250 CHUNKING\r\n",
+        ),
+        (true, b"STARTTLS\r\n"),
+        (false, b"220 2.0.0 Ready to start TLS\r\n"),
+    ];
+    let out = smtp_session(&mut e, lines);
+    // Undecided until the server's answer to STARTTLS, then SMTPS named from the greeting host.
+    assert!(
+        out[..4].iter().all(|c| c.state == State::NeedMore),
+        "{out:?}"
+    );
+    let last = &out[4];
+    assert_eq!(last.state, State::Done);
+    assert_eq!(last.master, ids::SMTPS);
+    assert_eq!(last.host, "mx.google.com");
+    assert_eq!(last.label(), "SMTPS.Google");
+}
+
+#[test]
+fn plain_smtp_decides_on_the_first_clear_text_command() {
+    let mut e = Engine::new(EngineConfig::default());
+    let lines: &[(bool, &[u8])] = &[
+        (false, b"220 mail.example.org ESMTP Postfix\r\n"),
+        (true, b"EHLO client.example\r\n"),
+        (false, b"250 mail.example.org\r\n"),
+        (true, b"MAIL FROM:<a@example.org>\r\n"),
+    ];
+    let out = smtp_session(&mut e, lines);
+    assert_eq!(out[2].state, State::NeedMore);
+    assert_eq!(out[3].state, State::Done);
+    assert_eq!(out[3].label(), "SMTP");
+    // A refused STARTTLS is plain SMTP too.
+    let refused: &[(bool, &[u8])] = &[
+        (false, b"220 mail.example.org ESMTP\r\n"),
+        (true, b"STARTTLS\r\n"),
+        (false, b"454 4.7.0 TLS not available\r\n"),
+    ];
+    let out = smtp_session(&mut e, refused);
+    assert_eq!((out[2].state, out[2].master), (State::Done, ids::SMTP));
+    // Neutral commands only: the watch ends after MAIL_UPGRADE_PACKETS with plain SMTP.
+    let mut idle: Vec<(bool, &[u8])> = vec![(false, b"220 mail.example.org ESMTP\r\n")];
+    idle.extend(std::iter::repeat_n(
+        (true, &b"NOOP\r\n"[..]),
+        MAIL_UPGRADE_PACKETS.into(),
+    ));
+    let out = smtp_session(&mut e, &idle);
+    let n = out.len();
+    assert!(out[..n - 1].iter().all(|c| c.state == State::NeedMore));
+    assert_eq!(
+        (out[n - 1].state, out[n - 1].master),
+        (State::Done, ids::SMTP)
+    );
+}
