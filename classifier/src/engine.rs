@@ -16,7 +16,8 @@ use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UD
 use nfguard_proto::{AppId, protocols};
 
 use crate::dissect::{
-    self, Ctx, DISSECTORS, Hit, Probe, dns, ids, quic, starttls, tls_cert, tls_cert_names, tor,
+    self, Ctx, DISSECTORS, Hit, Probe, dns, dtls, ids, quic, starttls, tls_cert, tls_cert_names,
+    tor,
 };
 use crate::dns_cache::DnsCache;
 use crate::hosts::HostMatcher;
@@ -451,6 +452,20 @@ impl Engine {
                 Probe::NoMatch => {}
             }
             dpi.quic = None;
+            if dpi.stun_left > 0 && dtls::is_handshake(pkt.payload) {
+                // A DTLS handshake on a STUN flow: WebRTC keying its media, which nDPI's stun.c
+                // labels DTLS (keeping an application STUN named).
+                dpi.stun_left = 0;
+                return dpi.tentative.take().map(|t| {
+                    let mut c = *t;
+                    if c.app == c.master {
+                        c.app = dtls::DTLS;
+                    }
+                    c.master = dtls::DTLS;
+                    c.category = category_of(c.app, c.master);
+                    c
+                });
+            }
             return match run_dissectors(&ctx, pkt.payload) {
                 Outcome::Match(hit) => self.on_hit(dpi, &ctx, &hit, pkt, now),
                 _ if dpi.stun_left > 0 => {

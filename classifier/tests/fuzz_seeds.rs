@@ -48,6 +48,7 @@ const ENTRIES: &[Entry] = &[
     ("games", dissect::games::fuzz_entry),
     ("capture_file", capture_file::fuzz_entry),
     ("starttls", dissect::starttls::fuzz_entry),
+    ("dtls", dissect::dtls::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("tunnel", replay::tunnel::fuzz_entry),
     ("engine", engine::fuzz_entry),

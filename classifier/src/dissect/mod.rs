@@ -17,6 +17,7 @@ pub mod databases;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod dns;
+pub mod dtls;
 pub mod ethereum;
 pub mod games;
 pub mod http;

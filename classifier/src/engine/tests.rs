@@ -402,3 +402,25 @@ fn plain_smtp_decides_on_the_first_clear_text_command() {
         (State::Done, ids::SMTP)
     );
 }
+
+/// A DTLS ClientHello after the binding request relabels the STUN flow DTLS at once (nDPI's
+/// stun.c), as in stun.pcap's Google Meet flow; without one it stays STUN (test above).
+#[test]
+fn dtls_handshake_after_stun_is_dtls() {
+    let mut e = Engine::new(EngineConfig::default());
+    let now = Instant::now();
+    let request = stun_msg(0x0001, &[(0x8022, b"client")]);
+    let mut udp = FlowState::new();
+    let p = pkt(IPPROTO_UDP, 40004, 3478, &request, 0);
+    assert_eq!(e.classify(&mut udp, &p, now).state, State::NeedMore);
+    let mut hello = vec![22, 0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 24];
+    hello.extend_from_slice(&[1, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 12]);
+    hello.extend_from_slice(&[0xfe, 0xfd]);
+    hello.extend_from_slice(&[0xaa; 10]);
+    let c = e.classify(&mut udp, &pkt(IPPROTO_UDP, 40004, 3478, &hello, 0), now);
+    assert_eq!((c.state, c.label().as_str()), (State::Done, "DTLS"));
+    // The same record on a flow that is not STUN names nothing by itself.
+    let mut plain = FlowState::new();
+    let c = e.classify(&mut plain, &pkt(IPPROTO_UDP, 40005, 5000, &hello, 0), now);
+    assert_ne!(c.master, dtls::DTLS);
+}
