@@ -279,12 +279,12 @@ impl SledStore {
             let new_index = index_values(&p.flow);
             let old_index = p.stored_index.as_deref().unwrap_or(&[]);
             for (d, v) in old_index {
-                if !new_index.contains(&(*d, v.clone())) {
+                if !new_index.iter().any(|(nd, nv)| nd == d && nv == v) {
                     b.remove(index_key(*d, v, &p.key));
                 }
             }
             for (d, v) in &new_index {
-                if !old_index.contains(&(*d, v.clone())) {
+                if !old_index.iter().any(|(od, ov)| od == d && ov == v) {
                     b.insert(index_key(*d, v, &p.key), &[] as &[u8]);
                 }
             }
@@ -293,11 +293,29 @@ impl SledStore {
                 b.insert(&p.id.db_key()[..], &p.key.0[..]);
             }
         }
-        for (k, d) in &batch.aggs {
-            let mut v = db
-                .get(k)?
-                .and_then(|v| AggValue::decode(&v))
-                .unwrap_or_default();
+        // The hot cache mirrors the stored value of every bucket it holds (updated below, after the batch
+        // applied; reloaded from disk by a reopen after a failed one), so only the other aggregates are
+        // read back. Iterating the unchanged map twice visits it in the same order.
+        let known: Vec<Option<AggValue>> = {
+            let mut hot = self.hot();
+            hot.advance(crate::now_ms() / 1000);
+            batch
+                .aggs
+                .keys()
+                .map(|k| {
+                    let (dim, level, bucket, name) = parse_agg_key(k)?;
+                    hot.stored(dim, level, bucket, name)
+                })
+                .collect()
+        };
+        for ((k, d), known) in batch.aggs.iter().zip(known) {
+            let mut v = match known {
+                Some(v) => v,
+                None => db
+                    .get(k)?
+                    .and_then(|v| AggValue::decode(&v))
+                    .unwrap_or_default(),
+            };
             v.add(d);
             b.insert(k.as_slice(), &v.encode()[..]);
         }

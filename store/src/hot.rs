@@ -38,6 +38,22 @@ impl Hot {
         self.enabled && (level != Level::Minute || first >= self.minute_floor)
     }
 
+    /// The stored value of one aggregate when its bucket is held (zero if the bucket has no such name),
+    /// `None` when only the database knows it. The writer adds a batch's increments to this instead of
+    /// reading every aggregate back from sled (that read was 12 % of ingest time in `examples/bench.rs`).
+    pub fn stored(&self, dim: u8, level: u8, bucket: u64, name: &[u8]) -> Option<AggValue> {
+        if dim == Dim::Client as u8 || !self.holds(Level::from_u8(level)?, bucket) {
+            return None;
+        }
+        Some(
+            self.buckets
+                .get(&(dim, level, bucket))
+                .and_then(|m| m.get(name))
+                .copied()
+                .unwrap_or_default(),
+        )
+    }
+
     pub fn add(&mut self, dim: u8, level: u8, bucket: u64, name: &[u8], v: &AggValue) {
         if !self.enabled || dim == Dim::Client as u8 {
             return;
