@@ -106,6 +106,11 @@ fn kafka<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     if !ctx.is_tcp() || !ctx.from_client || data.len() < KAFKA_HEADER {
         return Probe::NoMatch;
     }
+    // A size and three small integers are common in any length-prefixed binary protocol: off the
+    // Kafka port only a connection's first request is taken, never a segment mid-flow.
+    if !ctx.stream_start && !KAFKA_DISSECTOR.likely(ctx) {
+        return Probe::NoMatch;
+    }
     let (Some(size), Some(key), Some(version), Some(id_len)) =
         (be32(data, 0), be16(data, 4), be16(data, 6), be16(data, 12))
     else {

@@ -294,7 +294,9 @@ fn mqtt<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     // Any later control packet on its own, as nDPI `src/lib/protocols/mqtt.c` accepts mid-flow
     // (a broker connection is often captured long after CONNECT): one segment holding exactly one
     // packet with a one-byte remaining length, the type's fixed flags (MQTT 3.1.1 §2.2.2) and its
-    // fixed size or minimum size (§3.2–§3.14).
+    // fixed size or minimum size (§3.2–§3.14). Most of those are one or two bytes of signature (a
+    // PINGREQ is `c0 00`), so off the MQTT ports only a PUBLISH, whose topic name is checked too,
+    // is taken: anything else would steal other protocols' flows.
     if !ctx.is_tcp() || data.len() > MQTT_MAX_PACKET || data.len() < 2 {
         return Probe::NoMatch;
     }
@@ -302,6 +304,9 @@ fn mqtt<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return Probe::NoMatch;
     }
     let (kind, flags) = (at(data, 0) >> 4, at(data, 0) & 0x0f);
+    if kind != MQTT_PUBLISH && !MQTT.likely(ctx) {
+        return Probe::NoMatch;
+    }
     let ok = match kind {
         // CONNACK, PUBACK, PUBREC, PUBCOMP, UNSUBACK: flags 0, two bytes of variable header.
         2 | 4 | 5 | 7 | 11 => flags == 0 && data.len() == 4,
@@ -661,9 +666,16 @@ mod midflow_tests {
             stream_start: false,
             ..Ctx::client(6, 53522, 17501)
         };
-        assert_eq!(mqtt(&c, b"\xc0\x00"), hit(ids::MQTT));
-        assert_eq!(mqtt(&c, b"\xd0\x00"), hit(ids::MQTT));
-        assert_eq!(mqtt(&c, b"\x40\x02\x00\x02"), hit(ids::MQTT));
+        // Off the MQTT ports the two- and four-byte control packets are too weak (a PINGREQ is
+        // `c0 00`); on 1883 they are taken.
+        let on_port = Ctx {
+            stream_start: false,
+            ..Ctx::client(6, 53522, 1883)
+        };
+        for short in [&b"\xc0\x00"[..], b"\xd0\x00", b"\x40\x02\x00\x02"] {
+            assert_eq!(mqtt(&c, short), Probe::NoMatch);
+            assert_eq!(mqtt(&on_port, short), hit(ids::MQTT));
+        }
         let mut publish = b"\x32\x00\x00\x09Bus17Info\x00\x04Update triggered".to_vec();
         publish[1] = (publish.len() - 2) as u8;
         assert_eq!(mqtt(&c, &publish), hit(ids::MQTT));

@@ -422,6 +422,9 @@ pub static DISSECTORS: &[Dissector] = &[
 ];
 
 #[cfg(test)]
+mod cross_tests;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 pub(crate) mod testutil {
     use super::*;
