@@ -9,10 +9,18 @@
 //! followed by the replay loop itself, which replaces the outer packet as ndpiReader does.
 //!
 //! Every function returns a sub-slice of its input: nothing is copied or allocated.
+// Tunnel headers come from the capture file: as untrusted as any packet (STYLE §2).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 use nfguard_proto::types::IPPROTO_UDP;
 
 use crate::capture_file::{self, link};
+use crate::dissect::be16;
 
 /// IP protocol number of GRE.
 pub const IPPROTO_GRE: u8 = 47;
@@ -38,12 +46,6 @@ pub fn inner_ip(proto: u8, l4: &[u8]) -> Option<&[u8]> {
     };
     // Only hand back something that starts like an IP header.
     matches!(ip.first()? >> 4, 4 | 6).then_some(ip)
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
 }
 
 /// GRE: reader_util.c `ndpi_is_valid_gre_tunnel`, with the flag layout of RFC 2784/2890 (v0) and
@@ -232,5 +234,9 @@ pub fn fuzz_entry(data: &[u8]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests;
