@@ -27,6 +27,14 @@ const HTTP_GET: &[u8] =
     b"GET /watch HTTP/1.1\r\nHost: www.youtube.com\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 const HTTP_POST: &[u8] =
     b"POST /api/v1/items HTTP/1.1\r\nHost: example.org\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+/// Recorded from real clients on loopback (`testdata/README.md`).
+const SMB1_NEGOTIATE: &[u8] = include_bytes!("../../testdata/smb1_negotiate_curl_lo.bin");
+const LDAP_BIND: &[u8] = include_bytes!("../../testdata/ldap_bind_curl_lo.bin");
+const GIT_UPLOAD_PACK: &[u8] = include_bytes!("../../testdata/git_upload_pack_lo.bin");
+/// Text first lines a server or client may send on any port.
+const SMTP_BANNER: &[u8] = b"220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n";
+const PLAIN_TEXT: &[u8] = b"hello, this is a line of plain text\r\n";
+const JSON_LINE: &[u8] = b"{\"id\":1,\"op\":\"subscribe\",\"args\":[\"trades\"]}\n";
 const HTTP_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n";
 
 /// One first packet and the protocols allowed to claim it.
@@ -65,6 +73,20 @@ fn samples() -> Vec<Sample> {
         dns("DNS query", true, DNS_QUERY),
         dns("DNS answer", false, DNS_ANSWER),
         s("QUIC Initial", udp, true, QUIC_INITIAL, &[]),
+        s(
+            "SMB1 negotiate",
+            tcp,
+            true,
+            SMB1_NEGOTIATE,
+            &[ids::NETBIOS, ids::SMBV1],
+        ),
+        s("LDAP bind", tcp, true, LDAP_BIND, &[ids::LDAP]),
+        s("git upload-pack", tcp, true, GIT_UPLOAD_PACK, &[ids::GIT]),
+        s("SMTP banner", tcp, false, SMTP_BANNER, &[ids::SMTP]),
+        s("plain text line", tcp, true, PLAIN_TEXT, &[]),
+        s("plain text reply", tcp, false, PLAIN_TEXT, &[]),
+        s("JSON line", tcp, true, JSON_LINE, &[]),
+        s("plain text datagram", udp, true, PLAIN_TEXT, &[]),
     ]
 }
 
