@@ -90,6 +90,7 @@ pub fn shaper_classes(policy: &nfguard_policy::Policy) -> Vec<crate::rules::Shap
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

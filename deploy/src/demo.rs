@@ -523,7 +523,7 @@ fn drive_traffic(lab: &Lab, round: u32) {
             ],
         );
     }
-    if round % 3 == 0 {
+    if round.is_multiple_of(3) {
         quiet(
             c,
             &[

@@ -71,8 +71,8 @@ pub async fn print_flows(
     };
     writeln!(
         out,
-        "{:<23} {:<5} {:<44} {:<44} {:<22} {:<30} {:>10} {:<7} {}",
-        "LAST SEEN (UTC)", "L4", "CLIENT", "SERVER", "APP", "HOST", "BYTES", "VERDICT", "RULE"
+        "{:<23} {:<5} {:<44} {:<44} {:<22} {:<30} {:>10} {:<7} RULE",
+        "LAST SEEN (UTC)", "L4", "CLIENT", "SERVER", "APP", "HOST", "BYTES", "VERDICT"
     )?;
     for r in &page.flows {
         let Some(ev) = &r.flow else { continue };

@@ -240,10 +240,10 @@ fn main() -> ExitCode {
                 }
             };
             let before_stop = || {
-                if let Some(plan) = &plan {
-                    if let Err(e) = plan.remove() {
-                        tracing::error!(error = %e, "Removing nfguard's iptables rules failed.");
-                    }
+                if let Some(plan) = &plan
+                    && let Err(e) = plan.remove()
+                {
+                    tracing::error!(error = %e, "Removing nfguard's iptables rules failed.");
                 }
             };
             let run =

@@ -30,8 +30,8 @@ pub fn run(
     if !json {
         writeln!(
             out,
-            "{:<6} {:<44} {:<44} {:<24} {:<32} {:>7} {:>10} {:<8} {}",
-            "L4", "CLIENT", "SERVER", "LABEL", "HOST", "PACKETS", "BYTES", "VERDICT", "RULE"
+            "{:<6} {:<44} {:<44} {:<24} {:<32} {:>7} {:>10} {:<8} RULE",
+            "L4", "CLIENT", "SERVER", "LABEL", "HOST", "PACKETS", "BYTES", "VERDICT"
         )?;
     }
     let stats = nfguard_classifier::replay(path, &ReplayOptions::default(), |f: &FlowSummary| {

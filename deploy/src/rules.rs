@@ -411,6 +411,7 @@ fn check_root_qdisc(ifname: &str) -> Result<(), RulesError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

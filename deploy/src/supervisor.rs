@@ -215,10 +215,9 @@ pub async fn supervise(
         if after_start.is_some()
             && (captures.iter().all(|p| last_beat.contains_key(p))
                 || started_at.elapsed() > STARTUP_GRACE)
+            && let Some(f) = after_start.take()
         {
-            if let Some(f) = after_start.take() {
-                f();
-            }
+            f();
         }
     }
 
@@ -339,13 +338,13 @@ async fn forward(part: String, stream: impl tokio::io::AsyncRead + Unpin) {
 }
 
 async fn stop_child(part: &str, child: &mut Child, timeout: Duration) {
-    if let Some(pid) = child.id() {
-        if let Ok(pid) = i32::try_from(pid) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
+    if let Some(pid) = child.id()
+        && let Ok(pid) = i32::try_from(pid)
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
     }
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(_) => tracing::info!(part = %part, "Child stopped."),

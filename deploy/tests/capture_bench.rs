@@ -2,6 +2,7 @@
 //! timed assertions). Run: `cargo test -p nfguard --release --test capture_bench -- --ignored --nocapture`.
 //! Prints UDP 64-byte packets/s and TCP bulk Gbit/s for: no queue (ceiling), every packet through
 //! nfguard with decided flows (offload off), and nfguard with offload (DESIGN §5 chain).
+#![allow(clippy::unwrap_used)]
 
 mod capture_support;
 

@@ -2,6 +2,7 @@
 //! through (IPv4 and IPv6); a killed worker is bypassed by `--queue-bypass`; a burst while the worker
 //! is stopped overflows its socket and the kernel's bypass shows up in the id-gap counter; the packets
 //! that passed the dead worker's rule unqueued show up in the conntrack worker's rule-counter bypass.
+#![allow(clippy::unwrap_used)]
 
 mod capture_support;
 

@@ -1,6 +1,7 @@
 //! Malformed input end to end: truncated transport headers and garbage sent with raw sockets from the
 //! client namespace cross the router's NFQUEUE; the worker answers them with the default verdict,
 //! counts them by reason, and keeps serving good traffic.
+#![allow(clippy::unwrap_used)]
 
 mod capture_support;
 

@@ -1,6 +1,7 @@
 //! Offload end to end with DESIGN §5's NFGUARD chain (installed by hand here; `nfguard rules` will
 //! generate it): once a flow is decided, its packets stop reaching the queue while a 20 MB transfer
 //! goes on, and a flow dropped after DPI reaches user space once.
+#![allow(clippy::unwrap_used)]
 
 mod capture_support;
 

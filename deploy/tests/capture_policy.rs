@@ -1,6 +1,7 @@
 //! Policy through the capture worker, end to end with the real policy and classifier processes:
 //! pass-through with one and two workers, a port rule that drops the SYN, an app rule that stops a
 //! BitTorrent handshake while HTTP passes — over IPv4 and IPv6.
+#![allow(clippy::unwrap_used)]
 
 mod capture_support;
 

@@ -1,5 +1,6 @@
 //! The netns lab itself: client → router → server over IPv4 and IPv6, through an `-j NFQUEUE` rule that
 //! only passes traffic while a consumer answers, and everything gone afterwards.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -1,6 +1,7 @@
 //! The iptables/ip6tables recipes in deploy/ are produced by the same code as `nfguard rules`: this test
 //! regenerates each one from its config and fails when a committed file differs. Set
 //! `NFGUARD_WRITE_RECIPES=1` to rewrite them after changing the rules code.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

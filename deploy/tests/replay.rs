@@ -1,5 +1,6 @@
 //! `nfguard replay` on captures recorded from real programs (classifier/testdata): the DESIGN §6 JSON line,
 //! the dry-run verdict with `--policy`, and a clear error for an unreadable file.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

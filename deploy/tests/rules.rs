@@ -1,5 +1,6 @@
 //! `nfguard rules` in a lab router: `--apply` then `--remove` leaves iptables, ip6tables and tc exactly as
 //! they were; `--apply --confirm` without a confirmation rolls back; a confirmed apply stays.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Output;
 use std::time::{Duration, Instant};

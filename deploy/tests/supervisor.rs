@@ -1,6 +1,7 @@
 //! `nfguard run` with the real processes: a child killed with SIGKILL is back within 2 s, a stopped
 //! (SIGSTOP) child is detected by its missing heartbeat and replaced, SIGTERM stops everything and exits 0.
 //! Runs inside a lab namespace so the capture workers' queues are private to the test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -2,6 +2,7 @@
 //! managed rules), real servers and clients, and what the operator sees through the gateway. Each kind of
 //! traffic must be classified and decided as the demo policy says, the decisions must be enforced on the
 //! wire, and SIGTERM must leave no rule or process behind.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! killing the classifier, the policy or a capture worker never stops traffic (fail-open, counted) and the
 //! supervisor brings each back; `mode = "monitor"` lets a dropped application through and counts
 //! `would_drop`; SIGTERM leaves no HTB qdisc behind.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! The systemd units in deploy/systemd pass `systemd-analyze verify` (with ExecStart pointed at the
 //! freshly built binaries) and keep their hardening: only capture units hold CAP_NET_ADMIN.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;

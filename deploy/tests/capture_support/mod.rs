@@ -169,7 +169,7 @@ impl Rig {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let mut sub = Subscriber::connect(&[ep.clone()]);
+            let mut sub = Subscriber::connect(std::slice::from_ref(&ep));
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
             loop {
                 match tokio::time::timeout_at(deadline, sub.recv()).await {
