@@ -36,8 +36,6 @@ const RECV_BUDGET: usize = batch::MAX_PACKETS as usize;
 const TICK: Duration = Duration::from_millis(100);
 /// Grace after a held packet's deadline before the safety net answers it (the bus call times out first).
 const DEADLINE_GRACE: Duration = Duration::from_millis(5);
-/// Flow UPDATE events period (DESIGN §3).
-const UPDATE_EVERY: Duration = Duration::from_secs(60);
 /// The whole flow table is swept once per this many ticks (50 × 100 ms = 5 s).
 const SWEEP_TICKS: usize = 50;
 
@@ -857,7 +855,7 @@ impl Worker {
         self.flows.sweep(
             now,
             budget,
-            UPDATE_EVERY,
+            self.cfg.capture.flow_update_interval.0,
             |r| ended.push(r),
             |e| {
                 updates.push(flow_event(

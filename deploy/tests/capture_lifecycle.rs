@@ -624,6 +624,25 @@ impl FlowEvents {
     }
 
     /// The next event that `pred` accepts within `max` (others are dropped).
+    /// [`FlowEvents::subscribe`], returned once the subscription is live: a ping's flow START came
+    /// through (a SUB joining late misses what was published before).
+    fn subscribe_live(rig: &Rig) -> FlowEvents {
+        let events = FlowEvents::subscribe(rig);
+        let v4 = rig.lab.server_addr.v4.to_string();
+        for _ in 0..10 {
+            rig.ping(&v4, 1);
+            if events
+                .next(Duration::from_millis(300), |e| {
+                    is_kind(e, pb::FlowEventKind::FlowEventStart)
+                })
+                .is_some()
+            {
+                return events;
+            }
+        }
+        panic!("no flow START event from a ping within 10 tries");
+    }
+
     fn next(&self, max: Duration, pred: impl Fn(&pb::FlowEvent) -> bool) -> Option<pb::FlowEvent> {
         let deadline = Instant::now() + max;
         loop {
@@ -659,24 +678,7 @@ fn flow_events_start_at_decision_end_at_shutdown() {
     rig.start_peers(&policy, &classifier);
     let mut worker = spawn_capture(&rig, &capture, 0);
     rig.http_server(8080, SIZE);
-    let events = FlowEvents::subscribe(&rig);
-    // The subscription is live once a ping's flow START comes through (a SUB joining late misses
-    // what was published before).
-    let v4 = rig.lab.server_addr.v4.to_string();
-    let mut live = false;
-    for _ in 0..10 {
-        rig.ping(&v4, 1);
-        if events
-            .next(Duration::from_millis(300), |e| {
-                is_kind(e, pb::FlowEventKind::FlowEventStart)
-            })
-            .is_some()
-        {
-            live = true;
-            break;
-        }
-    }
-    assert!(live, "no flow START event from a ping within 10 tries");
+    let events = FlowEvents::subscribe_live(&rig);
 
     let mut starts = Vec::new();
     for v6 in [false, true] {
@@ -748,4 +750,45 @@ fn flow_events_start_at_decision_end_at_shutdown() {
             end.packets_c2s, end.bytes_c2s, end.packets_s2c, end.bytes_s2c
         );
     }
+}
+
+#[test]
+fn flow_updates_carry_the_counters_so_far() {
+    if !lab_ok() {
+        return;
+    }
+    let Some((capture, policy, classifier)) = binaries() else {
+        return;
+    };
+    // 2 MB at 250 kB/s: 8 s, longer than one sweep of the flow table (5 s) plus the 1 s interval.
+    const SIZE: usize = 2_000_000;
+    let mut rig = Rig::new(
+        "offload = false\nflow_update_interval = \"1s\"\n",
+        APP_POLICY,
+    );
+    rig.plain_queue_rule("--queue-num 0");
+    rig.start_peers(&policy, &classifier);
+    let _worker = spawn_capture(&rig, &capture, 0);
+    rig.http_server(8080, SIZE);
+    let events = FlowEvents::subscribe_live(&rig);
+    let out = rig.lab.dir.join("download.bin");
+    let mut client = start_download(&rig, SIZE, &out);
+    let update = events.next(Duration::from_secs(9), |e| {
+        is_kind(e, pb::FlowEventKind::FlowEventUpdate) && port_of(e) == 8080
+    });
+    let status = client.wait_for(Duration::from_secs(15));
+    assert!(download_intact(status, &out, SIZE), "the download failed");
+    let Some(update) = update else {
+        rig.dump_logs();
+        panic!("no UPDATE event during an 8 s transfer with flow_update_interval = 1s");
+    };
+    // Counters so far: some of the body, not all of it yet, and the flow's decision.
+    let so_far = usize::try_from(update.bytes_s2c).unwrap();
+    assert!(
+        so_far > 100_000 && so_far < SIZE,
+        "UPDATE bytes_s2c {so_far} of a {SIZE}-byte transfer still running"
+    );
+    assert_eq!(update.verdict, "accept");
+    assert_eq!(update.label, "HTTP");
+    assert!(update.end_reason.is_empty());
 }

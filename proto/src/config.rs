@@ -226,6 +226,9 @@ pub struct CaptureConfig {
     pub flow_table_size: usize,
     /// Packets held awaiting a reply per queue; beyond it, `default_verdict`. Default 4096.
     pub max_pending: usize,
+    /// How often a live decided flow's UPDATE event (its counters so far) goes to the store; at least
+    /// 1 s (flows are swept every 5 s, so updates come at most that often). Default `"60s"`.
+    pub flow_update_interval: HumanDuration,
 }
 
 /// `[classifier]`.
@@ -351,6 +354,14 @@ impl Config {
 
     fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
         let c = &self.capture;
+        if c.flow_update_interval.0 < std::time::Duration::from_secs(1) {
+            return Err(error_at(
+                file,
+                text,
+                "capture.flow_update_interval",
+                "flow_update_interval must be at least 1s",
+            ));
+        }
         if c.offload && c.mark_mode == MarkMode::Protocol {
             return Err(error_at(
                 file,
@@ -488,6 +499,7 @@ impl Default for CaptureConfig {
             manage_rules: false,
             flow_table_size: 65_536,
             max_pending: 4096,
+            flow_update_interval: HumanDuration(std::time::Duration::from_secs(60)),
         }
     }
 }
@@ -649,6 +661,19 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(e.to_string().contains("capture.mark_mode"), "{e}");
         assert!(e.message.contains("offload"), "{e}");
+    }
+
+    #[test]
+    fn flow_update_interval_below_a_second_is_refused() {
+        let e =
+            Config::parse("n.toml", "[capture]\nflow_update_interval = \"500ms\"\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.to_string().contains("capture.flow_update_interval"),
+            "{e}"
+        );
+        let ok = Config::parse("n.toml", "[capture]\nflow_update_interval = \"2s\"\n").unwrap();
+        assert_eq!(ok.capture.flow_update_interval.0.as_secs(), 2);
     }
 
     #[test]
