@@ -12,6 +12,10 @@ use nfguard_proto::pb;
 use nfguard_store::ingest::Batch;
 use nfguard_store::{FlowStore, SledStore};
 
+/// The store binary's allocator (`src/main.rs`), so measurements match the service.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const HOUR_MS: u64 = 3_600_000;
 
 fn main() {
