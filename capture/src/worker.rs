@@ -365,7 +365,7 @@ impl Worker {
                 let old_epoch = if e.epoch == 0 {
                     self.epoch > self.first_epoch
                 } else {
-                    u64::from(e.epoch) < (self.epoch & u64::from(u32::MAX))
+                    e.epoch < epoch_stamp(self.epoch)
                 };
                 let stale = !self.stopping
                     && (old_epoch
@@ -445,14 +445,11 @@ impl Worker {
                 .recovered_flows
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             e.verdict_bits = u8::try_from(v.bits()).unwrap_or(0);
-            e.epoch = u32::try_from(self.epoch & u64::from(u32::MAX)).unwrap_or(0);
+            e.epoch = epoch_stamp(self.epoch);
             e.set_offload(false);
             e.set_state(FlowState::Decided);
-            self.publish_start(held.slot, held.flow_id);
-            let Some(e) = self.flows.get_flow_mut(held.slot, held.flow_id) else {
-                return;
-            };
             let d = decision_of(e);
+            self.publish_start(held.slot, held.flow_id);
             self.stats.packet(v, held.len);
             send(
                 q,
@@ -478,19 +475,27 @@ impl Worker {
             self.stats
                 .midstream_flows
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let v = self.cfg.capture.midstream_verdict;
-            e.set_midstream();
-            e.verdict_bits = u8::try_from(v.bits()).unwrap_or(0);
-            e.epoch = u32::try_from(self.epoch & u64::from(u32::MAX)).unwrap_or(0);
-            e.set_offload(false);
-            e.set_state(FlowState::Decided);
-            self.publish_start(held.slot, held.flow_id);
-            self.stats.packet(v, held.len);
-            send(q, &self.stats, held.msg, verdict::default_verdict(v));
+            self.decide_midstream(q, held);
             return;
         }
         e.set_in_flight(true);
         self.request_decide(q, held, None, now + self.timeout());
+    }
+
+    /// A flow seen mid-stream with nothing to recover: `midstream_verdict`, cached (DPI cannot start
+    /// mid-stream). Also where a re-decided mid-stream flow lands when no tuple rule decides it.
+    fn decide_midstream(&mut self, q: &mut nfq::Queue, held: Held) {
+        let v = self.cfg.capture.midstream_verdict;
+        if let Some(e) = self.flows.get_flow_mut(held.slot, held.flow_id) {
+            e.set_midstream();
+            e.verdict_bits = u8::try_from(v.bits()).unwrap_or(0);
+            e.epoch = epoch_stamp(self.epoch);
+            e.set_offload(false);
+            e.set_state(FlowState::Decided);
+        }
+        self.publish_start(held.slot, held.flow_id);
+        self.stats.packet(v, held.len);
+        send(q, &self.stats, held.msg, verdict::default_verdict(v));
     }
 
     /// The flow's START event, once: at its decision by policy, or when it was recovered from its
@@ -709,14 +714,8 @@ impl Worker {
         };
         e.set_in_flight(false);
         if d.action == pb::Action::NeedsDpi as i32 && e.midstream() {
-            // Re-decided after a policy change: no rule decides it by its tuple, and DPI cannot
-            // start mid-stream, so it keeps `midstream_verdict`.
-            let v = self.cfg.capture.midstream_verdict;
-            e.verdict_bits = u8::try_from(v.bits()).unwrap_or(0);
-            e.epoch = u32::try_from(self.epoch & u64::from(u32::MAX)).unwrap_or(0);
-            e.set_state(FlowState::Decided);
-            self.stats.packet(v, held.len);
-            send(q, &self.stats, held.msg, verdict::default_verdict(v));
+            // Re-decided after a policy change: no rule decides it by its tuple.
+            self.decide_midstream(q, held);
             return;
         }
         if d.action == pb::Action::NeedsDpi as i32 {
@@ -775,7 +774,7 @@ impl Worker {
             e.shaper = u8::try_from(d.shaper).unwrap_or(u8::MAX);
             e.user_mark = fd.user_mark;
             e.set_offload(d.offload);
-            e.epoch = u32::try_from(d.epoch & u64::from(u32::MAX)).unwrap_or(0);
+            e.epoch = epoch_stamp(d.epoch);
             let extra = e.extra.get_or_insert_with(Box::default);
             extra.rule.clone_from(&d.rule);
             extra.valid_until_unix_s = d.valid_until_unix_s;
@@ -981,6 +980,11 @@ impl Applied {
         }
         self
     }
+}
+
+/// An epoch as the flow table stores it (its low 32 bits).
+fn epoch_stamp(epoch: u64) -> u32 {
+    u32::try_from(epoch & u64::from(u32::MAX)).unwrap_or(0)
 }
 
 fn decision_of(e: &Entry) -> FlowDecision {
