@@ -435,17 +435,7 @@ impl Engine {
                         dns_labels: false,
                     };
                     let mut c = self.decide(&hit, now);
-                    c.risks = risks::assess(&risks::Facts {
-                        l4: ctx.l4,
-                        master: c.master,
-                        app: c.app,
-                        server_port: ctx.server_port,
-                        client_port: ctx.client_port,
-                        host: c.host.as_bytes(),
-                        host_known: c.app != c.master,
-                        data: &[],
-                        from_client: ctx.from_client,
-                    });
+                    c.risks = assess_risks(&c, &ctx, &[]);
                     return Some(c);
                 }
                 Probe::NeedMore => return None,
@@ -674,17 +664,7 @@ impl Engine {
             c.app = tor::TOR;
             c.category = category_of(tor::TOR, c.master);
         }
-        c.risks = risks::assess(&risks::Facts {
-            l4: ctx.l4,
-            master: c.master,
-            app: c.app,
-            server_port: ctx.server_port,
-            client_port: ctx.client_port,
-            host: c.host.as_bytes(),
-            host_known: c.app != c.master,
-            data,
-            from_client: ctx.from_client,
-        });
+        c.risks = assess_risks(&c, ctx, data);
         (c, tentative)
     }
 
@@ -911,6 +891,21 @@ fn l4_only(l4: u8) -> Option<AppId> {
 
 fn is_dns_family(id: AppId) -> bool {
     id == ids::DNS || id == ids::MDNS || id == ids::LLMNR
+}
+
+/// The flow risks of a classification made from `data` (the deciding packet's payload).
+fn assess_risks(c: &Classification, ctx: &Ctx, data: &[u8]) -> Risks {
+    risks::assess(&risks::Facts {
+        l4: ctx.l4,
+        master: c.master,
+        app: c.app,
+        server_port: ctx.server_port,
+        client_port: ctx.client_port,
+        host: c.host.as_bytes(),
+        host_known: c.app != c.master,
+        data,
+        from_client: ctx.from_client,
+    })
 }
 
 /// The category: the host entry's when given, else the app's, else the master's.
