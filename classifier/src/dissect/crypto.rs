@@ -9,7 +9,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{ANY, Ctx, Dissector, Hit, Probe};
+use super::{ANY, Ctx, Dissector, Hit, Probe, proto_if};
 
 pub const BITCOIN: AppId = AppId(343);
 pub const MINING: AppId = AppId(42);
@@ -90,11 +90,7 @@ pub fn probe_mining<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     let found = STRATUM_METHODS
         .iter()
         .any(|m| window.windows(m.len()).any(|w| w == *m));
-    if found {
-        Probe::Match(Hit::proto(MINING))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(found, MINING)
 }
 
 #[doc(hidden)]

@@ -9,7 +9,7 @@
 //! nDPI `elasticsearch.c` (transport messages: "ES", a 32-bit length, the message; HTTP on 9200
 //! stays HTTP in nDPI).
 
-use super::{Ctx, Dissector, Hit, Probe, at, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, ids, proto_if};
 
 // ---------------------------------------------------------------- MongoDB
 
@@ -56,11 +56,7 @@ fn mongodb<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     } else {
         MONGO_OPS.contains(&op)
     };
-    if ok {
-        Probe::Match(Hit::proto(ids::MONGODB))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(ok, ids::MONGODB)
 }
 
 // ---------------------------------------------------------------- Redis (RESP)
@@ -176,11 +172,7 @@ fn memcached<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         && at(body, 1) <= MEMCACHED_MAX_OPCODE
         && at(body, 5) == 0
         && body.len() >= MEMCACHED_BIN_HEADER;
-    if text || binary {
-        Probe::Match(Hit::proto(ids::MEMCACHED))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(text || binary, ids::MEMCACHED)
 }
 
 // ---------------------------------------------------------------- Elasticsearch transport
@@ -219,11 +211,7 @@ fn elasticsearch<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         // Two letters and a length are little: off port, one whole message exactly.
         msg == Some(data.len()) && data.len() >= ES_HEADER.saturating_add(ES_MIN_MESSAGE)
     };
-    if ok {
-        Probe::Match(Hit::proto(ids::ELASTICSEARCH))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(ok, ids::ELASTICSEARCH)
 }
 
 #[doc(hidden)]

@@ -5,7 +5,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, at, http::find};
+use super::{Ctx, Dissector, Hit, Probe, at, http::find, proto_if};
 
 pub const ETHEREUM: AppId = AppId(354);
 const DISCOVERY_PORT: u16 = 30303;
@@ -28,21 +28,13 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
             && n < 1280
             && ctx.has_port(DISCOVERY_PORT)
             && at(data, TYPE_OFFSET) <= MAX_TYPE;
-        return if ok {
-            Probe::Match(Hit::proto(ETHEREUM))
-        } else {
-            Probe::NoMatch
-        };
+        return proto_if(ok, ETHEREUM);
     }
     if n <= 10 {
         return Probe::NoMatch;
     }
     if n > 300 && n < 600 && at(data, 2) == 0x04 {
-        return if (30300..=30305).contains(&ctx.server_port) {
-            Probe::Match(Hit::proto(ETHEREUM))
-        } else {
-            Probe::NoMatch
-        };
+        return proto_if((30300..=30305).contains(&ctx.server_port), ETHEREUM);
     }
     if find(data, b"{").is_some()
         && (find(data, b"\"eth1.0\"").is_some() || find(data, b"\"worker\":").is_some())

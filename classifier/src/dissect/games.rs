@@ -3,7 +3,7 @@
 //! and keep-alive (nDPI `discord.c`; Discord developer docs, "Voice Connections: IP Discovery"),
 //! and the Xbox Live UDP header nDPI `xbox.c` keys on.
 
-use super::{Ctx, Dissector, Hit, Probe, at, be16, be32, http::find, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, be16, be32, http::find, ids, proto_if};
 
 // ---------------------------------------------------------------- World of Warcraft
 
@@ -34,11 +34,7 @@ fn wow<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         && ctx.server_port == WOW_LOGIN_PORT
         && (41..70).contains(&data.len())
         && data.get(4..8).is_some_and(|w| find(w, b"WoW").is_some());
-    if banner || login {
-        Probe::Match(Hit::proto(ids::WORLD_OF_WARCRAFT))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(banner || login, ids::WORLD_OF_WARCRAFT)
 }
 
 // ---------------------------------------------------------------- Discord voice (UDP)
@@ -67,11 +63,7 @@ fn discord<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         && be16(data, 2) == Some(DISCORD_DISCOVERY_BODY)
         && data.get(8..72).is_some_and(discord_address);
     let keepalive = data.len() == 8 && be32(data, 0) == Some(DISCORD_KEEPALIVE);
-    if discovery || keepalive {
-        Probe::Match(Hit::proto(ids::DISCORD))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(discovery || keepalive, ids::DISCORD)
 }
 
 /// The address field: printable text (possibly empty in a request), then NULs to the end.
@@ -114,11 +106,7 @@ fn xbox<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         data.get(4).copied().unwrap_or(0),
         data.get(6).copied().unwrap_or(0),
     );
-    if header && XBOX_PAIRS.contains(&pair) {
-        Probe::Match(Hit::proto(ids::XBOX))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(header && XBOX_PAIRS.contains(&pair), ids::XBOX)
 }
 
 #[doc(hidden)]

@@ -8,7 +8,7 @@
 //! `iec60870-5-104.c`; RFC 7252 §3 (CoAP version 1, token length ≤ 8, code classes 0/2/4/5) and
 //! nDPI `coap.c` (UDP 5683/5684 and 61616–61631).
 
-use super::{Ctx, Dissector, Hit, Probe, at, be16, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, be16, ids, proto_if};
 
 // ---------------------------------------------------------------- Modbus/TCP
 
@@ -32,15 +32,13 @@ fn modbus<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     let len = be16(data, 4).unwrap_or(0);
     let function = at(data, 7) & 0x7f;
-    if be16(data, 2) == Some(0)
-        && (2..=MBAP_MAX_LEN).contains(&len)
-        && usize::from(len).checked_add(6) == Some(data.len())
-        && function != 0
-    {
-        Probe::Match(Hit::proto(ids::MODBUS))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        be16(data, 2) == Some(0)
+            && (2..=MBAP_MAX_LEN).contains(&len)
+            && usize::from(len).checked_add(6) == Some(data.len())
+            && function != 0,
+        ids::MODBUS,
+    )
 }
 
 // ---------------------------------------------------------------- DNP3
@@ -71,11 +69,10 @@ fn dnp3<'a>(_ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     };
     let body = header.get(..8).unwrap_or(&[]);
     let stored = u16::from_le_bytes([at(header, 8), at(header, 9)]);
-    if at(header, 2) >= DNP3_MIN_LEN && dnp3_crc(body) == stored {
-        Probe::Match(Hit::proto(ids::DNP3))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        at(header, 2) >= DNP3_MIN_LEN && dnp3_crc(body) == stored,
+        ids::DNP3,
+    )
 }
 
 fn dnp3_crc(bytes: &[u8]) -> u16 {
@@ -155,11 +152,7 @@ fn iec104<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
                 && (IEC104_DISSECTOR.likely(ctx) || asdu_ok)
         }
     };
-    if format_ok {
-        Probe::Match(Hit::proto(ids::IEC60870))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(format_ok, ids::IEC60870)
 }
 
 // ---------------------------------------------------------------- CoAP
@@ -200,11 +193,10 @@ fn coap<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     let token_fits = usize::from(tkl)
         .checked_add(COAP_HEADER)
         .is_some_and(|n| n <= data.len());
-    if version == 1 && tkl <= COAP_MAX_TOKEN && code_ok && empty_ok && token_fits {
-        Probe::Match(Hit::proto(ids::COAP))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        version == 1 && tkl <= COAP_MAX_TOKEN && code_ok && empty_ok && token_fits,
+        ids::COAP,
+    )
 }
 
 #[doc(hidden)]

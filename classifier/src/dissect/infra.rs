@@ -6,7 +6,7 @@
 //! version 10, message length): version, record count 1–30 (v1/v5/v7 also fix the datagram
 //! length: 16 + 48·n, 24 + 48·n, 24 + 52·n), and a UNIX time from year 2000 on.
 
-use super::{Ctx, Dissector, Hit, Probe, be16, be32, ids};
+use super::{Ctx, Dissector, Hit, Probe, be16, be32, ids, proto_if};
 
 // ---------------------------------------------------------------- PPTP
 
@@ -31,15 +31,13 @@ fn pptp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     let length_ok = be16(data, 0).is_some_and(|l| usize::from(l) >= PPTP_HEADER);
     let control = be16(data, 8).unwrap_or(0);
-    if length_ok
-        && be16(data, 2) == Some(PPTP_CONTROL)
-        && be32(data, 4) == Some(PPTP_MAGIC)
-        && (1..=PPTP_MAX_CONTROL_TYPE).contains(&control)
-    {
-        Probe::Match(Hit::proto(ids::PPTP))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        length_ok
+            && be16(data, 2) == Some(PPTP_CONTROL)
+            && be32(data, 4) == Some(PPTP_MAGIC)
+            && (1..=PPTP_MAX_CONTROL_TYPE).contains(&control),
+        ids::PPTP,
+    )
 }
 
 // ---------------------------------------------------------------- NetFlow / IPFIX
@@ -91,11 +89,7 @@ fn netflow<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     // NetFlow v1 routers may leave the time 0 (nDPI accepts that).
     let time = be32(data, time_at).unwrap_or(0);
     let time_ok = EXPORT_TIME.contains(&time) || (version == 1 && time == 0);
-    if len_ok && time_ok {
-        Probe::Match(Hit::proto(ids::NETFLOW))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(len_ok && time_ok, ids::NETFLOW)
 }
 
 #[doc(hidden)]

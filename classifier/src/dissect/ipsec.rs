@@ -6,7 +6,7 @@
 //! IP protocols 50/51 and are named by the engine from the IP header; nDPI's `IPSec` covers all
 //! three.
 
-use super::{Ctx, Dissector, Hit, Probe, at, be32, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, be32, ids, proto_if};
 
 pub const DISSECTOR: Dissector = Dissector {
     name: "ipsec",
@@ -52,11 +52,10 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         let exchange_ok = (34..=37).contains(&exchange) || exchange >= 240;
         next_ok && exchange_ok && flags & 0xc7 == 0
     };
-    if plausible || ctx.has_port(500) || ctx.has_port(4500) {
-        Probe::Match(Hit::proto(ids::IPSEC))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        plausible || ctx.has_port(500) || ctx.has_port(4500),
+        ids::IPSEC,
+    )
 }
 
 #[doc(hidden)]

@@ -9,7 +9,7 @@
 //! request_api_key, request_api_version, correlation_id, nullable string client_id) and nDPI
 //! `kafka.c` (port 9092).
 
-use super::{Ctx, Dissector, Hit, Probe, at, be16, be32, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, be16, be32, ids, proto_if};
 
 // ---------------------------------------------------------------- AMQP
 
@@ -74,11 +74,7 @@ fn amqp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         Some(Some(&b)) => b == FRAME_END,
         _ => AMQP_DISSECTOR.likely(ctx),
     };
-    if confirmed {
-        Probe::Match(Hit::proto(ids::AMQP))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(confirmed, ids::AMQP)
 }
 
 // ---------------------------------------------------------------- Kafka
@@ -137,11 +133,7 @@ fn kafka<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         });
         (1..=KAFKA_MAX_CLIENT_ID).contains(&n) && printable
     };
-    if client_ok {
-        Probe::Match(Hit::proto(ids::KAFKA))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(client_ok, ids::KAFKA)
 }
 
 #[doc(hidden)]

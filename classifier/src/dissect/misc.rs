@@ -4,7 +4,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, at, be16, be32, http::find, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, be16, be32, http::find, ids, proto_if};
 
 const fn d(
     name: &'static str,
@@ -27,11 +27,7 @@ fn hit(id: AppId) -> Probe<Hit<'static>> {
 
 /// `Match(id)` when `data` starts with any of `prefixes`.
 fn prefixed(data: &[u8], prefixes: &[&[u8]], id: AppId) -> Probe<Hit<'static>> {
-    if prefixes.iter().any(|p| data.starts_with(p)) {
-        hit(id)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(prefixes.iter().any(|p| data.starts_with(p)), id)
 }
 
 // ---------------------------------------------------------------- SSDP (UPnP 1.1 §1.3, UDP 1900)
@@ -125,11 +121,10 @@ fn syslog<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         .take(4)
         .take_while(|b| b.is_ascii_digit())
         .count();
-    if (1..=3).contains(&digits) && at(data, digits.saturating_add(1)) == b'>' {
-        hit(ids::SYSLOG)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        (1..=3).contains(&digits) && at(data, digits.saturating_add(1)) == b'>',
+        ids::SYSLOG,
+    )
 }
 
 // ---------------------------------------------------------------- SNMP (RFC 3416, BER, UDP 161/162)
@@ -148,14 +143,12 @@ fn snmp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         _ => return Probe::NoMatch,
     };
     let v = 1usize.saturating_add(len_octets);
-    if at(data, v) == 0x02
-        && at(data, v.saturating_add(1)) == 1
-        && matches!(at(data, v.saturating_add(2)), 0 | 1 | 3)
-    {
-        hit(ids::SNMP)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        at(data, v) == 0x02
+            && at(data, v.saturating_add(1)) == 1
+            && matches!(at(data, v.saturating_add(2)), 0 | 1 | 3),
+        ids::SNMP,
+    )
 }
 
 // ---------------------------------------------------------------- mail banners (RFC 5321 §4.2, RFC 1939 §4, RFC 9051 §7.1)
@@ -187,10 +180,8 @@ fn mail<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
             }
         } else if ftp {
             hit(ids::FTP_CONTROL)
-        } else if ctx.has_port(25) || ctx.has_port(587) {
-            hit(ids::SMTP)
         } else {
-            Probe::NoMatch
+            proto_if(ctx.has_port(25) || ctx.has_port(587), ids::SMTP)
         };
     }
     prefixed(data, &[b"+OK"], ids::POP3).or(|| prefixed(data, &[b"* OK"], ids::IMAP))
@@ -215,16 +206,14 @@ fn mysql<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     // 3-byte length, sequence 0, protocol version 10, NUL-terminated server version "5.x"/"8.x".
     let len = u32::from_le_bytes([at(data, 0), at(data, 1), at(data, 2), 0]);
-    if at(data, 3) == 0
-        && at(data, 4) == 10
-        && usize::try_from(len).ok().and_then(|l| l.checked_add(4)) == Some(data.len())
-        && at(data, 5).is_ascii_digit()
-        && at(data, 6) == b'.'
-    {
-        hit(ids::MYSQL)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        at(data, 3) == 0
+            && at(data, 4) == 10
+            && usize::try_from(len).ok().and_then(|l| l.checked_add(4)) == Some(data.len())
+            && at(data, 5).is_ascii_digit()
+            && at(data, 6) == b'.',
+        ids::MYSQL,
+    )
 }
 
 // ---------------------------------------------------------------- PostgreSQL (frontend/backend protocol §55.2)
@@ -238,11 +227,10 @@ fn postgresql<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     // StartupMessage (protocol 3.0) or SSLRequest (80877103), length covering the message.
     let len = be32(data, 0).and_then(|l| usize::try_from(l).ok());
     let code = be32(data, 4);
-    if len == Some(data.len()) && matches!(code, Some(0x0003_0000 | 80_877_103 | 80_877_104)) {
-        hit(ids::POSTGRESQL)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        len == Some(data.len()) && matches!(code, Some(0x0003_0000 | 80_877_103 | 80_877_104)),
+        ids::POSTGRESQL,
+    )
 }
 
 // ---------------------------------------------------------------- RTSP (RFC 2326 §6)
@@ -257,11 +245,10 @@ fn rtsp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return hit(ids::RTSP);
     }
     let line = data.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    if find(line, b" rtsp://").is_some() && find(line, b"RTSP/1.0").is_some() {
-        hit(ids::RTSP)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        find(line, b" rtsp://").is_some() && find(line, b"RTSP/1.0").is_some(),
+        ids::RTSP,
+    )
 }
 
 // ---------------------------------------------------------------- MQTT (MQTT 3.1.1 §3.1)
@@ -321,7 +308,7 @@ fn mqtt<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         // CONNECT is only taken with its protocol name (above); 0 and 15 are reserved.
         _ => false,
     };
-    if ok { hit(ids::MQTT) } else { Probe::NoMatch }
+    proto_if(ok, ids::MQTT)
 }
 
 /// PUBLISH (§3.3): QoS 0–2, no DUP at QoS 0, a topic name that fits the packet and has no NUL or
@@ -384,11 +371,7 @@ fn tftp<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         }
         _ => false,
     };
-    if found {
-        hit(ids::TFTP)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(found, ids::TFTP)
 }
 
 fn tftp_request(data: &[u8]) -> bool {
@@ -440,11 +423,10 @@ fn sip<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return hit(ids::SIP);
     }
     let line = data.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    if find(line, b" sip:").is_some() && find(line, b"SIP/2.0").is_some() {
-        hit(ids::SIP)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        find(line, b" sip:").is_some() && find(line, b"SIP/2.0").is_some(),
+        ids::SIP,
+    )
 }
 
 // ---------------------------------------------------------------- OpenVPN (openvpn ssl_pkt.h, reliable.h)
@@ -511,11 +493,7 @@ fn openvpn<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         } else {
             n == crypt_len
         };
-    if no_auth || tls_auth || tls_crypt {
-        hit(ids::OPENVPN)
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(no_auth || tls_auth || tls_crypt, ids::OPENVPN)
 }
 
 /// From `pos`: the ACK array length (0, or 1 from a server), its packet id and the peer's session

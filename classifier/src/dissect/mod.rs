@@ -229,6 +229,15 @@ pub(crate) fn be32(b: &[u8], i: usize) -> Option<u32> {
     Some(u32::from_be_bytes(s.try_into().ok()?))
 }
 
+/// `Match` of protocol `id` (no host) when `found`, else `NoMatch`: the answer of most probes.
+pub(crate) fn proto_if(found: bool, id: AppId) -> Probe<Hit<'static>> {
+    if found {
+        Probe::Match(Hit::proto(id))
+    } else {
+        Probe::NoMatch
+    }
+}
+
 /// Whether `data` starts with `pat`; `NeedMore` when `data` is a proper prefix of `pat`.
 pub(crate) fn starts(data: &[u8], pat: &[u8]) -> Probe<()> {
     if data.len() >= pat.len() {

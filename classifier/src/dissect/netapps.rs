@@ -9,7 +9,7 @@
 //! Git's `gitprotocol-pack` (pkt-line: 4 hex digits of length including themselves, then
 //! `git-upload-pack `, `git-receive-pack ` or `git-upload-archive `).
 
-use super::{Ctx, Dissector, Hit, Probe, at, http::find, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, http::find, ids, proto_if};
 
 // ---------------------------------------------------------------- SOCKS
 
@@ -37,11 +37,7 @@ fn socks<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         5 => socks5(data),
         _ => false,
     };
-    if ok {
-        Probe::Match(Hit::proto(ids::SOCKS))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(ok, ids::SOCKS)
 }
 
 fn socks4(data: &[u8]) -> bool {
@@ -92,11 +88,7 @@ fn irc<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     } else {
         irc_server_line(line)
     };
-    if ok {
-        Probe::Match(Hit::proto(ids::IRC))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(ok, ids::IRC)
 }
 
 /// The first line without its CR LF; empty when there is no complete line within the limit.

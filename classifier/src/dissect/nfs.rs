@@ -5,7 +5,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, be32};
+use super::{Ctx, Dissector, Hit, Probe, be32, proto_if};
 
 pub const NFS: AppId = AppId(11);
 const MIN_LEN: usize = 40;
@@ -41,11 +41,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     let call = word(4) == Some(0) && word(8) == Some(2);
     let program = word(12).is_some_and(|p| PROGRAMS.contains(&p));
     let version = word(16).is_some_and(|v| v <= MAX_VERSION);
-    if call && program && version {
-        Probe::Match(Hit::proto(NFS))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(call && program && version, NFS)
 }
 
 #[doc(hidden)]

@@ -1,6 +1,6 @@
 //! NTP (RFC 5905 §7.3): a 48-byte header on UDP port 123 with version 1–4 and a valid mode.
 
-use super::{Ctx, Dissector, Hit, Probe, ids};
+use super::{Ctx, Dissector, Hit, Probe, ids, proto_if};
 
 /// RFC 5905 §7.3: the fixed header is 48 bytes.
 const HEADER_LEN: usize = 48;
@@ -22,11 +22,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     let version = (b0 >> 3) & 0x7;
     let mode = b0 & 0x7;
     // Mode 0 is reserved; mode 7 is ntpd's private (monlist) mode, still NTP.
-    if (1..=4).contains(&version) && mode != 0 {
-        Probe::Match(Hit::proto(ids::NTP))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if((1..=4).contains(&version) && mode != 0, ids::NTP)
 }
 
 #[doc(hidden)]

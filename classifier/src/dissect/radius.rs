@@ -3,7 +3,7 @@
 //! the same length and a code up to 13; the probe also wants a RADIUS port, as the length check
 //! alone is a weak signature on arbitrary UDP.
 
-use super::{Ctx, Dissector, Hit, Probe, at, be16, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, be16, ids, proto_if};
 
 /// Authentication and accounting, current (RFC 2865/2866) and pre-standard ports.
 const PORTS: &[u16] = &[1812, 1813, 1645, 1646];
@@ -28,14 +28,12 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return Probe::NoMatch;
     }
     let len = be16(data, 2).map(usize::from);
-    if (MIN_LEN..=MAX_LEN).contains(&data.len())
-        && CODES.contains(&at(data, 0))
-        && len == Some(data.len())
-    {
-        Probe::Match(Hit::proto(ids::RADIUS))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        (MIN_LEN..=MAX_LEN).contains(&data.len())
+            && CODES.contains(&at(data, 0))
+            && len == Some(data.len()),
+        ids::RADIUS,
+    )
 }
 
 #[doc(hidden)]

@@ -9,7 +9,7 @@
 //! 1132–1232); nDPI `vnc.c` and RFC 6143 §7.1.1 (`RFB xxx.yyy\n`, 12 bytes); nDPI `telnet.c`
 //! `search_iac` and RFC 854/855 (IAC = 0xFF, WILL/WONT/DO/DONT 0xFB–0xFE + option, SB … IAC SE).
 
-use super::{Ctx, Dissector, Hit, Probe, at, be16, be32, ids};
+use super::{Ctx, Dissector, Hit, Probe, at, be16, be32, ids, proto_if};
 
 // ---------------------------------------------------------------- RDP
 
@@ -122,16 +122,14 @@ fn neg(var: &[u8], t: u8) -> bool {
 fn rdp_udp<'a>(data: &'a [u8]) -> Probe<Hit<'a>> {
     let mtu = |i| be16(data, i).is_some_and(|m| (RDPEUDP_MIN_MTU..=RDPEUDP_MAX_MTU).contains(&m));
     let syn = be16(data, 6).is_some_and(|f| f & RDPUDP_FLAG_SYN != 0);
-    if data.len() >= usize::from(RDPEUDP_MIN_MTU)
-        && be32(data, 0) == Some(u32::MAX)
-        && syn
-        && mtu(12)
-        && mtu(14)
-    {
-        Probe::Match(Hit::proto(ids::RDP))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        data.len() >= usize::from(RDPEUDP_MIN_MTU)
+            && be32(data, 0) == Some(u32::MAX)
+            && syn
+            && mtu(12)
+            && mtu(14),
+        ids::RDP,
+    )
 }
 
 // ---------------------------------------------------------------- VNC
@@ -213,11 +211,7 @@ fn telnet<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     } else {
         MIN_COMMANDS_OFF_PORT
     };
-    if commands >= needed {
-        Probe::Match(Hit::proto(ids::TELNET))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(commands >= needed, ids::TELNET)
 }
 
 /// Counts the IAC commands in `buf`, `None` when an IAC is followed by something that is not a

@@ -7,7 +7,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe};
+use super::{Ctx, Dissector, Hit, Probe, proto_if};
 
 const RTP: AppId = AppId(87);
 const HEADER_LEN: usize = 12;
@@ -37,11 +37,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     let payload_type = second & 0x7f;
     let valid_type = !(72..=76).contains(&payload_type)
         && (payload_type <= 34 || (96..=127).contains(&payload_type));
-    if (first == 0x80 || first == 0xa0) && valid_type {
-        Probe::Match(Hit::proto(RTP))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if((first == 0x80 || first == 0xa0) && valid_type, RTP)
 }
 
 #[doc(hidden)]

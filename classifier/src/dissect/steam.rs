@@ -8,7 +8,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{ANY, Ctx, Dissector, Hit, Probe, starts};
+use super::{ANY, Ctx, Dissector, Hit, Probe, proto_if, starts};
 
 pub const STEAM: AppId = AppId(74);
 const HELLO: &[u8; 4] = b"VS01";
@@ -35,11 +35,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     let discovery = ctx.has_port(DISCOVERY_PORT)
         && data.len() >= DISCOVERY_MIN_LEN
         && starts(data, &DISCOVERY).is_match();
-    if discovery {
-        Probe::Match(Hit::proto(STEAM))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(discovery, STEAM)
 }
 
 #[doc(hidden)]

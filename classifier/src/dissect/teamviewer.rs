@@ -6,7 +6,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, at, starts};
+use super::{Ctx, Dissector, Hit, Probe, at, proto_if, starts};
 
 pub const TEAMVIEWER: AppId = AppId(148);
 const PORT: u16 = 5938;
@@ -41,11 +41,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         && at(data, 0) == 0
         && at(data, 11) == MAGIC[0]
         && at(data, 12) == MAGIC[1];
-    if ok {
-        Probe::Match(Hit::proto(TEAMVIEWER))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(ok, TEAMVIEWER)
 }
 
 #[doc(hidden)]

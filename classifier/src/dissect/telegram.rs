@@ -6,7 +6,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{ANY, Ctx, Dissector, Hit, Probe, at};
+use super::{ANY, Ctx, Dissector, Hit, Probe, at, proto_if};
 
 pub const TELEGRAM: AppId = AppId(185);
 const ABRIDGED: u8 = 0xef;
@@ -34,11 +34,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
             && at(data, 0) == ABRIDGED
             && TCP_PORTS.contains(&ctx.server_port)
             && fits;
-        return if ok {
-            Probe::Match(Hit::proto(TELEGRAM))
-        } else {
-            Probe::NoMatch
-        };
+        return proto_if(ok, TELEGRAM);
     }
     let ports = UDP_PORTS.contains(&ctx.client_port) || UDP_PORTS.contains(&ctx.server_port);
     if !ports || n < UDP_MIN_LEN {
@@ -49,11 +45,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         .skip_while(|&&b| b != 0xff)
         .take_while(|&&b| b == 0xff)
         .count();
-    if run == FF_RUN {
-        Probe::Match(Hit::proto(TELEGRAM))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(run == FF_RUN, TELEGRAM)
 }
 
 #[doc(hidden)]

@@ -4,7 +4,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe};
+use super::{Ctx, Dissector, Hit, Probe, proto_if};
 
 pub const TEREDO: AppId = AppId(214);
 const PORT: u16 = 3544;
@@ -19,11 +19,10 @@ pub const DISSECTOR: Dissector = Dissector {
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
-    if ctx.is_udp() && ctx.has_port(PORT) && data.len() >= IPV6_HEADER_LEN {
-        Probe::Match(Hit::proto(TEREDO))
-    } else {
-        Probe::NoMatch
-    }
+    proto_if(
+        ctx.is_udp() && ctx.has_port(PORT) && data.len() >= IPV6_HEADER_LEN,
+        TEREDO,
+    )
 }
 
 #[doc(hidden)]
