@@ -12,6 +12,9 @@ use nfguard_proto::pb;
 use nfguard_store::ingest::Batch;
 use nfguard_store::{FlowStore, SledStore};
 
+mod common;
+use common::synthetic_flow;
+
 /// The store binary's allocator (`src/main.rs`), so measurements match the service.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -55,37 +58,7 @@ fn main() {
     let mut b = Batch::default();
     for i in 0..if reuse { 0 } else { n } {
         let first = start + i * (24 * HOUR_MS) / n;
-        let app = i % 100;
-        let ev = pb::FlowEvent {
-            kind: pb::FlowEventKind::FlowEventEnd as i32,
-            flow: Some(pb::FlowRef {
-                queue: (i % 4) as u32,
-                boot_id: 1,
-                flow_id: i,
-            }),
-            tuple: Some(pb::Tuple {
-                client_ip: vec![10, 0, (i / 256 % 8) as u8, (i % 256) as u8],
-                server_ip: vec![93, 184, (i % 251) as u8, 34],
-                client_port: 40_000 + (i % 20_000) as u32,
-                server_port: 443,
-                l4: 6,
-            }),
-            classification: Some(pb::Classification {
-                host: format!("host{}.example.com", i % 2000),
-                ..Default::default()
-            }),
-            label: format!("TLS.App{app}"),
-            verdict: ["accept", "drop", "reject"][(i % 3) as usize].into(),
-            rule: format!("rule{}", i % 20),
-            bytes_c2s: 1000 + i % 5000,
-            bytes_s2c: 20_000,
-            packets_c2s: 10,
-            packets_s2c: 20,
-            first_seen_unix_ms: first,
-            last_seen_unix_ms: first + 30_000,
-            end_reason: "idle".into(),
-            ..Default::default()
-        };
+        let ev = synthetic_flow(i, first, pb::FlowEventKind::FlowEventEnd, 30_000);
         b.add(ev, now, |id| store.lookup(id)).unwrap().unwrap();
         if b.events >= 10_000 {
             store.write(&b).unwrap();

@@ -17,6 +17,9 @@ use nfguard_store::ingest::Batch;
 use nfguard_store::retention::EXPIRE_CHUNK;
 use nfguard_store::{FlowStore, SledStore};
 
+mod common;
+use common::synthetic_flow;
+
 /// The store binary's allocator (`src/main.rs`), so measurements match the service.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -83,7 +86,7 @@ fn main() {
         if sec < total_s {
             for j in 0..rate {
                 let i = sec * rate + j;
-                let ev = event(i, now_ms, pb::FlowEventKind::FlowEventStart, 0);
+                let ev = synthetic_flow(i, now_ms, pb::FlowEventKind::FlowEventStart, 0);
                 b.add(ev, now_ms, |id| store.lookup(id)).unwrap().unwrap();
             }
             flows_total += rate;
@@ -91,7 +94,7 @@ fn main() {
         if let Some(started) = sec.checked_sub(FLOW_LIFE_S).filter(|s| *s < total_s) {
             for j in 0..rate {
                 let i = started * rate + j;
-                let ev = event(
+                let ev = synthetic_flow(
                     i,
                     t_start_ms + started * 1000,
                     pb::FlowEventKind::FlowEventEnd,
@@ -147,39 +150,4 @@ fn count_keys(store: &SledStore) -> [u64; 4] {
         out[n] = store.count_prefix(&[*p]).unwrap();
     }
     out
-}
-
-/// Flow `i`: 2 000 hosts, 100 apps, 20 rules, 3 verdicts, 2 048 LAN hosts (as `bench.rs`).
-fn event(i: u64, first_ms: u64, kind: pb::FlowEventKind, life_ms: u64) -> pb::FlowEvent {
-    let end = kind == pb::FlowEventKind::FlowEventEnd;
-    pb::FlowEvent {
-        kind: kind as i32,
-        flow: Some(pb::FlowRef {
-            queue: (i % 4) as u32,
-            boot_id: 1,
-            flow_id: i,
-        }),
-        tuple: Some(pb::Tuple {
-            client_ip: vec![10, 0, (i / 256 % 8) as u8, (i % 256) as u8],
-            server_ip: vec![93, 184, (i % 251) as u8, 34],
-            client_port: 40_000 + (i % 20_000) as u32,
-            server_port: 443,
-            l4: 6,
-        }),
-        classification: Some(pb::Classification {
-            host: format!("host{}.example.com", i % 2000),
-            ..Default::default()
-        }),
-        label: format!("TLS.App{}", i % 100),
-        verdict: ["accept", "drop", "reject"][(i % 3) as usize].into(),
-        rule: format!("rule{}", i % 20),
-        bytes_c2s: if end { 1000 + i % 5000 } else { 500 },
-        bytes_s2c: if end { 20_000 } else { 1000 },
-        packets_c2s: if end { 10 } else { 3 },
-        packets_s2c: if end { 20 } else { 2 },
-        first_seen_unix_ms: first_ms,
-        last_seen_unix_ms: first_ms + life_ms,
-        end_reason: if end { "idle".into() } else { String::new() },
-        ..Default::default()
-    }
 }
