@@ -76,16 +76,8 @@ fn spawn_capture(rig: &Rig, bin: &Path, queue: u16) -> Guard {
         .spawn()
         .unwrap();
     let guard = Guard(child);
-    let sock = rig.lab.dir.join(format!("metrics-capture-q{queue}.sock"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if rig.queue_bound(queue) && sock.exists() {
-            return guard;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    rig.dump_log(&format!("capture-q{queue}"));
-    panic!("nfguard-capture --queue {queue} did not bind within 10 s");
+    rig.wait_capture_bound(queue);
+    guard
 }
 
 /// An HTTP/1.0 GET paced by the reader: a small receive buffer (no autotuning) and a sleep whenever

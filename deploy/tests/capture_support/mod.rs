@@ -99,16 +99,18 @@ impl Rig {
     pub fn start_capture(&mut self, bin: &Path, queue: u16) -> u32 {
         let q = queue.to_string();
         let pid = self.start(bin, &format!("capture-q{queue}"), &["--queue", &q]);
+        self.wait_capture_bound(queue);
+        pid
+    }
+
+    /// Waits until the kernel shows `queue` bound and the worker's metrics socket exists; panics
+    /// with the worker's log after 10 s.
+    pub fn wait_capture_bound(&self, queue: u16) {
+        let sock = self.lab.dir.join(format!("metrics-capture-q{queue}.sock"));
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.queue_bound(queue)
-                && self
-                    .lab
-                    .dir
-                    .join(format!("metrics-capture-q{queue}.sock"))
-                    .exists()
-            {
-                return pid;
+            if self.queue_bound(queue) && sock.exists() {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
