@@ -10,5 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 deploy/install-packages.sh
 
+# Formatting, clippy and the fuzz crates' build fail fast, before the long suite (deploy/lint.sh).
+[ "${NFGUARD_SKIP_LINT:-0}" = 1 ] || deploy/lint.sh
+
 # Bench-only and fuzz crates are not workspace members; everything else is tested here.
 exec cargo test --workspace --locked --no-fail-fast "$@"
