@@ -5,6 +5,7 @@ pub mod cli;
 pub mod demo;
 pub mod flows;
 pub mod lab;
+pub mod leftovers;
 pub mod replay;
 pub mod rules;
 pub mod supervisor;

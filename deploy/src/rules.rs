@@ -111,10 +111,26 @@ impl Cmd {
 }
 
 impl fmt::Display for Cmd {
+    /// The command as one line of a `#!/bin/sh` script: every argument shell-quoted where needed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = if self.tool == Tool::Tc { "" } else { " -w" };
-        write!(f, "{}{w} {}", self.program(), self.args.join(" "))
+        write!(f, "{}{w}", self.program())?;
+        for a in &self.args {
+            write!(f, " {}", shell_quoted(a))?;
+        }
+        Ok(())
     }
+}
+
+/// `arg` as a POSIX shell word: as it is when every byte is one the shell takes literally, else in
+/// single quotes (an inner `'` as `'\''`). Interface names are checked against the kernel's rules,
+/// but the kernel allows `;`, `$`, `` ` `` and quotes in them, so the script must not trust them.
+fn shell_quoted(arg: &str) -> std::borrow::Cow<'_, str> {
+    let literal = |c: char| c.is_ascii_alphanumeric() || "_-./:=,+@%^!".contains(c);
+    if !arg.is_empty() && arg.chars().all(literal) {
+        return arg.into();
+    }
+    format!("'{}'", arg.replace('\'', "'\\''")).into()
 }
 
 // === plan ===
@@ -489,5 +505,55 @@ mod tests {
         assert!(s.contains("-j NFQUEUE"));
         // The plain protocol mark (HTTP = 7) must never read as "reject".
         assert!(!s.contains("REJECT"), "{s}");
+    }
+
+    #[test]
+    fn hostile_interface_names_are_quoted_in_the_script() {
+        // Names the kernel accepts but a shell would run: `;`, `$()`, backquotes, quotes.
+        let names = ["x;id", "a$(id)", "b`id`", "c'd", "e&f|g"];
+        let list = names
+            .iter()
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let p = plan(&cfg(&format!("[capture]\ninterfaces = [{list}]\n")), &[]).unwrap();
+        let script = p.script();
+        let dir = tempfile::tempdir().unwrap();
+        // Run each printed command through sh with `iptables` replaced by a printer of its argv:
+        // every name must arrive as one argument, byte for byte, and nothing else may run.
+        let printer = dir.path().join("iptables");
+        std::fs::write(
+            &printer,
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &printer,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let jumps: Vec<&str> = script
+            .lines()
+            .filter(|l| l.starts_with("iptables ") && l.contains(" -A FORWARD "))
+            .collect();
+        assert_eq!(jumps.len(), names.len(), "{script}");
+        for (line, name) in jumps.iter().zip(names) {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(line)
+                .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{line}: {out:?}");
+            let argv = String::from_utf8(out.stdout).unwrap();
+            let argv: Vec<&str> = argv.lines().collect();
+            assert_eq!(
+                argv,
+                [
+                    "-w", "-t", "mangle", "-A", "FORWARD", "-i", name, "-j", "NFGUARD"
+                ],
+                "{line}"
+            );
+        }
     }
 }

@@ -2,6 +2,10 @@
 //! queue; restarts a child that exits or stops sending heartbeats (its `MetricsSnapshot`) with backoff;
 //! on SIGTERM/SIGINT stops them in reverse order within a bound. Children's output goes to this
 //! process's stderr, each line prefixed with the child's name.
+//!
+//! Children die with the supervisor: each is started through util-linux's `setpriv --pdeathsig TERM`
+//! (`PR_SET_PDEATHSIG` set right before the exec, without `unsafe` in our code), and the children on
+//! record in `runtime_dir` (`leftovers`) that an earlier, SIGKILLed run left behind are stopped first.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +17,8 @@ use nfguard_proto::bus::Subscriber;
 use nfguard_proto::config::Config;
 use nfguard_proto::pb;
 use nfguard_proto::process::{LogFormat, endpoints, spawn_metrics};
+
+use crate::leftovers;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -21,6 +27,8 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 /// Time a freshly started child has to send its first heartbeat.
 const STARTUP_GRACE: Duration = Duration::from_secs(5);
 const CHECK_INTERVAL: Duration = Duration::from_millis(200);
+/// util-linux's `setpriv` (Debian: package util-linux, essential), which sets the parent-death signal.
+const SETPRIV: &str = "/usr/bin/setpriv";
 
 /// One supervised process.
 #[derive(Debug, Clone)]
@@ -165,6 +173,17 @@ pub async fn supervise(
         },
     )
     .await?;
+    // Bound the supervisor's heartbeat socket: no other live supervisor uses this runtime dir, so
+    // children on record are leftovers of a dead one.
+    let dir = cfg.runtime_dir.clone();
+    let stop_timeout = cfg.supervisor.stop_timeout.0;
+    let stopped =
+        tokio::task::spawn_blocking(move || leftovers::stop_leftovers(&dir, stop_timeout))
+            .await
+            .unwrap_or_default();
+    if !stopped.is_empty() {
+        tracing::warn!(parts = ?stopped, "Stopped children an earlier nfguard run left running.");
+    }
 
     let heartbeat_endpoints: Vec<String> = specs
         .iter()
@@ -187,6 +206,7 @@ pub async fn supervise(
             restart_at: (!ok).then(|| Instant::now() + base_backoff),
         });
     }
+    record_children(&cfg.runtime_dir, &running);
     // Rules go in once every capture worker is bound (its first heartbeat), or after the start-up grace.
     let mut after_start = Some(after_start);
     let captures: Vec<String> = running
@@ -207,8 +227,12 @@ pub async fn supervise(
                 }
             }
             _ = tick.tick() => {
+                let mut restarted = false;
                 for r in &mut running {
-                    check(r, cfg, &status, &mut last_beat).await;
+                    restarted |= check(r, cfg, &status, &mut last_beat).await;
+                }
+                if restarted {
+                    record_children(&cfg.runtime_dir, &running);
                 }
             }
         }
@@ -232,16 +256,29 @@ pub async fn supervise(
         }
         set_status(&status, &r.spec.part, false, false);
     }
+    let _ = std::fs::remove_file(leftovers::record_path(&cfg.runtime_dir));
     let _ = stop_metrics.send(());
     Ok(())
 }
 
+/// Puts the running children on record for the next run ([`leftovers`]).
+fn record_children(runtime_dir: &Path, running: &[Running]) {
+    let records: Vec<leftovers::ChildRecord> = running
+        .iter()
+        .filter_map(|r| leftovers::record_of(&r.spec.part, r.child.as_ref()?.id()?))
+        .collect();
+    if let Err(e) = leftovers::write(runtime_dir, &records) {
+        tracing::warn!(error = %e, "Cannot record the children's pids; a SIGKILLed run's leftovers would not be found.");
+    }
+}
+
+/// Restarts `r` when it exited or went silent and its backoff has passed; true when it was started again.
 async fn check(
     r: &mut Running,
     cfg: &Config,
     status: &Mutex<Status>,
     last_beat: &mut HashMap<String, Instant>,
-) {
+) -> bool {
     let now = Instant::now();
     let part = r.spec.part.clone();
     if let Some(child) = r.child.as_mut() {
@@ -293,7 +330,9 @@ async fn check(
             Some(now + r.backoff)
         };
         set_status(status, &part, r.child.is_some(), true);
+        return r.child.is_some();
     }
+    false
 }
 
 fn set_status(status: &Mutex<Status>, part: &str, up: bool, restarted: bool) {
@@ -306,7 +345,15 @@ fn set_status(status: &Mutex<Status>, part: &str, up: bool, restarted: bool) {
 }
 
 fn start(spec: &ChildSpec) -> Option<Child> {
-    let mut cmd = Command::new(&spec.program);
+    let mut cmd = if Path::new(SETPRIV).exists() {
+        // SIGTERM, not SIGKILL: a capture then gives its held packets their verdicts before it exits.
+        let mut c = Command::new(SETPRIV);
+        c.args(["--pdeathsig", "TERM", "--"]).arg(&spec.program);
+        c
+    } else {
+        tracing::warn!(part = %spec.part, setpriv = SETPRIV, "setpriv is missing (package util-linux): this child would outlive a SIGKILLed supervisor.");
+        Command::new(&spec.program)
+    };
     cmd.args(&spec.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -68,3 +68,26 @@ fn protocols_command_prints_ntopng_style_ids() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 432);
 }
+
+#[test]
+fn shipped_policy_drops_telnet_on_the_syn() {
+    use nfguard_policy::{Action, FlowFacts, Now, Policy, Usage};
+    use nfguard_proto::types::FlowKey;
+    let rules = example().parent().unwrap().join("policy.toml");
+    let p = Policy::load(&rules, 0).unwrap();
+    // A tuple-only request is what the capture sends for a flow's first packet (the SYN).
+    let f = FlowFacts {
+        key: FlowKey {
+            client: "192.168.1.20:40000".parse().unwrap(),
+            server: "10.0.1.2:23".parse().unwrap(),
+            l4: 6,
+        },
+        in_iface: "lan0",
+        out_iface: "wan0",
+        queue: 0,
+        class: None,
+    };
+    let d = p.decide(&f, Now::utc(0), &Usage::empty());
+    assert_eq!(d.action, Action::Drop, "{d:?}");
+    assert_eq!(d.rule.as_deref(), Some("no-telnet"));
+}

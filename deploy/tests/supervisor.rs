@@ -70,25 +70,21 @@ fn alive(pid: i32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
 }
 
-#[test]
-fn restarts_crashed_and_silent_children_and_stops_cleanly() {
-    if !lab::available() {
-        eprintln!("skipped: needs root to create network namespaces");
-        return;
-    }
-    for b in [
-        "nfguard-store",
-        "nfguard-policy",
-        "nfguard-classifier",
-        "nfguard-gateway",
-        "nfguard-capture",
-    ] {
+const CHILDREN: [&str; 5] = [
+    "nfguard-store",
+    "nfguard-policy",
+    "nfguard-classifier",
+    "nfguard-gateway",
+    "nfguard-capture",
+];
+
+/// The lab's `nfguard.toml` (one queue, an accept-all policy) and the text that finds its processes.
+fn write_config(lab: &Lab) -> (PathBuf, String) {
+    for b in CHILDREN {
         bin(b);
     }
-    let lab = Lab::new().unwrap();
     let cfg_path = lab.dir.join("nfguard.toml");
-    let policy = lab.dir.join("policy.toml");
-    std::fs::write(&policy, "default = \"accept\"\n").unwrap();
+    std::fs::write(lab.dir.join("policy.toml"), "default = \"accept\"\n").unwrap();
     let port = 20_000 + (std::process::id() % 20_000);
     std::fs::write(
         &cfg_path,
@@ -99,17 +95,41 @@ fn restarts_crashed_and_silent_children_and_stops_cleanly() {
     )
     .unwrap();
     let needle = cfg_path.display().to_string();
+    (cfg_path, needle)
+}
+
+/// `nfguard run -c cfg_path` in the lab's router namespace.
+fn start_run(lab: &Lab, cfg_path: &Path) -> Supervisor {
     let child = lab
         .router
         .command(env!("CARGO_BIN_EXE_nfguard"))
         .args(["run", "-c"])
-        .arg(&cfg_path)
+        .arg(cfg_path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut sup = Supervisor(child);
+    Supervisor(child)
+}
+
+fn running(needle: &str) -> Vec<i32> {
+    CHILDREN
+        .iter()
+        .flat_map(|b| pids(b, needle))
+        .filter(|p| alive(*p))
+        .collect()
+}
+
+#[test]
+fn restarts_crashed_and_silent_children_and_stops_cleanly() {
+    if !lab::available() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let (cfg_path, needle) = write_config(&lab);
+    let mut sup = start_run(&lab, &cfg_path);
 
     // Every part up: the policy process is the one we torment.
     wait_for("policy started", Duration::from_secs(10), || {
@@ -184,4 +204,73 @@ fn restarts_crashed_and_silent_children_and_stops_cleanly() {
         let left: Vec<i32> = pids(b, &needle).into_iter().filter(|p| alive(*p)).collect();
         assert!(left.is_empty(), "{b} still running after SIGTERM: {left:?}");
     }
+}
+
+#[test]
+fn children_die_with_a_killed_supervisor_and_leftovers_are_stopped() {
+    if !lab::available() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let (cfg_path, needle) = write_config(&lab);
+    let record = lab.dir.join("run").join(nfguard::leftovers::RECORD_FILE);
+    let mut sup = start_run(&lab, &cfg_path);
+    wait_for(
+        "all six children on record",
+        Duration::from_secs(15),
+        || {
+            std::fs::read_to_string(&record).is_ok_and(|t| nfguard::leftovers::parse(&t).len() == 6)
+                && running(&needle).len() == 6
+        },
+    );
+
+    // SIGKILL: the supervisor cannot stop anything itself; PR_SET_PDEATHSIG must.
+    signal(i32::try_from(sup.0.id()).unwrap(), "KILL");
+    let _ = sup.0.wait();
+    wait_for(
+        "children gone after the supervisor's SIGKILL",
+        Duration::from_secs(10),
+        || running(&needle).is_empty(),
+    );
+
+    // A leftover the death signal does not cover (started outside any supervisor, as by an older
+    // version): a classifier holding classifier.sock, on record in the runtime dir.
+    let mut orphan = lab
+        .router
+        .command(bin("nfguard-classifier").to_str().unwrap())
+        .arg("-c")
+        .arg(&cfg_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let orphan_pid = i32::try_from(orphan.id()).unwrap();
+    wait_for("orphan classifier bound", Duration::from_secs(10), || {
+        lab.dir.join("run/classifier.sock").exists() && alive(orphan_pid)
+    });
+    let rec = nfguard::leftovers::record_of("classifier", orphan.id()).unwrap();
+    nfguard::leftovers::write(&lab.dir.join("run"), &[rec]).unwrap();
+
+    let mut sup = start_run(&lab, &cfg_path);
+    wait_for(
+        "orphan stopped by the new run",
+        Duration::from_secs(10),
+        || orphan.try_wait().unwrap().is_some(),
+    );
+    wait_for("new run's children up", Duration::from_secs(15), || {
+        running(&needle).len() == 6
+    });
+    // The new classifier keeps running: it was not refused its socket by the orphan.
+    let classifier = pids("nfguard-classifier", &needle);
+    assert_eq!(classifier.len(), 1, "{classifier:?}");
+    assert_ne!(classifier[0], orphan_pid);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(alive(classifier[0]), "the new classifier was restarted");
+    assert_eq!(pids("nfguard-classifier", &needle), classifier);
+
+    signal(i32::try_from(sup.0.id()).unwrap(), "TERM");
+    let _ = sup.0.wait();
+    assert!(!record.exists(), "a clean stop leaves no record behind");
 }

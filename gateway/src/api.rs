@@ -98,8 +98,18 @@ fn bearer_ok(st: &AppState, req: &HttpRequest) -> bool {
     req.headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .is_some_and(|t| same(t.trim().as_bytes(), token.as_bytes()))
+        .and_then(bearer_credentials)
+        .is_some_and(|t| same(t.as_bytes(), token.as_bytes()))
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme name is case-insensitive
+/// (RFC 7235 §2.1) and separated from the token by one or more spaces.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// `Err(401)` when reads need the token (non-loopback `listen`) and the request lacks it.
@@ -589,4 +599,19 @@ async fn status(st: St, req: HttpRequest) -> HttpResponse {
         "queues": queues,
         "epoch": epoch,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_credentials;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer tok", "bearer tok", "BEARER  tok ", " bEaReR tok"] {
+            assert_eq!(bearer_credentials(v), Some("tok"), "{v:?}");
+        }
+        for v in ["Basic tok", "Bearertok", "Bearer ", "Bearer", "", "tok"] {
+            assert_eq!(bearer_credentials(v), None, "{v:?}");
+        }
+    }
 }

@@ -55,6 +55,8 @@ mod host;
 mod index;
 mod policy;
 mod rule;
+#[cfg(feature = "process")]
+mod rule_file;
 mod time_window;
 
 #[cfg(feature = "process")]

@@ -177,10 +177,7 @@ fn any_iface(pats: &[IfacePattern], iface: &str) -> bool {
 
 impl IfacePattern {
     pub(crate) fn parse(s: &str) -> Result<IfacePattern, String> {
-        // IFNAMSIZ is 16 with the NUL.
-        if s.is_empty() || s.len() > 15 || s.contains(['/', ' ', '\0']) {
-            return Err(format!("{s:?} is not an interface name"));
-        }
+        nfguard_proto::iface::check_iface_name(s)?;
         Ok(match s.strip_suffix('+') {
             Some(p) => IfacePattern::Prefix(p.into()),
             None => IfacePattern::Exact(s.into()),

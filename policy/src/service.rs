@@ -396,7 +396,7 @@ impl State {
                 return fail(e.to_string(), self.epoch);
             }
         };
-        if let Err(e) = write_atomically(&self.path, toml) {
+        if let Err(e) = crate::rule_file::write_atomically(&self.path, toml) {
             error!(path = %self.path.display(), error = %e, "Cannot write the policy file.");
             return fail(
                 format!("{}:0: -: cannot write: {e}", self.path.display()),
@@ -505,26 +505,4 @@ impl State {
             f(&mut s);
         }
     }
-}
-
-/// Writes `text` to a temporary file next to `path`, syncs it, and renames it over `path`, so a
-/// reader (or a crash) sees the old file or the new one, never half of one.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let dir = dir.unwrap_or_else(|| Path::new("."));
-    let name = path.file_name().map_or_else(
-        || "policy.toml".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

@@ -386,13 +386,10 @@ fn monitor_mode_accepts_and_counts_would_drop() {
 
 #[test]
 fn tuple_only_requests_final_or_needs_dpi() {
-    let p = Policy::parse(
-        "policy.toml",
-        include_str!("../../deploy/policy.toml"),
-        MASK,
-    )
-    .unwrap();
-    // The port rule is after DPI rules that could match: the first possible rule needs the app.
+    // The port rule is after a DPI rule that could match: the first possible rule needs the app.
+    let p = policy(
+        "[[rule]]\nname = \"no-p2p\"\napp = \"BitTorrent\"\naction = \"drop\"\n[[rule]]\nname = \"no-telnet\"\nport = [23]\naction = \"drop\"\n",
+    );
     let d = decide(&p, &tcp(23));
     assert_eq!(d.action, Action::NeedsDpi);
     assert!(!d.offload);

@@ -155,17 +155,64 @@ pub fn new_boot_id() -> u64 {
 
 // ------------------------------------------------------------------ ipc files
 
-/// Creates `dir` (and parents) with mode 0700, or tightens an existing one to 0700.
+/// Creates `dir` (and parents) with mode 0700; an existing `dir` must already be a directory of this
+/// process's user that no one else may enter — it is never changed (`runtime_dir = "/tmp"` must not
+/// make /tmp private, nor a directory of another user ours).
 ///
 /// # Errors
-/// The I/O error, e.g. permission denied.
+/// The I/O error, or `PermissionDenied` naming what is wrong with an existing `dir`.
 pub fn ensure_runtime_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let refuse = |why: String| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{why}; runtime_dir must be a directory of nfguard's own (it is created mode 0700 when missing, an existing one is never changed)"
+            ),
+        )
+    };
+    let meta = match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+            // Created now (by us or a sibling process racing us): set the mode the umask may have cut.
+            return std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        Err(e) => return Err(e),
+        Ok(m) => m,
+    };
+    if !meta.is_dir() {
+        return Err(refuse(format!(
+            "{} is not a directory (symlinks are not followed)",
+            dir.display()
+        )));
+    }
+    if let Some(uid) = effective_uid()
+        && meta.uid() != uid
+    {
+        return Err(refuse(format!(
+            "{} is owned by uid {}, not by this process's uid {uid}",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(refuse(format!(
+            "{} is mode {mode:04o}, open to other users",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// This process's effective uid, from `/proc/self/status` (`Uid: real effective saved fs`).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn ipc_path(endpoint: &str) -> Option<PathBuf> {
@@ -800,5 +847,51 @@ mod tests {
         let h = header(42, 7);
         assert_eq!(parse_header(&h), Some((42, 7)));
         assert_eq!(parse_header(&h[..15]), None);
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn runtime_dir_is_created_private_and_an_open_one_is_refused_unchanged() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("a/run");
+        ensure_runtime_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        ensure_runtime_dir(&fresh).unwrap();
+
+        // A shared directory such as /tmp: refused, and its mode left as it was.
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = ensure_runtime_dir(&shared).unwrap_err();
+        assert!(e.to_string().contains("mode 1777"), "{e}");
+        assert_eq!(mode(&shared), 0o1777);
+
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        let e = ensure_runtime_dir(&link).unwrap_err();
+        assert!(e.to_string().contains("not a directory"), "{e}");
+
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(ensure_runtime_dir(&file).is_err());
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_runtime_dir_of_another_user_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        if effective_uid() != Some(0) {
+            eprintln!("skipped: needs root to give a directory away");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let theirs = tmp.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65_534), Some(65_534)).unwrap();
+        let e = ensure_runtime_dir(&theirs).unwrap_err();
+        assert!(e.to_string().contains("owned by uid 65534"), "{e}");
     }
 }

@@ -36,22 +36,55 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Reads a config or rule file: its name as given (for error messages) and its text; an unreadable
-/// file is a `ConfigError` with line 0.
+/// Reads a config or rule file: its name as given (for error messages) and its text. Only a regular
+/// file of at most [`MAX_CONFIG_FILE_BYTES`](crate::limits::MAX_CONFIG_FILE_BYTES) is read: a FIFO
+/// would block `nfguard check` forever and `/dev/zero` would fill memory.
 ///
 /// # Errors
-/// The read error, as `FILE:0: -: cannot read: …`.
+/// `FILE:0: -: cannot read: …` for an unreadable file, a FIFO, device or directory, or one too large.
 pub fn read_config_file(path: &Path) -> Result<(String, String), ConfigError> {
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match read_bounded(path) {
         Ok(text) => Ok((file, text)),
-        Err(e) => Err(ConfigError {
+        Err(message) => Err(ConfigError {
             file,
             line: 0,
             path: "-".into(),
-            message: format!("cannot read: {e}"),
+            message: format!("cannot read: {message}"),
         }),
     }
+}
+
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let limit = crate::limits::MAX_CONFIG_FILE_BYTES;
+    // O_NONBLOCK: opening a FIFO without a writer would otherwise block before the type check.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = f.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file (FIFOs, devices and directories are refused)".into());
+    }
+    if meta.len() > limit {
+        return Err(format!(
+            "{} bytes is more than the {limit} a config may have",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    f.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > limit {
+        return Err(format!(
+            "grew past the {limit} bytes a config may have while read"
+        ));
+    }
+    Ok(text)
 }
 
 /// An error found after parsing (a semantic check) at a known TOML path: finds the path's line in `text`.
@@ -339,6 +372,7 @@ impl Config {
         let (file, text) = read_config_file(path)?;
         let mut cfg = Config::parse(&file, &text)?;
         cfg.source = Some(path.to_path_buf());
+        cfg.check_files(&file, &text)?;
         Ok(cfg)
     }
 
@@ -428,6 +462,22 @@ impl Config {
                 "flow_table_size and max_pending must be positive",
             ));
         }
+        if c.flow_table_size > MAX_FLOW_TABLE_SIZE {
+            return Err(error_at(
+                file,
+                text,
+                "capture.flow_table_size",
+                format!("at most {MAX_FLOW_TABLE_SIZE} flows per queue"),
+            ));
+        }
+        if c.max_pending > MAX_PENDING {
+            return Err(error_at(
+                file,
+                text,
+                "capture.max_pending",
+                format!("at most {MAX_PENDING} held packets per queue"),
+            ));
+        }
         if self.classifier.max_dpi_packets == 0 || self.classifier.max_dpi_packets > 255 {
             return Err(error_at(
                 file,
@@ -436,6 +486,56 @@ impl Config {
                 "must be between 1 and 255",
             ));
         }
+        let s = &self.supervisor;
+        let min_heartbeat = crate::limits::HEARTBEAT_INTERVAL * 3 / 2;
+        if s.heartbeat_timeout.0 < min_heartbeat {
+            return Err(error_at(
+                file,
+                text,
+                "supervisor.heartbeat_timeout",
+                format!(
+                    "must be at least {}ms: children send a heartbeat every {}ms, so a shorter timeout restarts healthy children",
+                    min_heartbeat.as_millis(),
+                    crate::limits::HEARTBEAT_INTERVAL.as_millis()
+                ),
+            ));
+        }
+        if s.restart_backoff.0.is_zero() {
+            return Err(error_at(
+                file,
+                text,
+                "supervisor.restart_backoff",
+                "must be positive (a zero delay restarts a crashing child in a busy loop)",
+            ));
+        }
+        if s.restart_backoff.0 > s.restart_backoff_max.0 {
+            return Err(error_at(
+                file,
+                text,
+                "supervisor.restart_backoff_max",
+                format!(
+                    "{:?} is below restart_backoff {:?}",
+                    s.restart_backoff_max.0, s.restart_backoff.0
+                ),
+            ));
+        }
+        if !self.gateway.listen.ip().is_loopback() && self.gateway.token_file.is_none() {
+            return Err(error_at(
+                file,
+                text,
+                "gateway.listen",
+                format!(
+                    "{} is reachable beyond this host, so every read needs the bearer token: set gateway.token_file (or listen on 127.0.0.1)",
+                    self.gateway.listen
+                ),
+            ));
+        }
+        for (i, name) in c.interfaces.iter().enumerate() {
+            if let Err(e) = crate::iface::check_iface_name(name) {
+                return Err(error_at(file, text, &format!("capture.interfaces[{i}]"), e));
+            }
+        }
+        self.check_memory(file, text)?;
         let ipc = self.runtime_dir.join("policy-events.sock");
         if ipc.as_os_str().len() + "ipc://".len() > crate::limits::MAX_IPC_PATH {
             return Err(error_at(
@@ -448,6 +548,61 @@ impl Config {
                     crate::limits::MAX_IPC_PATH
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// What the captures' tables can take at most, against this machine's memory (`/proc/meminfo`;
+    /// skipped where it cannot be read): more than half of it would be taken from everything else the
+    /// router runs, and an allocation the kernel refuses aborts the capture into a crash loop.
+    fn check_memory(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        let Some(total) = mem_total_bytes() else {
+            return Ok(());
+        };
+        let c = &self.capture;
+        let per_queue = (c.flow_table_size as u64)
+            .saturating_mul(FLOW_ENTRY_BYTES)
+            .saturating_add(
+                (c.max_pending as u64)
+                    .saturating_mul(u64::from(c.copy_range).saturating_add(PENDING_ENTRY_BYTES)),
+            );
+        let need = per_queue.saturating_mul(c.queues.len() as u64);
+        if need > total / 2 {
+            return Err(error_at(
+                file,
+                text,
+                "capture.flow_table_size",
+                format!(
+                    "flow_table_size and max_pending of {} queues need up to {} MiB, more than half of this machine's {} MiB",
+                    c.queues.len(),
+                    need >> 20,
+                    total >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks of files the config names, once its directory is known ([`Config::load`]).
+    fn check_files(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        if let Some(p) = &self.gateway.token_file {
+            let p = self.base_dir().join(p);
+            let token = read_bounded(&p).map_err(|e| {
+                error_at(
+                    file,
+                    text,
+                    "gateway.token_file",
+                    format!("cannot read {}: {e}", p.display()),
+                )
+            })?;
+            if token.trim().is_empty() {
+                return Err(error_at(
+                    file,
+                    text,
+                    "gateway.token_file",
+                    format!("{} is empty", p.display()),
+                ));
+            }
         }
         Ok(())
     }
@@ -469,6 +624,28 @@ impl Config {
     pub fn endpoint(&self, name: &str) -> String {
         format!("ipc://{}", self.runtime_dir.join(name).display())
     }
+}
+
+/// Flows per queue `nfguard check` accepts: 16 Mi entries are ~2 GiB of flow table per queue.
+pub const MAX_FLOW_TABLE_SIZE: usize = 1 << 24;
+/// Held packets per queue `nfguard check` accepts (the kernel queue itself holds at most 64 Ki).
+pub const MAX_PENDING: usize = 1 << 20;
+/// Bytes of one flow-table entry, rounded up (measured: 100 M entries asked the allocator for 11 GB).
+const FLOW_ENTRY_BYTES: u64 = 128;
+/// Bytes of one held packet besides its copied payload (message, id, deadline, flow slot).
+const PENDING_ENTRY_BYTES: u64 = 256;
+
+fn mem_total_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    kb.checked_mul(1024)
 }
 
 fn is_contiguous(m: u32) -> bool {
@@ -705,5 +882,131 @@ mod tests {
         );
         assert_eq!("0:3".parse::<QueueRange>().unwrap().len(), 4);
         assert!("3:0".parse::<QueueRange>().is_err());
+    }
+
+    #[test]
+    fn values_the_runtime_cannot_honour_are_refused() {
+        for (text, path, says) in [
+            (
+                "[supervisor]\nheartbeat_timeout = \"0s\"\n",
+                "supervisor.heartbeat_timeout",
+                "heartbeat every 1000ms",
+            ),
+            (
+                "[supervisor]\nheartbeat_timeout = \"1s\"\n",
+                "supervisor.heartbeat_timeout",
+                "at least 1500ms",
+            ),
+            (
+                "[supervisor]\nrestart_backoff = \"10s\"\nrestart_backoff_max = \"5s\"\n",
+                "supervisor.restart_backoff_max",
+                "below restart_backoff",
+            ),
+            (
+                "[supervisor]\nrestart_backoff = \"0s\"\n",
+                "supervisor.restart_backoff",
+                "busy loop",
+            ),
+            (
+                "[capture]\nflow_table_size = 100000000\n",
+                "capture.flow_table_size",
+                "at most 16777216",
+            ),
+            (
+                "[capture]\nflow_table_size = 18446744073709551615\n",
+                "capture.flow_table_size",
+                "at most",
+            ),
+            (
+                "[capture]\nmax_pending = 4000000000\n",
+                "capture.max_pending",
+                "at most 1048576",
+            ),
+            (
+                "[gateway]\nlisten = \"0.0.0.0:3100\"\n",
+                "gateway.listen",
+                "set gateway.token_file",
+            ),
+            (
+                "[gateway]\nlisten = \"[::]:3100\"\n",
+                "gateway.listen",
+                "bearer token",
+            ),
+            (
+                "[capture]\ninterfaces = [\"eth0\", \"x;touch${IFS}/tmp/PWNED;\"]\n",
+                "capture.interfaces[1]",
+                "not an interface name",
+            ),
+            (
+                "[capture]\ninterfaces = [\"eth0 -j ACCEPT\"]\n",
+                "capture.interfaces[0]",
+                "not allowed",
+            ),
+        ] {
+            let e = Config::parse("n.toml", text).unwrap_err();
+            assert_eq!(e.path, path, "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+            assert!(e.line >= 2, "{text}: {e}");
+        }
+        let ok = "[supervisor]\nheartbeat_timeout = \"1500ms\"\nrestart_backoff = \"5s\"\n[gateway]\nlisten = \"0.0.0.0:3100\"\ntoken_file = \"t\"\n[capture]\ninterfaces = [\"wlan+\", \"br-lan\"]\n";
+        Config::parse("n.toml", ok).unwrap();
+    }
+
+    #[test]
+    fn tables_beyond_this_machines_memory_are_refused() {
+        let Some(total) = mem_total_bytes() else {
+            return;
+        };
+        // Within MAX_FLOW_TABLE_SIZE per queue, but 64 queues of it exceed any machine this runs on
+        // below 128 GiB: 64 × 16 Mi × 128 B.
+        if total >= 128 << 30 {
+            return;
+        }
+        let e = Config::parse(
+            "n.toml",
+            "[capture]\nqueues = \"0:63\"\nflow_table_size = 16777216\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "capture.flow_table_size", "{e}");
+        assert!(e.message.contains("more than half of this machine"), "{e}");
+    }
+
+    #[test]
+    fn fifos_devices_and_huge_files_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.toml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Returns at once (a blocking open or read would hang the test).
+        let e = Config::load(&fifo).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+        let e = Config::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+        let e = Config::load(dir.path()).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.toml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(crate::limits::MAX_CONFIG_FILE_BYTES + 1).unwrap();
+        let e = Config::load(&big).unwrap_err();
+        assert_eq!((e.line, e.path.as_str()), (0, "-"));
+        assert!(e.message.contains("more than the 16777216"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_or_empty_token_file_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("nfguard.toml");
+        std::fs::write(&cfg, "[gateway]\ntoken_file = \"token\"\n").unwrap();
+        let e = Config::load(&cfg).unwrap_err();
+        assert_eq!((e.line, e.path.as_str()), (2, "gateway.token_file"), "{e}");
+        assert!(e.message.contains("cannot read"), "{e}");
+        std::fs::write(dir.path().join("token"), "\n").unwrap();
+        let e = Config::load(&cfg).unwrap_err();
+        assert!(e.message.contains("is empty"), "{e}");
+        std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+        Config::load(&cfg).unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //! table, human units, the `nfguard.toml` configuration, and (feature `bus`) every ZeroMQ socket.
 
 pub mod config;
+pub mod iface;
 pub mod metrics;
 #[cfg(feature = "bus")]
 pub mod process;
@@ -13,6 +14,10 @@ pub mod units;
 pub mod limits {
     /// `sun_path` is 108 bytes with the NUL; `nfguard check` rejects longer ipc endpoints (DESIGN §3).
     pub const MAX_IPC_PATH: usize = 107 + "ipc://".len();
+    /// Every process publishes a `MetricsSnapshot` (its heartbeat) this often.
+    pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+    /// Largest `nfguard.toml` or rule file read (a config is kilobytes; 10,000 rules about 1 MiB).
+    pub const MAX_CONFIG_FILE_BYTES: u64 = 16 << 20;
 }
 
 #[cfg(feature = "bus")]

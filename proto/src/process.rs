@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::bus::{BusError, Publisher, new_boot_id};
 use crate::config::Config;
@@ -14,7 +14,7 @@ use crate::pb;
 /// Exit code for bad config or arguments (`EX_USAGE`).
 pub const EXIT_USAGE: i32 = 64;
 /// Heartbeat period; the supervisor kills a child silent for `heartbeat_timeout` (3 s).
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+pub use crate::limits::HEARTBEAT_INTERVAL;
 
 /// Bus endpoint file names inside `runtime_dir` (DESIGN §3).
 pub mod endpoints {
