@@ -10,8 +10,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, Service};
+use std::sync::atomic::Ordering;
+
+use actix_web::dev::{Server, Service, ServiceRequest};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures::StreamExt;
 use nfguard_proto::pb;
@@ -19,6 +22,7 @@ use nfguard_proto::units::HumanDuration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::guard;
 use crate::state::AppState;
 
 /// Largest request body (a policy file); larger is 413.
@@ -38,10 +42,32 @@ type St = web::Data<AppState>;
 /// # Errors
 /// When the listener cannot be used.
 pub fn server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let connections = state.connections.clone();
+    let max_connections = state.max_connections;
     let data = web::Data::from(state);
+    let headers: Arc<[(HeaderName, HeaderValue)]> = guard::security_headers(DASHBOARD).into();
     Ok(HttpServer::new(move || {
+        let headers = headers.clone();
         App::new()
             .app_data(data.clone())
+            // Inner: refusals are counted by the response counter around it.
+            .wrap_fn(move |req, srv| {
+                let headers = headers.clone();
+                let served = match refusal(&req) {
+                    Some(resp) => Err(req.into_response(resp)),
+                    None => Ok(srv.call(req)),
+                };
+                async move {
+                    let mut res = match served {
+                        Ok(fut) => fut.await?.map_into_left_body(),
+                        Err(refused) => refused.map_into_right_body(),
+                    };
+                    for (name, value) in headers.iter() {
+                        res.headers_mut().insert(name.clone(), value.clone());
+                    }
+                    Ok(res)
+                }
+            })
             .wrap_fn(|req, srv| {
                 let st = req.app_data::<St>().cloned();
                 let fut = srv.call(req);
@@ -72,10 +98,45 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Se
             )
             .default_service(web::to(not_found))
     })
+    .on_connect(move |_, ext| {
+        ext.insert(connections.open(max_connections));
+    })
+    .max_connections(max_connections.saturating_add(guard::OVER_CAP_ALLOWANCE))
     .workers(1)
     .disable_signals()
     .listen(listener)?
     .run())
+}
+
+/// The answer for a request the gateway must not serve: its connection came past
+/// `max_connections` (503, and the connection is closed), or its Host header is not allowed (421).
+fn refusal(req: &ServiceRequest) -> Option<HttpResponse> {
+    let st = req.app_data::<St>()?;
+    if req
+        .conn_data::<guard::ConnectionSlot>()
+        .is_some_and(|c| c.over_cap)
+    {
+        st.over_cap.fetch_add(1, Ordering::Relaxed);
+        return Some(
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "1"))
+                .force_close()
+                .json(json!({ "error": "too many open connections ([gateway] max_connections)" })),
+        );
+    }
+    // A Host header that is not text can match nothing.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or("\0"));
+    if !st.hosts.allows(host) {
+        st.bad_host.fetch_add(1, Ordering::Relaxed);
+        return Some(error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this Host is not served ([gateway] allowed_hosts)",
+        ));
+    }
+    None
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> HttpResponse {
@@ -503,7 +564,18 @@ async fn get_policy(st: St, req: HttpRequest) -> HttpResponse {
     }
 }
 
-async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, HttpResponse> {
+/// Reads a body of at most [`MAX_BODY`] bytes that arrives within [`guard::BODY_TIMEOUT`] (408 after).
+async fn read_body(payload: web::Payload) -> Result<Vec<u8>, HttpResponse> {
+    tokio::time::timeout(guard::BODY_TIMEOUT, read_limited(payload))
+        .await
+        .unwrap_or_else(|_| {
+            Err(HttpResponse::RequestTimeout()
+                .force_close()
+                .json(json!({ "error": format!("the body did not arrive within {:?}", guard::BODY_TIMEOUT) })))
+        })
+}
+
+async fn read_limited(mut payload: web::Payload) -> Result<Vec<u8>, HttpResponse> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk =

@@ -10,6 +10,7 @@
 //! arrived in the last [`state::UP_WINDOW`]); a copy in any snapshot (the supervisor's) is dropped.
 
 pub mod api;
+pub mod guard;
 pub mod prom;
 pub mod state;
 
@@ -98,6 +99,10 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let local = listener.local_addr().map_err(GatewayError::Server)?;
+    match guard::raise_nofile_limit() {
+        Ok(n) => tracing::debug!(nofile = n, "Descriptor limit raised to the hard limit."),
+        Err(e) => tracing::warn!(error = %e, "Cannot raise the descriptor limit."),
+    }
     let mut state = AppState::new(&cfg, local)?;
     state.nfqueue_path = options.nfnetlink_queue;
     let state = Arc::new(state);

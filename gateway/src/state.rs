@@ -44,6 +44,15 @@ pub struct AppState {
     pub sub_stats: Mutex<Option<Arc<BusStats>>>,
     /// Responses by status class: 2xx, 3xx, 4xx, 5xx.
     pub responses: [AtomicU64; 4],
+    /// Host headers served (DNS rebinding).
+    pub hosts: crate::guard::HostAllowList,
+    /// Open connections and `[gateway] max_connections`.
+    pub connections: Arc<crate::guard::Connections>,
+    pub max_connections: usize,
+    /// Connections answered 503 because `max_connections` were open.
+    pub over_cap: AtomicU64,
+    /// Requests answered 421 for a Host header not in the allow-list.
+    pub bad_host: AtomicU64,
 }
 
 impl AppState {
@@ -87,6 +96,11 @@ impl AppState {
             nfqueue_path: PathBuf::from(NFNETLINK_QUEUE),
             sub_stats: Mutex::new(None),
             responses: Default::default(),
+            hosts: crate::guard::HostAllowList::new(cfg, listen),
+            connections: Arc::default(),
+            max_connections: cfg.gateway.max_connections,
+            over_cap: AtomicU64::new(0),
+            bad_host: AtomicU64::new(0),
         })
     }
 
@@ -172,6 +186,21 @@ impl AppState {
                 .map_or(0, |c| c.load(Ordering::Relaxed));
             b.counter("nfguard_http_responses_total", &[("code", class)], v);
         }
+        b.gauge(
+            "nfguard_http_connections",
+            &[],
+            self.connections.count() as f64,
+        )
+        .counter(
+            "nfguard_http_refused_total",
+            &[("reason", "max_connections")],
+            self.over_cap.load(Ordering::Relaxed),
+        )
+        .counter(
+            "nfguard_http_refused_total",
+            &[("reason", "host")],
+            self.bad_host.load(Ordering::Relaxed),
+        );
         self.store.stats().report(b, "store");
         self.policy.stats().report(b, "policy");
         if let Some(s) = self

@@ -306,6 +306,13 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// File holding the bearer token for writes (and reads when `listen` is not loopback). Default none.
     pub token_file: Option<PathBuf>,
+    /// Host header values served (`name` or `name:port`, case-insensitive); others get 421, so a
+    /// DNS-rebinding page cannot read the API through a browser on this host. Default empty: for a
+    /// loopback `listen` its address and `localhost`; for any other `listen` every host (the bearer
+    /// token guards reads there).
+    pub allowed_hosts: Vec<String>,
+    /// Open connections served at once; one more is answered 503 and closed. Default 512.
+    pub max_connections: usize,
 }
 
 /// `[supervisor]`: `nfguard run`.
@@ -530,6 +537,25 @@ impl Config {
                 ),
             ));
         }
+        if !(1..=MAX_GATEWAY_CONNECTIONS).contains(&self.gateway.max_connections) {
+            return Err(error_at(
+                file,
+                text,
+                "gateway.max_connections",
+                format!("must be between 1 and {MAX_GATEWAY_CONNECTIONS}"),
+            ));
+        }
+        for (i, host) in self.gateway.allowed_hosts.iter().enumerate() {
+            if host.is_empty() || !host.bytes().all(|b| b.is_ascii_graphic()) || host.contains('/')
+            {
+                return Err(error_at(
+                    file,
+                    text,
+                    &format!("gateway.allowed_hosts[{i}]"),
+                    format!("{host:?} is not a host name or host:port"),
+                ));
+            }
+        }
         for (i, name) in c.interfaces.iter().enumerate() {
             if let Err(e) = crate::iface::check_iface_name(name) {
                 return Err(error_at(file, text, &format!("capture.interfaces[{i}]"), e));
@@ -626,6 +652,8 @@ impl Config {
     }
 }
 
+/// Most `[gateway] max_connections`: each is a descriptor, and the gateway has one worker.
+pub const MAX_GATEWAY_CONNECTIONS: usize = 65_536;
 /// Flows per queue `nfguard check` accepts: 16 Mi entries are ~2 GiB of flow table per queue.
 pub const MAX_FLOW_TABLE_SIZE: usize = 1 << 24;
 /// Held packets per queue `nfguard check` accepts (the kernel queue itself holds at most 64 Ki).
@@ -715,6 +743,8 @@ impl Default for GatewayConfig {
         GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3100)),
             token_file: None,
+            allowed_hosts: Vec::new(),
+            max_connections: 512,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::bus::{BusError, Publisher, new_boot_id};
 use crate::config::Config;
@@ -60,15 +60,108 @@ pub struct CommonArgs {
 
 /// Initialises tracing once: `RUST_LOG`-style filter (default `info`), text or JSON lines, to stderr.
 pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let peers = PeerErrorLimit;
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_writer(std::io::stderr).with_filter(peers))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_filter(peers),
+            )
+            .try_init(),
     };
+}
+
+/// Lines a remote peer can cause at will, one per malformed HTTP request (actix-http logs each at
+/// ERROR through the `log` crate): at most one per [`PEER_ERROR_INTERVAL`] reaches the log.
+struct PeerErrorLimit;
+
+const PEER_ERROR_TARGET: &str = "actix_http::h1::dispatcher";
+
+impl<S> tracing_subscriber::layer::Filter<S> for PeerErrorLimit {
+    fn enabled(
+        &self,
+        _: &tracing::Metadata<'_>,
+        _: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        true
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let target = event.metadata().target();
+        let from_peer = if target == "log" {
+            // Bridged `log` records keep their real target in the `log.target` field.
+            let mut v = LogTarget(false);
+            event.record(&mut v);
+            v.0
+        } else {
+            target.starts_with(PEER_ERROR_TARGET)
+        };
+        !from_peer || PEER_ERRORS.allow()
+    }
+}
+
+/// Finds whether a bridged `log` record came from [`PEER_ERROR_TARGET`].
+struct LogTarget(bool);
+
+impl tracing::field::Visit for LogTarget {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "log.target" && value.starts_with(PEER_ERROR_TARGET) {
+            self.0 = true;
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+/// One peer-caused line per this interval.
+pub const PEER_ERROR_INTERVAL: Duration = Duration::from_secs(10);
+
+static PEER_ERRORS: RateLimit = RateLimit::new();
+
+/// Lets one event through per [`PEER_ERROR_INTERVAL`], measured from the first.
+struct RateLimit {
+    /// Milliseconds after `START` at which the next event may pass.
+    next_ms: std::sync::atomic::AtomicU64,
+}
+
+static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+impl RateLimit {
+    const fn new() -> RateLimit {
+        RateLimit {
+            next_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn allow(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = u64::try_from(START.get_or_init(Instant::now).elapsed().as_millis())
+            .unwrap_or(u64::MAX);
+        let next = self.next_ms.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now.saturating_add(PEER_ERROR_INTERVAL.as_millis() as u64),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
 }
 
 /// Loads the config or prints the error (`FILE:LINE: PATH: message`) and exits with 64.
