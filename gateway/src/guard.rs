@@ -93,7 +93,7 @@ impl HostAllowList {
             (None, _) | (_, None) => true,
             (Some(list), Some(h)) => {
                 let h = host_part(h);
-                list.iter().any(|a| *a == h)
+                list.contains(&h)
             }
         }
     }
