@@ -2,6 +2,7 @@
 //! table, human units, the `nfguard.toml` configuration, and (feature `bus`) every ZeroMQ socket.
 
 pub mod config;
+pub mod ids;
 pub mod metrics;
 #[cfg(feature = "bus")]
 pub mod process;
