@@ -21,7 +21,8 @@ pub use crate::classification::{
     Classification, Confidence, DEFAULT_MAX_DPI_PACKETS, EngineConfig, PacketView, State,
 };
 use crate::classification::{category_of, finished};
-use crate::dissect::registry::{self, DISSECTORS, QuicState};
+use crate::dissect::DISSECTORS;
+use crate::dissect::dissector::{self, QuicState};
 use crate::dissect::{Ctx, Hit, Probe, ids};
 use crate::dns_cache::DnsCache;
 use crate::follow_up::{self, Decided, Pending};
@@ -120,7 +121,7 @@ impl Engine {
             cache: DnsCache::new(cfg.dns_cache_capacity),
             ports: PortTable::new(),
             max_dpi_packets: cfg.max_dpi_packets.max(1),
-            scratch: Vec::with_capacity(registry::QUIC_MAX_DATAGRAM),
+            scratch: Vec::with_capacity(dissector::QUIC_MAX_DATAGRAM),
             stun: StunCache::default(),
         }
     }
@@ -163,7 +164,7 @@ impl Engine {
                 };
             }
             Inner::New => {
-                if let Some(c) = registry::l4_only(pkt.l4) {
+                if let Some(c) = dissector::l4_only(pkt.l4) {
                     flow.inner = Inner::Finished { master: c, app: c };
                     return finished(c, c, "", Confidence::Dpi, State::Done);
                 }
@@ -215,7 +216,7 @@ impl Engine {
             Inner::Finished { master, app } => {
                 return finished(*master, *app, "", Confidence::Dpi, State::Done);
             }
-            Inner::New => match registry::l4_only(pkt.l4) {
+            Inner::New => match dissector::l4_only(pkt.l4) {
                 Some(c) => finished(c, c, "", Confidence::Dpi, State::Done),
                 None => self.give_up(&mut Dpi::default(), pkt, now),
             },
@@ -307,7 +308,7 @@ impl Engine {
         pkt: &PacketView<'_>,
         now: Instant,
     ) -> Option<Classification> {
-        match registry::quic(ctx, pkt.payload, &mut dpi.quic, &mut self.scratch) {
+        match dissector::quic(ctx, pkt.payload, &mut dpi.quic, &mut self.scratch) {
             Probe::Match(sni) => {
                 let mut c = follow_up::by_host(&self.hosts, &Hit::with_host(ids::QUIC, sni));
                 c.risks = risks::of_classification(&c, ctx, &[]);

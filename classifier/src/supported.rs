@@ -5,12 +5,12 @@
 
 use nfguard_proto::AppId;
 
-use crate::dissect::registry;
+use crate::dissect::dissector;
 use crate::hosts_data::HOST_MATCH;
 
 /// Every application id the classifier can detect, sorted, without duplicates.
 pub fn supported_ids() -> Vec<AppId> {
-    let mut ids: Vec<u16> = registry::emitted_ids()
+    let mut ids: Vec<u16> = dissector::emitted_ids()
         .map(|id| id.0)
         .chain(HOST_MATCH.iter().map(|&(_, id, _)| id))
         .chain(crate::ip_lists::ids())
@@ -39,7 +39,7 @@ mod tests {
 
     #[test]
     fn registry_emits_every_formerly_listed_id() {
-        let mut emitted: Vec<u16> = registry::emitted_ids().map(|id| id.0).collect();
+        let mut emitted: Vec<u16> = dissector::emitted_ids().map(|id| id.0).collect();
         emitted.sort_unstable();
         emitted.dedup();
         assert_eq!(

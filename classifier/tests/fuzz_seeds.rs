@@ -8,7 +8,7 @@ type Entry = (&'static str, fn(&[u8]));
 
 const ENTRIES: &[Entry] = &[
     // Every probe of the registry, in all the contexts the `dissectors` fuzz target uses.
-    ("dissectors", dissect::registry::fuzz_entry),
+    ("dissectors", dissect::dissector::fuzz_entry),
     ("tls", dissect::tls::fuzz_entry),
     ("http", dissect::http::fuzz_entry),
     ("dns", dissect::dns::fuzz_entry),

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nfguard_classifier::dissect::registry::fuzz_pick(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nfguard_classifier::dissect::dissector::fuzz_pick(data));

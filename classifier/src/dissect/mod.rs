@@ -1,6 +1,13 @@
-//! Payload dissectors, one module per protocol, all the same shape: constants, a bounded `probe`
-//! that borrows the packet and answers [`Probe::Match`], [`Probe::NoMatch`] or [`Probe::NeedMore`],
-//! a `fuzz_entry`, and tests. No dissector allocates, indexes unchecked or panics on any input.
+//! Payload dissectors, one module per protocol (a folder where it has several files: `tls/`,
+//! `mail/`, `quic/`), all the same shape as Suricata's `rust/src/<proto>/`: a module doc citing
+//! the nDPI source and the RFCs, constants, a bounded `probe` that borrows the packet and answers
+//! [`Probe::Match`], [`Probe::NoMatch`] or [`Probe::NeedMore`], the `DISSECTOR` entry, the
+//! protocol's own follow-up state where it has one, and tests. No dissector allocates, indexes
+//! unchecked or panics on any input.
+//!
+//! This file is the registry: the module list and [`DISSECTORS`], the order probes are tried in.
+//! Adding a protocol is its file plus its lines here; its supported ids (`emits`) and fuzzing
+//! (`dissector::fuzz_entry`) follow from the entry.
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -10,9 +17,9 @@
 
 mod asn1;
 mod byte_search;
+pub mod dissector;
 mod probe;
 mod reader;
-pub mod registry;
 
 pub mod amqp;
 pub mod bitcoin;
@@ -84,11 +91,85 @@ pub mod zoom;
 pub use nfguard_proto::ids;
 
 pub(crate) use byte_search::find;
+pub use dissector::{ANY, Dissector};
 pub use probe::{Ctx, Hit, Probe};
 pub(crate) use probe::{hit, prefixed, proto_if, starts};
 pub use reader::Reader;
 pub(crate) use reader::{at, be16, be32, le32};
-pub use registry::{ANY, DISSECTORS, Dissector};
+
+// ---------------------------------------------------------------- registry
+
+/// The registry: every stateless dissector, in the order tried after the port-likely ones (a
+/// protocol's module is declared above). QUIC is stateful and reached through
+/// [`dissector::quic`].
+pub static DISSECTORS: &[Dissector] = &[
+    tls::DISSECTOR,
+    http::DISSECTOR,
+    dns::DISSECTOR,
+    ssh::DISSECTOR,
+    bittorrent::DISSECTOR,
+    bittorrent::DHT_DISSECTOR,
+    stun::DISSECTOR,
+    dhcp::DISSECTOR,
+    dhcpv6::DISSECTOR,
+    ntp::DISSECTOR,
+    ssdp::DISSECTOR,
+    netbios::DISSECTOR,
+    syslog::DISSECTOR,
+    snmp::DISSECTOR,
+    mail::DISSECTOR,
+    mysql::DISSECTOR,
+    postgresql::DISSECTOR,
+    rtsp::DISSECTOR,
+    mqtt::DISSECTOR,
+    tftp::DISSECTOR,
+    sip::DISSECTOR,
+    openvpn::DISSECTOR,
+    wireguard::DISSECTOR,
+    whatsapp::DISSECTOR,
+    spotify::DISSECTOR,
+    nintendo::DISSECTOR,
+    teredo::DISSECTOR,
+    nfs::DISSECTOR,
+    ethereum::DISSECTOR,
+    telegram::DISSECTOR,
+    iax::DISSECTOR,
+    teamviewer::DISSECTOR,
+    zoom::DISSECTOR,
+    steam::DISSECTOR,
+    bitcoin::DISSECTOR,
+    mining::DISSECTOR,
+    rdp::DISSECTOR,
+    vnc::DISSECTOR,
+    telnet::DISSECTOR,
+    smb::DISSECTOR,
+    kerberos::DISSECTOR,
+    ldap::DISSECTOR,
+    radius::DISSECTOR,
+    ipsec::DISSECTOR,
+    mongodb::DISSECTOR,
+    resp::DISSECTOR,
+    memcached::DISSECTOR,
+    elasticsearch::DISSECTOR,
+    amqp::DISSECTOR,
+    kafka::DISSECTOR,
+    modbus::DISSECTOR,
+    dnp3::DISSECTOR,
+    iec104::DISSECTOR,
+    coap::DISSECTOR,
+    socks::DISSECTOR,
+    irc::DISSECTOR,
+    git::DISSECTOR,
+    pptp::DISSECTOR,
+    netflow::DISSECTOR,
+    world_of_warcraft::DISSECTOR,
+    discord::DISSECTOR,
+    xbox::DISSECTOR,
+    // Late: Application Data records of a flow whose handshake was missed.
+    tls::records::DISSECTOR,
+    // Last: the weakest signature (one header's bit pattern).
+    rtp::DISSECTOR,
+];
 
 #[cfg(test)]
 mod cross_tests;

@@ -1,6 +1,6 @@
-//! The dissector registry: every stateless probe with its usual ports, in the order the engine
-//! tries them. Adding a protocol is its file plus one line in [`DISSECTORS`]; the supported-ids
-//! list and the fuzz entry are derived from here.
+//! What the registry ([`super::DISSECTORS`]) is made of and what is derived from it: the
+//! [`Dissector`] entry (probe, usual ports, emitted ids), the IP-protocol table, the QUIC hook
+//! (the one stateful dissector), the supported ids and the fuzz entry points.
 
 use nfguard_proto::AppId;
 
@@ -40,77 +40,6 @@ impl Dissector {
 
 /// Any port (the dissector applies to the transport but has no usual port).
 pub const ANY: &[u16] = &[0];
-
-/// Every stateless dissector, in the order tried after the port-likely ones. QUIC is stateful and
-/// called by the engine directly.
-pub static DISSECTORS: &[Dissector] = &[
-    tls::DISSECTOR,
-    http::DISSECTOR,
-    dns::DISSECTOR,
-    ssh::DISSECTOR,
-    bittorrent::DISSECTOR,
-    bittorrent::DHT_DISSECTOR,
-    stun::DISSECTOR,
-    dhcp::DISSECTOR,
-    dhcpv6::DISSECTOR,
-    ntp::DISSECTOR,
-    ssdp::DISSECTOR,
-    netbios::DISSECTOR,
-    syslog::DISSECTOR,
-    snmp::DISSECTOR,
-    mail::DISSECTOR,
-    mysql::DISSECTOR,
-    postgresql::DISSECTOR,
-    rtsp::DISSECTOR,
-    mqtt::DISSECTOR,
-    tftp::DISSECTOR,
-    sip::DISSECTOR,
-    openvpn::DISSECTOR,
-    wireguard::DISSECTOR,
-    whatsapp::DISSECTOR,
-    spotify::DISSECTOR,
-    nintendo::DISSECTOR,
-    teredo::DISSECTOR,
-    nfs::DISSECTOR,
-    ethereum::DISSECTOR,
-    telegram::DISSECTOR,
-    iax::DISSECTOR,
-    teamviewer::DISSECTOR,
-    zoom::DISSECTOR,
-    steam::DISSECTOR,
-    bitcoin::DISSECTOR,
-    mining::DISSECTOR,
-    rdp::DISSECTOR,
-    vnc::DISSECTOR,
-    telnet::DISSECTOR,
-    smb::DISSECTOR,
-    kerberos::DISSECTOR,
-    ldap::DISSECTOR,
-    radius::DISSECTOR,
-    ipsec::DISSECTOR,
-    mongodb::DISSECTOR,
-    resp::DISSECTOR,
-    memcached::DISSECTOR,
-    elasticsearch::DISSECTOR,
-    amqp::DISSECTOR,
-    kafka::DISSECTOR,
-    modbus::DISSECTOR,
-    dnp3::DISSECTOR,
-    iec104::DISSECTOR,
-    coap::DISSECTOR,
-    socks::DISSECTOR,
-    irc::DISSECTOR,
-    git::DISSECTOR,
-    pptp::DISSECTOR,
-    netflow::DISSECTOR,
-    world_of_warcraft::DISSECTOR,
-    discord::DISSECTOR,
-    xbox::DISSECTOR,
-    // Late: Application Data records of a flow whose handshake was missed.
-    tls::records::DISSECTOR,
-    // Last: the weakest signature (one header's bit pattern).
-    rtp::DISSECTOR,
-];
 
 /// A QUIC flow's CRYPTO-stream reassembly (QUIC is the one stateful dissector).
 pub type QuicState = Option<Box<quic::CryptoStream>>;
