@@ -179,6 +179,14 @@ mod cross_tests;
 pub(crate) mod testutil {
     use super::*;
 
+    /// A context for a server → client packet at the start of the stream, client port 40000.
+    pub fn server(l4: u8, port: u16) -> Ctx {
+        Ctx {
+            from_client: false,
+            ..Ctx::client(l4, 40000, port)
+        }
+    }
+
     /// Every proper prefix of `data` must give `NeedMore` until `need` bytes, and every prefix from
     /// `need` on must give the final answer `check` accepts (linkerd `check_all_prefixes`).
     pub fn check_all_prefixes(

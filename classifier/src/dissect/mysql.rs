@@ -33,14 +33,8 @@ fn mysql<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::dissect::testutil::server;
     use crate::dissect::hit;
-
-    fn server(l4: u8, port: u16) -> Ctx {
-        Ctx {
-            from_client: false,
-            ..Ctx::client(l4, 40000, port)
-        }
-    }
 
     #[test]
     fn each_small_protocol_mysql() {

@@ -56,13 +56,7 @@ fn mail<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
-
-    fn server(l4: u8, port: u16) -> Ctx {
-        Ctx {
-            from_client: false,
-            ..Ctx::client(l4, 40000, port)
-        }
-    }
+    use crate::dissect::testutil::server;
 
     #[test]
     fn each_small_protocol_mail_banner() {
