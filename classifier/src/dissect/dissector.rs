@@ -42,7 +42,7 @@ impl Dissector {
 pub const ANY: &[u16] = &[0];
 
 /// A QUIC flow's CRYPTO-stream reassembly (QUIC is the one stateful dissector).
-pub type QuicState = Option<Box<quic::CryptoStream>>;
+pub type QuicState = Option<Box<crate::reassembly::StreamBuf>>;
 /// Largest UDP datagram QUIC decrypts (the engine's reusable scratch buffer).
 pub const QUIC_MAX_DATAGRAM: usize = quic::MAX_DATAGRAM;
 

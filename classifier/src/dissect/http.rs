@@ -2,7 +2,7 @@
 //! status line from the server. The `User-Agent` is read by [`request_headers`] for callers that
 //! want it. Headers are searched only within the first `MAX_HEADER_BYTES`.
 
-use super::{Ctx, Dissector, Hit, Probe, ids};
+use super::{Ctx, Dissector, Hit, Probe, find, ids};
 
 /// How far into a request the Host header is looked for (nginx's default large header buffer).
 pub const MAX_HEADER_BYTES: usize = 8192;
@@ -233,13 +233,6 @@ fn trim(v: &[u8]) -> &[u8] {
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(start, |e| e.saturating_add(1));
     v.get(start..end).unwrap_or(&[])
-}
-
-pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[doc(hidden)]

@@ -4,7 +4,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{ANY, Ctx, Dissector, Hit, Probe, ids, proto_if};
+use super::{ANY, Ctx, Dissector, Hit, Probe, find, ids, proto_if};
 
 pub const MINING: AppId = ids::MINING;
 /// How far into a request the Stratum method name is looked for (a request line is short; the
@@ -30,9 +30,7 @@ pub fn probe_mining<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return Probe::NoMatch;
     }
     let window = data.get(..STRATUM_WINDOW.min(data.len())).unwrap_or(&[]);
-    let found = STRATUM_METHODS
-        .iter()
-        .any(|m| window.windows(m.len()).any(|w| w == *m));
+    let found = STRATUM_METHODS.iter().any(|m| find(window, m).is_some());
     proto_if(found, MINING)
 }
 

@@ -33,8 +33,8 @@ fn mysql<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::dissect::testutil::server;
     use crate::dissect::hit;
+    use crate::dissect::testutil::server;
 
     #[test]
     fn each_small_protocol_mysql() {

@@ -11,12 +11,12 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 
 use super::{Ctx, Probe, Reader, ids, tls};
-pub use crate::reassembly::{MAX_HANDSHAKE_BYTES, StreamBuf as CryptoStream};
+pub use crate::reassembly::MAX_HANDSHAKE_BYTES;
+use crate::reassembly::StreamBuf;
 
 /// What a QUIC match carries (the engine calls [`probe`] itself: it keeps per-flow state).
 pub const EMITS: &[nfguard_proto::AppId] = &[ids::QUIC];
 
-/// Bytes of CRYPTO stream kept per flow while reassembling (DESIGN §6).
 /// RFC 9000 §17.2: connection ids are at most 20 bytes in v1.
 const MAX_CID_LEN: usize = 20;
 /// RFC 9001 §5.4.2: the header-protection sample is 16 bytes, taken 4 bytes after the pn start.
@@ -158,7 +158,7 @@ pub struct QuicHit<'a> {
 pub fn probe<'a>(
     ctx: &Ctx,
     data: &'a [u8],
-    crypto: &'a mut Option<Box<CryptoStream>>,
+    crypto: &'a mut Option<Box<StreamBuf>>,
     scratch: &mut Vec<u8>,
 ) -> Probe<QuicHit<'a>> {
     if !ctx.is_udp() || !ctx.from_client {
@@ -241,7 +241,7 @@ pub fn probe<'a>(
     if collect_crypto(scratch, stream).is_none() {
         return Probe::NoMatch;
     }
-    let stream: &'a CryptoStream = stream;
+    let stream: &'a StreamBuf = stream;
     match tls::parse_handshake(stream.contiguous()) {
         Probe::Match(tls::Handshake::ClientHello(ch)) => Probe::Match(QuicHit {
             version: v,
@@ -301,7 +301,7 @@ fn decrypt_initial(
 }
 
 /// Walks the frames of a decrypted Initial, storing CRYPTO data (RFC 9000 §19.6).
-fn collect_crypto(frames: &[u8], stream: &mut CryptoStream) -> Option<()> {
+fn collect_crypto(frames: &[u8], stream: &mut StreamBuf) -> Option<()> {
     let mut r = Reader::new(frames);
     for _ in 0..MAX_FRAMES {
         let Some(ty) = varint(&mut r) else {
@@ -429,7 +429,7 @@ pub fn fuzz_entry(data: &[u8]) {
         &mut crypto,
         &mut scratch,
     );
-    let mut s = CryptoStream::default();
+    let mut s = StreamBuf::default();
     let _ = collect_crypto(data, &mut s);
 }
 
