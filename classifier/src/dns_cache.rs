@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use nfguard_proto::AppId;
 
+use crate::dissect::{Ctx, dns};
+use crate::hosts::HostMatcher;
+
 /// Entries kept by default: a busy home network resolves a few thousand names an hour.
 pub const DEFAULT_CAPACITY: usize = 4096;
 /// Short TTLs (CDNs use 20–60 s) still deserve a few minutes: the flow usually starts within it.
@@ -81,6 +84,32 @@ impl DnsCache {
 
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Feeds a DNS response's A/AAAA answers in, keyed by its question name; only names that
+    /// identify an application (`hosts`) are worth a slot.
+    pub fn learn(&mut self, hosts: &HostMatcher, ctx: &Ctx, payload: &[u8], now: Instant) {
+        let Some(msg) = dns::message(ctx, payload) else {
+            return;
+        };
+        let Some(m) = dns::parse(msg) else {
+            return;
+        };
+        if !m.is_response || m.qname.is_empty() {
+            return;
+        }
+        let mut name = [0u8; dns::MAX_NAME_LEN];
+        let Some(n) = dns::labels_to_dotted(m.qname, &mut name) else {
+            return;
+        };
+        let name = name.get(..n).unwrap_or(&[]);
+        let Some(app) = hosts.lookup(name) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(name);
+        let _ = dns::for_each_address(msg, |ip, ttl| {
+            self.insert(ip, &text, app.app, app.category, ttl, now);
+        });
     }
 
     pub fn is_empty(&self) -> bool {

@@ -4,13 +4,17 @@
 //! classifier process on the bus.
 
 pub mod capture_file;
+pub mod classification;
 pub mod dissect;
 pub mod dns_cache;
 pub mod engine;
+mod follow_up;
 pub mod hosts;
 mod hosts_data;
 pub mod ip_lists;
 mod ip_lists_data;
+mod port_table;
+pub mod reassembly;
 pub mod replay;
 pub mod risks;
 pub mod stun_cache;

@@ -106,8 +106,6 @@ struct Dpi {
     counters: Arc<Counters>,
     /// Capture clock (µs) ↔ our monotonic clock: the engine needs an `Instant`.
     epoch: Instant,
-    /// `classifier.max_dpi_packets`: packets of a flow (by the capture's count) before GAVE_UP.
-    max_dpi_packets: u32,
 }
 
 impl Actor for Dpi {
@@ -170,12 +168,9 @@ impl Handler<Work> for Dpi {
             .epoch
             .checked_add(Duration::from_micros(body.time_us))
             .unwrap_or(now);
-        let mut c = self.engine.classify(&mut entry.0, &pkt, at.max(now));
-        // The capture counts every packet of the flow (handshakes too), the engine only payload
-        // packets: whichever reaches `classifier.max_dpi_packets` first ends DPI.
-        if c.state == State::NeedMore && body.packet_index >= self.max_dpi_packets {
-            c = self.engine.finish(&mut entry.0, &pkt, now);
-        }
+        // `classifier.max_dpi_packets` is the engine's alone (payload packets inspected); the
+        // request's `packet_index` is the capture's own count and does not end DPI here.
+        let c = self.engine.classify(&mut entry.0, &pkt, at.max(now));
         let state = match c.state {
             State::NeedMore => {
                 Counters::bump(&self.counters.need_more);
@@ -281,7 +276,6 @@ pub async fn run(
         replier: server.replier(),
         counters: counters.clone(),
         epoch: Instant::now(),
-        max_dpi_packets: u32::from(engine_cfg.max_dpi_packets),
     }
     .start();
     let stream = futures::stream::unfold(server, |mut s| async move {

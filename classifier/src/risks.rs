@@ -232,14 +232,14 @@ fn ends_with_ignore_case(v: &[u8], suffix: &[u8]) -> bool {
 /// `mail_pop.c`, `mail_imap.c` set `NDPI_CLEAR_TEXT_CREDENTIALS` on them). Only visible when
 /// that packet is the one inspected.
 fn clear_text_login(master: AppId, data: &[u8]) -> bool {
-    const FTP_CONTROL: AppId = AppId(1);
-    const POP3: AppId = AppId(2);
+    const FTP_CONTROL: AppId = ids::FTP_CONTROL;
+    const POP3: AppId = ids::MAIL_POP;
     if master == FTP_CONTROL || master == POP3 {
         return data
             .get(..5)
             .is_some_and(|v| v.eq_ignore_ascii_case(b"PASS "));
     }
-    if master == ids::IMAP {
+    if master == ids::MAIL_IMAP {
         // `A001 LOGIN user pass`: a tag, then the command.
         let mut words = data.split(|&b| b == b' ');
         let _tag = words.next();
@@ -299,7 +299,13 @@ fn label_looks_random(label: &[u8]) -> bool {
 
 #[doc(hidden)]
 pub fn fuzz_entry(data: &[u8]) {
-    for master in [ids::HTTP, ids::TLS, ids::IMAP, AppId(1), ids::DNS] {
+    for master in [
+        ids::HTTP,
+        ids::TLS,
+        ids::MAIL_IMAP,
+        ids::FTP_CONTROL,
+        ids::DNS,
+    ] {
         let f = Facts {
             l4: IPPROTO_TCP,
             master,
@@ -313,6 +319,25 @@ pub fn fuzz_entry(data: &[u8]) {
         };
         let _ = assess(&f).names().count();
     }
+}
+
+/// The flow risks of a classification made from `data` (the deciding packet's payload).
+pub fn of_classification(
+    c: &crate::classification::Classification,
+    ctx: &crate::dissect::Ctx,
+    data: &[u8],
+) -> Risks {
+    assess(&Facts {
+        l4: ctx.l4,
+        master: c.master,
+        app: c.app,
+        server_port: ctx.server_port,
+        client_port: ctx.client_port,
+        host: c.host.as_bytes(),
+        host_known: c.app != c.master,
+        data,
+        from_client: ctx.from_client,
+    })
 }
 
 #[cfg(test)]
@@ -383,7 +408,7 @@ mod tests {
 
     #[test]
     fn clear_text_logins() {
-        let r = assess(&facts(ids::IMAP, 143, b"", b"a1 LOGIN bob secret\r\n"));
+        let r = assess(&facts(ids::MAIL_IMAP, 143, b"", b"a1 LOGIN bob secret\r\n"));
         assert_eq!(names(r), ["ndpi_clear_text_credentials"]);
         assert!(
             assess(&facts(AppId(2), 110, b"", b"PASS secret\r\n"))

@@ -13,6 +13,9 @@ use std::net::SocketAddr;
 
 use nfguard_proto::AppId;
 
+use crate::classification::{Classification, Confidence, PacketView, State, category_of};
+use crate::dissect::ids;
+
 /// Payload packets a plain-STUN flow is still inspected for an application (nDPI's default
 /// `stun.max_packets_extra_dissection` is of this order; the realm comes in the server's
 /// 401 answer, the second or fourth message).
@@ -56,6 +59,33 @@ impl StunCache {
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// A decided STUN flow: an application teaches the cache the client's endpoint; plain STUN
+    /// and RTP take an application learned for either endpoint (`stun_cache.rs`).
+    pub fn apply(&mut self, out: Classification, pkt: &PacketView<'_>) -> Classification {
+        // RTP media of a STUN-negotiated call (nDPI's rtp.c consults the same cache).
+        let rtp = out.master == ids::RTP || out.app == ids::RTP;
+        if !(out.master == ids::STUN || rtp) || out.state == State::NeedMore {
+            return out;
+        }
+        if !rtp && out.app != ids::STUN {
+            self.learn(pkt.client, out.app);
+            return out;
+        }
+        match self.lookup(pkt.client, pkt.server) {
+            Some(app) => {
+                let master = if rtp { ids::RTP } else { out.master };
+                Classification {
+                    master,
+                    app,
+                    category: category_of(app, master),
+                    confidence: Confidence::DpiCache,
+                    ..out
+                }
+            }
+            None => out,
+        }
     }
 }
 

@@ -171,12 +171,23 @@ async fn classifies_drops_expired_gives_up_and_reports() {
             assert_eq!(app_name(&c), ("Unknown".to_string(), "Unknown".to_string()));
         }
     }
-    // The capture's packet count (handshake packets included) also ends DPI at the limit.
-    let r = client
-        .call(&request(4, 47_124, &junk, 3), CALL_TIMEOUT)
-        .await
-        .expect("a reply");
-    assert_eq!(r.state, pb::ClassifyState::GaveUp as i32, "{r:?}");
+    // The limit counts payload packets the engine inspected, not the capture's packet index
+    // (handshake packets included): a first payload packet at index 3 is still NEED_MORE, and
+    // the third payload packet of the flow ends DPI with GAVE_UP.
+    for (n, index) in [(1u32, 3u32), (2, 4), (3, 5)] {
+        let mut req = request(4, 47_124, &junk, index);
+        req.tcp_seq = 1000 + (n - 1) * junk.len() as u32;
+        let r = client.call(&req, CALL_TIMEOUT).await.expect("a reply");
+        let want = if n < 3 {
+            pb::ClassifyState::NeedMore
+        } else {
+            pb::ClassifyState::GaveUp
+        };
+        assert_eq!(
+            r.state, want as i32,
+            "payload packet {n} (index {index}): {r:?}"
+        );
+    }
 
     // The heartbeat counts the classified flows by label and the replies by state.
     let tls = metric(
@@ -213,7 +224,8 @@ async fn classifies_drops_expired_gives_up_and_reports() {
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(counters.expired.load(Relaxed), 1);
     assert_eq!(counters.done.load(Relaxed), 1);
-    assert_eq!(counters.need_more.load(Relaxed), 2);
+    // Two NEED_MORE packets of flow 3 and two of flow 4.
+    assert_eq!(counters.need_more.load(Relaxed), 4);
 }
 
 #[actix_rt::test]

@@ -269,6 +269,8 @@ pub struct CaptureConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ClassifierConfig {
     /// Payload packets inspected per flow before giving up (nDPI's default). Default 32.
+    /// Counted in one place, the classifier engine: packets that carry payload and reached DPI
+    /// (SYNs, pure ACKs and packets of decided flows do not count); the flow is then GAVE_UP.
     pub max_dpi_packets: u32,
     /// Idle time after which a classifier forgets a flow's DPI state. Default `"2m"`.
     pub flow_idle_timeout: HumanDuration,

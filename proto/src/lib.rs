@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod iface;
+pub mod ids;
 pub mod metrics;
 #[cfg(feature = "bus")]
 pub mod process;

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nfguard_classifier::dissect::tls_records::fuzz_entry(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nfguard_classifier::dissect::tls::records::fuzz_entry(data));

@@ -2,7 +2,7 @@
 //! bencode (BEP 5: `d1:ad2:id20:` queries, `d1:rd2:id20:` responses), uTP (BEP 29) carrying a
 //! handshake, and HTTP tracker announces are left to HTTP.
 
-use super::{Ctx, Dissector, Hit, Probe, http::find, ids};
+use super::{Ctx, Dissector, Hit, Probe, find, ids};
 
 /// BEP 3: pstrlen 19 followed by the protocol string.
 const HANDSHAKE: &[u8] = b"\x13BitTorrent protocol";
@@ -17,6 +17,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889, 51413],
     udp_ports: &[],
     reassemble: true,
+    emits: &[ids::BITTORRENT],
 };
 
 pub const DHT_DISSECTOR: Dissector = Dissector {
@@ -25,6 +26,7 @@ pub const DHT_DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: &[6881, 6771, 51413],
     reassemble: false,
+    emits: &[ids::BITTORRENT],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

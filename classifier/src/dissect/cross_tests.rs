@@ -82,7 +82,7 @@ fn samples() -> Vec<Sample> {
         ),
         s("LDAP bind", tcp, true, LDAP_BIND, &[ids::LDAP]),
         s("git upload-pack", tcp, true, GIT_UPLOAD_PACK, &[ids::GIT]),
-        s("SMTP banner", tcp, false, SMTP_BANNER, &[ids::SMTP]),
+        s("SMTP banner", tcp, false, SMTP_BANNER, &[ids::MAIL_SMTP]),
         s("plain text line", tcp, true, PLAIN_TEXT, &[]),
         s("plain text reply", tcp, false, PLAIN_TEXT, &[]),
         s("JSON line", tcp, true, JSON_LINE, &[]),

@@ -12,6 +12,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: &[67, 68],
     reassemble: false,
+    emits: &[ids::DHCP],
 };
 
 pub fn probe<'a>(_ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

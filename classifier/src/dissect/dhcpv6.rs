@@ -12,6 +12,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: &[CLIENT_PORT, SERVER_PORT],
     reassemble: false,
+    emits: &[ids::DHCPV6],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

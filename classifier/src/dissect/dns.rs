@@ -31,6 +31,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[DNS_PORT, MDNS_PORT, LLMNR_PORT],
     udp_ports: &[DNS_PORT, MDNS_PORT, LLMNR_PORT],
     reassemble: true,
+    emits: &[ids::DNS, ids::MDNS, ids::LLMNR],
 };
 
 /// A DNS message header and question, borrowed.
@@ -247,6 +248,13 @@ pub fn message<'a>(ctx: &Ctx, data: &'a [u8]) -> Option<&'a [u8]> {
     } else {
         Some(data)
     }
+}
+
+/// Whether `data` is a DNS response (for a hit: an answer decides the flow, a query waits for one).
+pub fn is_response(ctx: &Ctx, data: &[u8]) -> bool {
+    message(ctx, data)
+        .and_then(parse)
+        .is_some_and(|m| m.is_response)
 }
 
 #[doc(hidden)]

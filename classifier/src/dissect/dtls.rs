@@ -8,10 +8,10 @@
 
 use nfguard_proto::AppId;
 
-use super::be16;
+use super::{be16, ids};
 
 /// nDPI's `NDPI_PROTOCOL_DTLS`.
-pub const DTLS: AppId = AppId(30);
+pub const DTLS: AppId = ids::DTLS;
 
 /// Record header: type(1) version(2) epoch(2) sequence(6) length(2).
 const RECORD_HEADER: usize = 13;

@@ -5,9 +5,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, at, http::find, proto_if};
+use super::{Ctx, Dissector, Hit, Probe, at, find, ids, proto_if};
 
-pub const ETHEREUM: AppId = AppId(354);
+pub const ETHEREUM: AppId = ids::ETHEREUM;
 const DISCOVERY_PORT: u16 = 30303;
 const TYPE_OFFSET: usize = 97;
 /// nDPI's bound on a discovery packet: NODES (type 4) and below.
@@ -19,6 +19,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[30300, 30301, 30302, 30303, 30304, 30305],
     udp_ports: &[DISCOVERY_PORT],
     reassemble: false,
+    emits: &[ids::ETHEREUM],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

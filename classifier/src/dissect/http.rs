@@ -2,7 +2,7 @@
 //! status line from the server. The `User-Agent` is read by [`request_headers`] for callers that
 //! want it. Headers are searched only within the first `MAX_HEADER_BYTES`.
 
-use super::{Ctx, Dissector, Hit, Probe, ids};
+use super::{Ctx, Dissector, Hit, Probe, find, ids};
 
 /// How far into a request the Host header is looked for (nginx's default large header buffer).
 pub const MAX_HEADER_BYTES: usize = 8192;
@@ -37,6 +37,14 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[80, 8080, 8000, 3128, 8008, 8888],
     udp_ports: &[],
     reassemble: true,
+    emits: &[
+        ids::HTTP,
+        ids::HTTP_CONNECT,
+        ids::MPEGDASH,
+        ids::WEBDAV,
+        ids::OCSP,
+        ids::IPP,
+    ],
 };
 
 /// The headers of a request that matter for classification, borrowed.
@@ -105,7 +113,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     }
     let master = if line.starts_with(b"CONNECT ") {
         // nDPI labels CONNECT as HTTP_Connect (id 130).
-        nfguard_proto::AppId(130)
+        nfguard_proto::ids::HTTP_CONNECT
     } else {
         ids::HTTP
     };
@@ -126,7 +134,7 @@ pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     Probe::Match(Hit::with_host(master, req.host))
 }
 
-const MPEG_DASH: nfguard_proto::AppId = nfguard_proto::AppId(291);
+const MPEG_DASH: nfguard_proto::AppId = nfguard_proto::ids::MPEGDASH;
 
 /// MPEG-DASH over HTTP as nDPI's `mpegdash.c` recognises it: a first line ending in
 /// `.mp4 HTTP/1.1` or `.m4s HTTP/1.1` (segment requests), or a header line that is
@@ -156,13 +164,13 @@ const WEBDAV_METHODS: &[&[u8]] = &[
     b"LOCK ",
     b"UNLOCK ",
 ];
-const WEBDAV: nfguard_proto::AppId = nfguard_proto::AppId(376);
+const WEBDAV: nfguard_proto::AppId = nfguard_proto::ids::WEBDAV;
 
 /// Request content types that name the application whatever the host (nDPI `http.c`: OCSP
 /// requests, RFC 6960 App. C.1; IPP, RFC 8010 §3.1).
 const CONTENT_APPS: &[(&[u8], nfguard_proto::AppId)] = &[
-    (b"application/ocsp-request", nfguard_proto::AppId(63)),
-    (b"application/ipp", nfguard_proto::AppId(6)),
+    (b"application/ocsp-request", nfguard_proto::ids::OCSP),
+    (b"application/ipp", nfguard_proto::ids::IPP),
 ];
 
 fn starts_ignore_case(value: &[u8], prefix: &[u8]) -> bool {
@@ -225,13 +233,6 @@ fn trim(v: &[u8]) -> &[u8] {
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(start, |e| e.saturating_add(1));
     v.get(start..end).unwrap_or(&[])
-}
-
-pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[doc(hidden)]

@@ -6,9 +6,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe};
+use super::{Ctx, Dissector, Hit, Probe, ids};
 
-const IAX: AppId = AppId(95);
+const IAX: AppId = ids::IAX;
 const PORT: u16 = 4569;
 const HEADER_LEN: usize = 12;
 const MAX_ELEMENTS: usize = 15;
@@ -20,6 +20,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: &[PORT],
     reassemble: false,
+    emits: &[ids::IAX],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

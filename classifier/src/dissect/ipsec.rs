@@ -14,6 +14,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: &[500, 4500],
     reassemble: false,
+    emits: &[ids::IPSEC],
 };
 
 /// nDPI: shorter datagrams cannot hold the 28-byte ISAKMP header.

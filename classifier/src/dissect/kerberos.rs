@@ -14,6 +14,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[88],
     udp_ports: &[88],
     reassemble: false,
+    emits: &[ids::KERBEROS],
 };
 
 /// RFC 4120 §5.4.1/§5.4.2/§5.5/§5.9.1: APPLICATION tags of the messages a KDC exchange starts

@@ -14,6 +14,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[389, 3268],
     udp_ports: &[389],
     reassemble: false,
+    emits: &[ids::LDAP],
 };
 
 /// RFC 4511 §4.2, §4.5.1: the bindRequest and searchRequest application tags (constructed).

@@ -5,9 +5,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, be32, proto_if};
+use super::{Ctx, Dissector, Hit, Probe, be32, ids, proto_if};
 
-pub const NFS: AppId = AppId(11);
+pub const NFS: AppId = ids::NFS;
 const MIN_LEN: usize = 40;
 const PROGRAMS: [u32; 3] = [100_003, 100_005, 100_000];
 const MAX_VERSION: u32 = 4;
@@ -19,6 +19,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[2049, 111],
     udp_ports: &[2049, 111],
     reassemble: false,
+    emits: &[ids::NFS],
 };
 
 /// Either direction: the caller is whoever sends the CALL (msg_type 0), and a server calling back

@@ -3,9 +3,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{ANY, Ctx, Dissector, Hit, Probe, starts};
+use super::{ANY, Ctx, Dissector, Hit, Probe, ids, starts};
 
-pub const NINTENDO: AppId = AppId(173);
+pub const NINTENDO: AppId = ids::NINTENDO;
 const MAGIC: &[u8] = &[0x32, 0xab, 0x98, 0x64, 0x02];
 const MIN_LEN: usize = 49;
 
@@ -15,6 +15,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: ANY,
     reassemble: false,
+    emits: &[ids::NINTENDO],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

@@ -12,6 +12,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: &[NTP_PORT],
     reassemble: false,
+    emits: &[ids::NTP],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

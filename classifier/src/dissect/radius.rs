@@ -14,6 +14,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: PORTS,
     reassemble: false,
+    emits: &[ids::RADIUS],
 };
 
 /// RFC 2865 §3: "The minimum length is 20 and maximum length is 4096."

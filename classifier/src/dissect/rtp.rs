@@ -7,9 +7,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, proto_if};
+use super::{Ctx, Dissector, Hit, Probe, ids, proto_if};
 
-const RTP: AppId = AppId(87);
+const RTP: AppId = ids::RTP;
 const HEADER_LEN: usize = 12;
 const ETHEREUM_PORT: u16 = 30303;
 
@@ -20,6 +20,7 @@ pub const DISSECTOR: Dissector = Dissector {
     // No usual port: the media ports come from SIP/SDP.
     udp_ports: super::ANY,
     reassemble: false,
+    emits: &[ids::RTP],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

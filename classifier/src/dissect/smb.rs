@@ -12,6 +12,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[445],
     udp_ports: &[],
     reassemble: false,
+    emits: &[ids::SMBV1, ids::SMBV23, ids::NETBIOS],
 };
 
 /// Session header (4) + protocol id (4).

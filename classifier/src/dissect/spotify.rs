@@ -4,9 +4,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, at, starts};
+use super::{Ctx, Dissector, Hit, Probe, at, ids, starts};
 
-pub const SPOTIFY: AppId = AppId(156);
+pub const SPOTIFY: AppId = ids::SPOTIFY;
 const LAN_PORT: u16 = 57621;
 const TCP_GREETING_LEN: usize = 9;
 
@@ -16,6 +16,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[4070],
     udp_ports: &[LAN_PORT],
     reassemble: false,
+    emits: &[ids::SPOTIFY],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

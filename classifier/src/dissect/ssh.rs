@@ -13,6 +13,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[22, 2222],
     udp_ports: &[],
     reassemble: true,
+    emits: &[ids::SSH],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

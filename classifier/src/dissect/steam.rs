@@ -8,9 +8,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{ANY, Ctx, Dissector, Hit, Probe, proto_if, starts};
+use super::{ANY, Ctx, Dissector, Hit, Probe, ids, proto_if, starts};
 
-pub const STEAM: AppId = AppId(74);
+pub const STEAM: AppId = ids::STEAM;
 const HELLO: &[u8; 4] = b"VS01";
 const DISCOVERY_PORT: u16 = 27036;
 const DISCOVERY: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0x21, 0x4c, 0x5f, 0xa0];
@@ -23,6 +23,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: ANY,
     reassemble: false,
+    emits: &[ids::STEAM],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

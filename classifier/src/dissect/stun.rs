@@ -5,7 +5,7 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, Reader, be16, be32, http::find, ids};
+use super::{Ctx, Dissector, Hit, Probe, Reader, be16, be32, find, ids};
 
 const HEADER_LEN: usize = 20;
 /// RFC 5389 §6.
@@ -22,12 +22,12 @@ const WHATSAPP_TYPES: [u16; 3] = [0x0800, 0x0801, 0x0802];
 const MS_SEQUENCE_NUMBER: u16 = 0x8050;
 const MS_SERVICE_QUALITY: u16 = 0x8055;
 
-const WHATSAPP_CALL: AppId = AppId(45);
-const FACEBOOK_VOIP: AppId = AppId(268);
-const GOOGLE_CALL: AppId = AppId(404);
-const SIGNAL_VOIP: AppId = AppId(269);
-const SKYPE_TEAMS_CALL: AppId = AppId(38);
-const ZOOM: AppId = AppId(189);
+const WHATSAPP_CALL: AppId = ids::WHATSAPP_CALL;
+const FACEBOOK_VOIP: AppId = ids::FACEBOOK_VOIP;
+const GOOGLE_CALL: AppId = ids::GOOGLE_CALL;
+const SIGNAL_VOIP: AppId = ids::SIGNAL_VOIP;
+const SKYPE_TEAMS_CALL: AppId = ids::SKYPE_TEAMS_CALL;
+const ZOOM: AppId = ids::ZOOM;
 
 pub const DISSECTOR: Dissector = Dissector {
     name: "stun",
@@ -35,6 +35,15 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[3478],
     udp_ports: &[3478, 3479, 5349, 19302, 3480, 3481],
     reassemble: false,
+    emits: &[
+        ids::WHATSAPP_CALL,
+        ids::FACEBOOK_VOIP,
+        ids::GOOGLE_CALL,
+        ids::SIGNAL_VOIP,
+        ids::SKYPE_TEAMS_CALL,
+        ids::ZOOM,
+        ids::STUN,
+    ],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
@@ -152,6 +161,34 @@ fn app_hit(app: AppId, host: &[u8]) -> Hit<'_> {
 pub fn fuzz_entry(data: &[u8]) {
     let _ = probe(&Ctx::client(17, 40000, 3478), data);
     let _ = probe(&Ctx::client(6, 40000, 3478), data);
+}
+
+/// The follow-up of plain STUN (the engine's `FollowUp::Stun`): datagrams still inspected for an
+/// application, since the realm or a vendor attribute often comes in a later message (nDPI's
+/// extra dissection, `stun.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extra {
+    left: u8,
+}
+
+impl Extra {
+    pub const fn new() -> Self {
+        Extra {
+            left: crate::stun_cache::STUN_EXTRA_PACKETS,
+        }
+    }
+
+    /// Counts one more datagram; true when it was the last one inspected.
+    pub fn count(&mut self) -> bool {
+        self.left = self.left.saturating_sub(1);
+        self.left == 0
+    }
+}
+
+impl Default for Extra {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[cfg(test)]

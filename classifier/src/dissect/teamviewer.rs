@@ -6,9 +6,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, at, proto_if, starts};
+use super::{Ctx, Dissector, Hit, Probe, at, ids, proto_if, starts};
 
-pub const TEAMVIEWER: AppId = AppId(148);
+pub const TEAMVIEWER: AppId = ids::TEAMVIEWER;
 const PORT: u16 = 5938;
 const MAGIC: [u8; 2] = [0x17, 0x24];
 const TCP_MIN_LEN: usize = 3;
@@ -20,6 +20,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[PORT],
     udp_ports: &[PORT],
     reassemble: false,
+    emits: &[ids::TEAMVIEWER],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

@@ -6,9 +6,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{ANY, Ctx, Dissector, Hit, Probe, at, proto_if};
+use super::{ANY, Ctx, Dissector, Hit, Probe, at, ids, proto_if};
 
-pub const TELEGRAM: AppId = AppId(185);
+pub const TELEGRAM: AppId = ids::TELEGRAM;
 const ABRIDGED: u8 = 0xef;
 const TCP_MIN_LEN: usize = 57;
 const TCP_PORTS: [u16; 3] = [443, 80, 25];
@@ -22,6 +22,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &TCP_PORTS,
     udp_ports: ANY,
     reassemble: false,
+    emits: &[ids::TELEGRAM],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

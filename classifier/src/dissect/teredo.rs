@@ -4,9 +4,9 @@
 
 use nfguard_proto::AppId;
 
-use super::{Ctx, Dissector, Hit, Probe, proto_if};
+use super::{Ctx, Dissector, Hit, Probe, ids, proto_if};
 
-pub const TEREDO: AppId = AppId(214);
+pub const TEREDO: AppId = ids::TEREDO;
 const PORT: u16 = 3544;
 const IPV6_HEADER_LEN: usize = 40;
 
@@ -16,6 +16,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: &[PORT],
     reassemble: false,
+    emits: &[ids::TEREDO],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

@@ -8,8 +8,9 @@
 //! decides that case with letter-bigram statistics instead.
 
 use nfguard_proto::AppId;
+use nfguard_proto::ids;
 
-pub const TOR: AppId = AppId(163);
+pub const TOR: AppId = ids::TOR;
 /// Length bounds of Tor's random host label (base32 of at most 20 bytes is 32 characters).
 const LABEL_LEN: std::ops::RangeInclusive<usize> = 8..=32;
 /// Separate digit runs that make nDPI call the name random.
@@ -51,6 +52,16 @@ pub fn classify(host: &[u8]) -> TorSni {
         TorSni::Random
     } else {
         TorSni::Shape
+    }
+}
+
+/// Whether a TLS SNI makes the flow Tor: Tor's random shape, or a readable one to a listed Tor
+/// node (`ip_lists.rs`).
+pub fn is_tor(sni: &[u8], server: std::net::IpAddr) -> bool {
+    match classify(sni) {
+        TorSni::Random => true,
+        TorSni::Shape => crate::ip_lists::lookup(server) == Some(TOR),
+        TorSni::No => false,
     }
 }
 

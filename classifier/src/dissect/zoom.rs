@@ -14,11 +14,11 @@
 
 use nfguard_proto::AppId;
 
-use super::{ANY, Ctx, Dissector, Hit, Probe, at, be32};
+use super::{ANY, Ctx, Dissector, Hit, Probe, at, be32, ids};
 
-pub const ZOOM: AppId = AppId(189);
+pub const ZOOM: AppId = ids::ZOOM;
 /// nDPI's master for Zoom media with RTP inside.
-pub const SRTP: AppId = AppId(338);
+pub const SRTP: AppId = ids::SRTP;
 const PORTS: std::ops::RangeInclusive<u16> = 8801..=8810;
 const SFU_LEN: usize = 8;
 const MEDIA_LEN: usize = 15;
@@ -33,6 +33,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[],
     udp_ports: ANY,
     reassemble: false,
+    emits: &[ids::ZOOM, ids::SRTP],
 };
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {

@@ -1,6 +1,9 @@
 //! Engine tests: real recorded payloads through `classify`, reassembly, DNS cache, give-up.
 
 use super::*;
+use crate::dissect::dtls;
+use crate::stun_cache::STUN_EXTRA_PACKETS;
+use nfguard_proto::types::IPPROTO_ICMP;
 
 const CURL_HELLO: &[u8] = include_bytes!("../../testdata/tls_client_hello_curl.bin");
 const DIG_QUERY: &[u8] = include_bytes!("../../testdata/dns_query_udp.bin");
@@ -79,7 +82,7 @@ fn hello_without_sni() -> Vec<u8> {
 
 #[test]
 fn tls_certificate_names_give_the_app_when_there_is_no_sni() {
-    use crate::dissect::tls_cert::tests::{cert, flight};
+    use crate::dissect::tls::certificate::tests::{cert, flight};
     let now = Instant::now();
     let hello = hello_without_sni();
     let flight = flight(&cert(&["unknown.example", "*.webex.com"]));
@@ -98,7 +101,7 @@ fn tls_certificate_names_give_the_app_when_there_is_no_sni() {
     assert_eq!((c.state, c.label().as_str()), (State::Done, "TLS.Webex"));
     assert_eq!(c.host, "");
     // A certificate naming nothing known leaves plain TLS.
-    let other = crate::dissect::tls_cert::tests::flight(&cert(&["unknown.example"]));
+    let other = crate::dissect::tls::certificate::tests::flight(&cert(&["unknown.example"]));
     let mut f = FlowState::new();
     e.classify(&mut f, &pkt(IPPROTO_TCP, 40001, 443, &hello, 1000), now);
     let c = e.classify(&mut f, &server(IPPROTO_TCP, 40001, 443, &other, 1), now);
@@ -362,7 +365,7 @@ fn smtp_starttls_is_smtps_once_the_server_accepts() {
     );
     let last = &out[4];
     assert_eq!(last.state, State::Done);
-    assert_eq!(last.master, ids::SMTPS);
+    assert_eq!(last.master, ids::MAIL_SMTPS);
     assert_eq!(last.host, "mx.google.com");
     assert_eq!(last.label(), "SMTPS.Google");
 }
@@ -387,19 +390,19 @@ fn plain_smtp_decides_on_the_first_clear_text_command() {
         (false, b"454 4.7.0 TLS not available\r\n"),
     ];
     let out = smtp_session(&mut e, refused);
-    assert_eq!((out[2].state, out[2].master), (State::Done, ids::SMTP));
-    // Neutral commands only: the watch ends after MAIL_UPGRADE_PACKETS with plain SMTP.
+    assert_eq!((out[2].state, out[2].master), (State::Done, ids::MAIL_SMTP));
+    // Neutral commands only: the watch ends after crate::dissect::mail::starttls::WATCH_PACKETS with plain SMTP.
     let mut idle: Vec<(bool, &[u8])> = vec![(false, b"220 mail.example.org ESMTP\r\n")];
     idle.extend(std::iter::repeat_n(
         (true, &b"NOOP\r\n"[..]),
-        MAIL_UPGRADE_PACKETS.into(),
+        crate::dissect::mail::starttls::WATCH_PACKETS.into(),
     ));
     let out = smtp_session(&mut e, &idle);
     let n = out.len();
     assert!(out[..n - 1].iter().all(|c| c.state == State::NeedMore));
     assert_eq!(
         (out[n - 1].state, out[n - 1].master),
-        (State::Done, ids::SMTP)
+        (State::Done, ids::MAIL_SMTP)
     );
 }
 

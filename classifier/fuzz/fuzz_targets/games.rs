@@ -1,2 +1,0 @@
-#![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nfguard_classifier::dissect::games::fuzz_entry(data));
