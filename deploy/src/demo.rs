@@ -5,7 +5,7 @@
 //! host. Ctrl-C or `--duration` removes everything; `--keep` leaves the lab for exploring.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -164,7 +164,7 @@ impl DemoSystem {
             &format!("127.0.0.1:{GATEWAY_PORT}"),
         ])?;
         start_services(&lab)?;
-        let config = write_config(&lab, bin_dir)?;
+        let config = write_config(&lab, bin_dir, gateway_ip)?;
         let log = std::fs::File::create(lab.dir.join("nfguard.log"))?;
         let child = lab
             .router
@@ -462,11 +462,12 @@ fn start_services(lab: &Lab) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_config(lab: &Lab, bin_dir: &Path) -> anyhow::Result<PathBuf> {
+/// The demo's `nfguard.toml`; the gateway also serves the host-link address the host browses to.
+fn write_config(lab: &Lab, bin_dir: &Path, gateway_ip: Ipv4Addr) -> anyhow::Result<PathBuf> {
     let d = &lab.dir;
     std::fs::write(d.join("policy.toml"), DEMO_POLICY)?;
     let cfg = format!(
-        "# nfguard demo configuration (generated)\nruntime_dir = \"{d}/run\"\n\n[capture]\nqueues = \"0:1\"\ninterfaces = [\"{lan}\", \"{wan}\"]\noffload = true\nmanage_rules = true\n\n[policy]\nrules = \"policy.toml\"\ndecision_log = \"{d}/decisions.jsonl\"\n\n[store]\npath = \"{d}/store\"\n\n[gateway]\nlisten = \"127.0.0.1:{GATEWAY_PORT}\"\n\n[supervisor]\nbin_dir = \"{bin}\"\n",
+        "# nfguard demo configuration (generated)\nruntime_dir = \"{d}/run\"\n\n[capture]\nqueues = \"0:1\"\ninterfaces = [\"{lan}\", \"{wan}\"]\noffload = true\nmanage_rules = true\n\n[policy]\nrules = \"policy.toml\"\ndecision_log = \"{d}/decisions.jsonl\"\n\n[store]\npath = \"{d}/store\"\n\n[gateway]\nlisten = \"127.0.0.1:{GATEWAY_PORT}\"\nallowed_hosts = [\"localhost\", \"127.0.0.1\", \"{gateway_ip}\"]\n\n[supervisor]\nbin_dir = \"{bin}\"\n",
         d = d.display(),
         lan = lab.lan_if,
         wan = lab.wan_if,

@@ -96,3 +96,25 @@ fn only_capture_units_get_net_admin() {
         );
     }
 }
+
+/// `systemd-analyze security` rates each service's exposure from 0 (safe) to 10; nfguard's stay at 2.0
+/// or below (they were 2.7-3.4 before the syscall filter, ProtectProc, UMask and the rest).
+#[test]
+fn every_unit_rates_at_most_2_0_exposed() {
+    for u in UNITS.iter().filter(|u| u.ends_with(".service")) {
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(unit_dir().join(u))
+            .output()
+            .expect("systemd-analyze (Debian package systemd)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let level: f64 = text
+            .lines()
+            .find_map(|l| l.split("Overall exposure level for ").nth(1))
+            .and_then(|rest| rest.split(": ").nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{u}: no exposure level in:\n{text}"));
+        assert!(level <= 2.0, "{u}: exposure {level} > 2.0:\n{text}");
+    }
+}
