@@ -65,8 +65,14 @@ pub struct Records<'a> {
     /// pcapng interfaces: (link type, big endian, ts units per second).
     interfaces: Vec<(u32, u64)>,
     big: bool,
-    /// The file ended inside a record.
+    /// The file ended inside a record (or a pcapng block's length field made the rest unreadable).
     pub truncated: bool,
+    /// pcapng blocks that were framed correctly but could not be read (an Enhanced Packet Block for
+    /// an interface never described, a captured length beyond its block, …): skipped, not the end.
+    pub skipped: u64,
+    /// The first problem seen, as (byte offset in the file, what was wrong): a skipped block, or where
+    /// the file became unreadable.
+    pub first_problem: Option<(usize, &'static str)>,
 }
 
 impl<'a> Records<'a> {
@@ -95,6 +101,8 @@ impl<'a> Records<'a> {
             interfaces: Vec::new(),
             big,
             truncated: false,
+            skipped: 0,
+            first_problem: None,
         })
     }
 
@@ -127,7 +135,7 @@ impl<'a> Records<'a> {
             self.u32_at(hdr.checked_add(8)?),
             self.u32_at(hdr.checked_add(12)?),
         ) else {
-            self.truncated = true;
+            self.truncate_at(hdr, "file ends inside a record header");
             return None;
         };
         let incl = usize::try_from(incl).ok()?;
@@ -137,7 +145,7 @@ impl<'a> Records<'a> {
             .and_then(|end| self.data.get(start..end))
             .filter(|_| incl <= MAX_RECORD)
         else {
-            self.truncated = true;
+            self.truncate_at(hdr, "record longer than the file or than 256 KiB");
             return None;
         };
         self.pos = start.checked_add(incl)?;
@@ -152,6 +160,12 @@ impl<'a> Records<'a> {
         })
     }
 
+    /// Marks the rest of the file unreadable from `at`.
+    fn truncate_at(&mut self, at: usize, why: &'static str) {
+        self.truncated = true;
+        self.first_problem.get_or_insert((at, why));
+    }
+
     fn next_pcapng(&mut self) -> Option<Record<'a>> {
         loop {
             let at = self.pos;
@@ -164,17 +178,20 @@ impl<'a> Records<'a> {
                 .and_then(|b| b.try_into().ok())
                 .map(u32::from_le_bytes)
             else {
-                self.truncated = true;
+                self.truncate_at(at, "file ends inside a block header");
                 return None;
             };
             if ty_le == 0x0a0d_0d0a {
                 // Section header: the byte-order magic decides the section's endianness.
-                let bom = self.data.get(at.checked_add(8)?..at.checked_add(12)?)?;
+                let Some(bom) = self.data.get(at.saturating_add(8)..at.saturating_add(12)) else {
+                    self.truncate_at(at, "file ends inside a section header");
+                    return None;
+                };
                 self.big = bom == [0x1a, 0x2b, 0x3c, 0x4d];
                 self.interfaces.clear();
             }
             let (Some(ty), Some(len)) = (self.u32_at(at), self.u32_at(at.checked_add(4)?)) else {
-                self.truncated = true;
+                self.truncate_at(at, "file ends inside a block header");
                 return None;
             };
             let len = usize::try_from(len).ok()?;
@@ -183,57 +200,98 @@ impl<'a> Records<'a> {
                 .and_then(|end| self.data.get(at..end))
                 .filter(|_| len >= 12 && len % 4 == 0)
             else {
-                self.truncated = true;
+                // The length is what finds the next block: past a bad one nothing can be trusted.
+                self.truncate_at(at, "block length beyond the file or not a multiple of 4");
                 return None;
             };
             self.pos = at.checked_add(len)?;
-            match ty {
-                // Interface Description Block: link type u16, reserved, snaplen, options.
-                1 => {
-                    let link = u32::from(self.u16_at(at.checked_add(8)?)?);
-                    let tsres = if_tsresol(block, self.big).unwrap_or(1_000_000);
-                    self.interfaces.push((link, tsres));
+            match self.pcapng_block(ty, at, len, block) {
+                Ok(Some(rec)) => return Some(rec),
+                Ok(None) => {}
+                Err(why) => {
+                    self.skipped = self.skipped.saturating_add(1);
+                    self.first_problem.get_or_insert((at, why));
                 }
-                // Enhanced Packet Block.
-                6 => {
-                    let iface = usize::try_from(self.u32_at(at.checked_add(8)?)?).ok()?;
-                    let hi = u64::from(self.u32_at(at.checked_add(12)?)?);
-                    let lo = u64::from(self.u32_at(at.checked_add(16)?)?);
-                    let incl = usize::try_from(self.u32_at(at.checked_add(20)?)?).ok()?;
-                    let orig = self.u32_at(at.checked_add(24)?)?;
-                    let data = block.get(28..28usize.checked_add(incl)?)?;
-                    let &(link, res) = self.interfaces.get(iface)?;
-                    let ts = (hi << 32) | lo;
-                    let ts_us = if res == 1_000_000 {
-                        ts
-                    } else {
-                        u64::try_from(
-                            u128::from(ts).saturating_mul(1_000_000) / u128::from(res.max(1)),
-                        )
-                        .unwrap_or(u64::MAX)
-                    };
-                    return Some(Record {
-                        ts_us,
-                        link_type: link,
-                        data,
-                        orig_len: orig,
-                    });
-                }
-                // Simple Packet Block: interface 0, no timestamp.
-                3 => {
-                    let orig = self.u32_at(at.checked_add(8)?)?;
-                    let incl = usize::try_from(orig).ok()?.min(len.saturating_sub(16));
-                    let data = block.get(12..12usize.checked_add(incl)?)?;
-                    let &(link, _) = self.interfaces.first()?;
-                    return Some(Record {
-                        ts_us: 0,
-                        link_type: link,
-                        data,
-                        orig_len: orig,
-                    });
-                }
-                _ => {}
             }
+        }
+    }
+
+    /// One framed pcapng block at `at`: a packet, nothing (headers, statistics, unknown types), or
+    /// why this block cannot be read.
+    fn pcapng_block(
+        &mut self,
+        ty: u32,
+        at: usize,
+        len: usize,
+        block: &'a [u8],
+    ) -> Result<Option<Record<'a>>, &'static str> {
+        let field = |off: usize| {
+            at.checked_add(off)
+                .and_then(|i| self.u32_at(i))
+                .ok_or("block shorter than its fields")
+        };
+        match ty {
+            // Interface Description Block: link type u16, reserved, snaplen, options.
+            1 => {
+                let link = at
+                    .checked_add(8)
+                    .and_then(|i| self.u16_at(i))
+                    .ok_or("interface description shorter than its fields")?;
+                let tsres = if_tsresol(block, self.big).unwrap_or(1_000_000);
+                self.interfaces.push((u32::from(link), tsres));
+                Ok(None)
+            }
+            // Enhanced Packet Block.
+            6 => {
+                let iface = usize::try_from(field(8)?).map_err(|_| "interface id")?;
+                let hi = u64::from(field(12)?);
+                let lo = u64::from(field(16)?);
+                let incl = usize::try_from(field(20)?).map_err(|_| "captured length")?;
+                let orig = field(24)?;
+                let data = 28usize
+                    .checked_add(incl)
+                    .and_then(|end| block.get(28..end))
+                    .ok_or("packet's captured length beyond its block")?;
+                let &(link, res) = self
+                    .interfaces
+                    .get(iface)
+                    .ok_or("packet for an interface no description block declared")?;
+                let ts = (hi << 32) | lo;
+                let ts_us = if res == 1_000_000 {
+                    ts
+                } else {
+                    u64::try_from(u128::from(ts).saturating_mul(1_000_000) / u128::from(res.max(1)))
+                        .unwrap_or(u64::MAX)
+                };
+                Ok(Some(Record {
+                    ts_us,
+                    link_type: link,
+                    data,
+                    orig_len: orig,
+                }))
+            }
+            // Simple Packet Block: interface 0, no timestamp.
+            3 => {
+                let orig = field(8)?;
+                let incl = usize::try_from(orig)
+                    .map_err(|_| "original length")?
+                    .min(len.saturating_sub(16));
+                let data = 12usize
+                    .checked_add(incl)
+                    .and_then(|end| block.get(12..end))
+                    .ok_or("packet beyond its block")?;
+                let &(link, _) = self
+                    .interfaces
+                    .first()
+                    .ok_or("simple packet before any interface description block")?;
+                Ok(Some(Record {
+                    ts_us: 0,
+                    link_type: link,
+                    data,
+                    orig_len: orig,
+                }))
+            }
+            _ => Ok(None),
         }
     }
 }
@@ -530,5 +588,94 @@ pub fn fuzz_entry(data: &[u8]) {
         {
             let _ = Defrag::default().push(&v);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// A little-endian pcapng block: type, total length, body (padded to 4), total length.
+    fn block(ty: u32, body: &[u8]) -> Vec<u8> {
+        let mut b = body.to_vec();
+        while b.len() % 4 != 0 {
+            b.push(0);
+        }
+        let len = u32::try_from(b.len() + 12).unwrap();
+        let mut out = ty.to_le_bytes().to_vec();
+        out.extend(len.to_le_bytes());
+        out.extend(b);
+        out.extend(len.to_le_bytes());
+        out
+    }
+
+    fn shb() -> Vec<u8> {
+        // Byte-order magic 0x1a2b3c4d (little endian), version 1.0, section length -1.
+        let mut body = vec![0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0];
+        body.extend([0xff; 8]);
+        block(0x0a0d_0d0a, &body)
+    }
+
+    fn idb() -> Vec<u8> {
+        // Link type 101 (raw IP), reserved, snaplen 65535.
+        block(1, &[101, 0, 0, 0, 0xff, 0xff, 0, 0])
+    }
+
+    fn epb(iface: u32, incl: u32, data: &[u8]) -> Vec<u8> {
+        let mut body = iface.to_le_bytes().to_vec();
+        body.extend([0u8; 8]); // timestamp
+        body.extend(incl.to_le_bytes());
+        body.extend(u32::try_from(data.len()).unwrap().to_le_bytes());
+        body.extend(data);
+        block(6, &body)
+    }
+
+    #[test]
+    fn malformed_enhanced_packets_are_skipped_and_reported_not_the_end() {
+        let pkt = [0x45u8; 20];
+        let mut f = shb();
+        f.extend(idb());
+        f.extend(epb(0, 20, &pkt));
+        let bad_iface_at = f.len();
+        f.extend(epb(7, 20, &pkt)); // interface 7 was never described
+        f.extend(epb(0, 4000, &pkt)); // captured length beyond the block
+        f.extend(epb(0, 20, &pkt));
+        let mut r = Records::new(&f).unwrap();
+        let got: Vec<_> = r.by_ref().collect();
+        assert_eq!(
+            got.len(),
+            2,
+            "the packets after the bad blocks are still read"
+        );
+        assert_eq!(r.skipped, 2);
+        assert!(!r.truncated);
+        let (at, why) = r.first_problem.unwrap();
+        assert_eq!(at, bad_iface_at);
+        assert!(why.contains("interface"), "{why}");
+    }
+
+    #[test]
+    fn packets_without_an_interface_description_are_counted() {
+        let mut f = shb();
+        f.extend(epb(0, 20, &[0x45; 20]));
+        f.extend(epb(0, 20, &[0x45; 20]));
+        let mut r = Records::new(&f).unwrap();
+        assert_eq!(r.by_ref().count(), 0);
+        assert_eq!(r.skipped, 2);
+    }
+
+    #[test]
+    fn a_cut_file_reports_where() {
+        let mut f = shb();
+        f.extend(idb());
+        let cut_at = f.len();
+        let mut last = epb(0, 20, &[0x45; 20]);
+        last.truncate(20);
+        f.extend(last);
+        let mut r = Records::new(&f).unwrap();
+        assert_eq!(r.by_ref().count(), 0);
+        assert!(r.truncated);
+        assert_eq!(r.first_problem.map(|p| p.0), Some(cut_at));
     }
 }
