@@ -599,7 +599,7 @@ mod tests {
     /// A little-endian pcapng block: type, total length, body (padded to 4), total length.
     fn block(ty: u32, body: &[u8]) -> Vec<u8> {
         let mut b = body.to_vec();
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
         let len = u32::try_from(b.len() + 12).unwrap();
