@@ -97,8 +97,9 @@ impl FlowState {
 }
 
 /// Canonical, direction-independent key: the lower (ip, port) endpoint first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Key {
+    /// Addresses as IPv6 octets (IPv4-mapped for v4).
     lo_ip: [u8; 16],
     hi_ip: [u8; 16],
     lo_port: u16,
@@ -180,12 +181,27 @@ fn ip_back(b: [u8; 16], v6: bool) -> IpAddr {
     }
 }
 
+impl std::hash::Hash for Key {
+    /// One write of the whole key (the derived impl makes one hasher call per field).
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        let mut b = [0u8; 38];
+        b[..16].copy_from_slice(&self.lo_ip);
+        b[16..32].copy_from_slice(&self.hi_ip);
+        b[32..34].copy_from_slice(&self.lo_port.to_ne_bytes());
+        b[34..36].copy_from_slice(&self.hi_port.to_ne_bytes());
+        b[36] = self.l4;
+        b[37] = u8::from(self.v6);
+        state.write(&b);
+    }
+}
+
 impl Key {
     /// The key of a packet and whether its source is the `lo` endpoint.
     pub fn of(p: &Packet<'_>) -> (Key, bool) {
         let (s, v6) = ip16(p.src);
         let (d, _) = ip16(p.dst);
-        let src_is_lo = (s, p.src_port) <= (d, p.dst_port);
+        let src_is_lo =
+            (u128::from_be_bytes(s), p.src_port) <= (u128::from_be_bytes(d), p.dst_port);
         let (lo, hi) = if src_is_lo {
             ((s, p.src_port), (d, p.dst_port))
         } else {
@@ -251,6 +267,11 @@ impl Entry {
             server: self.key.endpoint(!client_lo),
             l4: self.key.l4,
         }
+    }
+
+    /// The flow's IP protocol.
+    pub fn l4(&self) -> u8 {
+        self.key.l4
     }
 
     /// True when a packet whose source is the key's `lo` endpoint goes client→server.
@@ -409,6 +430,11 @@ impl FlowTable {
     }
 
     /// The slot of flow `flow_id` if it is still in `slot` (a bus reply may outlive its flow).
+    /// The id the next inserted flow gets (flow ids count up from 1, in first-seen order).
+    pub fn next_flow_id(&self) -> u64 {
+        self.next_flow_id
+    }
+
     /// The flow in `slot` if it is still `flow_id` (a slot may have been reused meanwhile).
     pub fn get_flow(&self, slot: u32, flow_id: u64) -> Option<&Entry> {
         self.get(slot).filter(|e| e.flow_id == flow_id)

@@ -13,6 +13,7 @@ pub mod flow_table;
 pub mod ifnames;
 pub mod pending;
 pub mod queue_fd;
+pub mod serve;
 pub mod stats;
 pub mod verdict;
 pub mod worker;
@@ -110,7 +111,7 @@ pub async fn run(
     .map_err(CaptureError::Bus)?;
 
     drop(_span);
-    let result = worker::serve(worker, rq, done_rx, policy_events, shutdown).await;
+    let result = serve::serve(worker, rq, done_rx, policy_events, shutdown).await;
     let _ = stop_tx.send(true);
     result
 }

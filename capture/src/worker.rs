@@ -7,9 +7,9 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use nfguard_proto::bus::{BusError, Publisher, RpcClient, Subscriber};
+use nfguard_proto::bus::{BusError, Publisher, RpcClient};
 use nfguard_proto::config::Config;
 use nfguard_proto::pb;
 use nfguard_proto::process::endpoints;
@@ -21,19 +21,13 @@ use crate::decode::decode;
 use crate::flow_path::{Answer, Arrival, FlowPath, PathConfig, Seen, Step};
 use crate::ifnames::IfNames;
 use crate::pending::Token;
-use crate::queue_fd::{ReadyQueue, VerdictSender};
+use crate::queue_fd::VerdictSender;
 use crate::stats::{FailReason, IdTracker, Stats};
 
 /// Packets handled per wake-up before completions, timers and the bus tasks get a turn. Small: under a
 /// flood each hop of a bus request waits for one turn, and with 256 a new flow's requests outlived
 /// their 25 ms deadline (the flow then never got decided); the batch size bounds it too.
 const RECV_BUDGET: usize = batch::MAX_PACKETS as usize;
-/// Timer period for expiring held packets and sweeping the flow table.
-const TICK: Duration = Duration::from_millis(100);
-/// At SIGTERM: the queue counts as quiet after this long without a packet…
-const STOP_QUIET: Duration = Duration::from_millis(20);
-/// …and the worker unbinds after this long at most, even under steady traffic.
-const STOP_DRAIN_MAX: Duration = Duration::from_millis(250);
 
 type PolicyClient = RpcClient<pb::PolicyRequest, pb::PolicyResponse>;
 type ClassifierClient = RpcClient<pb::ClassifyRequest, pb::ClassifyReply>;
@@ -52,7 +46,7 @@ pub struct Completion {
 /// The worker's state apart from the queue socket (kept separate so the socket's readiness future and
 /// the handlers can borrow disjoint things).
 pub struct Worker {
-    queue: u16,
+    pub(crate) queue: u16,
     path: FlowPath<nfq::Message>,
     pub stats: Arc<Stats>,
     policy: PolicyClient,
@@ -70,16 +64,6 @@ fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn fail_reason(e: &BusError) -> FailReason {
-    match e {
-        BusError::Timeout => FailReason::Timeout,
-        BusError::PeerDown => FailReason::PeerDown,
-        BusError::NotConnected(_) => FailReason::NotConnected,
-        BusError::Overloaded => FailReason::Overloaded,
-        _ => FailReason::BusError,
-    }
 }
 
 impl Worker {
@@ -200,25 +184,16 @@ impl Worker {
                         );
                         continue;
                     };
-                    let req = pb::ClassifyRequest {
-                        flow: Some(ask.flow),
-                        tuple: Some(ask.key.to_tuple()),
-                        from_client: ask.from_client,
-                        time_us: ask.time_us,
-                        tcp_flags: u32::from(p.tcp_flags),
-                        tcp_seq: p.tcp_seq,
-                        payload: p.payload.to_vec(),
-                        packet_index: ask.packet_index,
-                    };
+                    let req = ask.to_pb(&p);
                     let client = self.classifier.clone();
                     self.spawn_call(client, req, token, deadline, Reply::Classify);
                 }
                 Step::Publish(ev) => {
-                    self.events.publish(pb::published::Body::FlowEvent(ev));
+                    self.events.publish(pb::published::Body::FlowEvent(*ev));
                 }
                 Step::Ended { event, .. } => {
                     if let Some(ev) = event {
-                        self.events.publish(pb::published::Body::FlowEvent(ev));
+                        self.events.publish(pb::published::Body::FlowEvent(*ev));
                     }
                 }
             }
@@ -302,7 +277,7 @@ impl Worker {
         let now = Instant::now();
         let failed = |e: BusError| {
             tracing::trace!(error = %e, "Bus request failed; default verdict.");
-            fail_reason(&e)
+            FailReason::of_bus(&e)
         };
         match c.reply {
             Reply::Policy(r) => {
@@ -363,74 +338,4 @@ impl Worker {
     pub fn events(&self) -> Arc<Publisher> {
         self.events.clone()
     }
-}
-
-/// The receive loop until `shutdown` resolves.
-pub async fn serve(
-    mut worker: Worker,
-    mut rq: ReadyQueue,
-    mut done_rx: mpsc::UnboundedReceiver<Completion>,
-    mut policy_events: Subscriber,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), CaptureError> {
-    tokio::pin!(shutdown);
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut more = true;
-    let mut events_open = true;
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            Some(c) = done_rx.recv() => {
-                worker.complete(&mut rq.queue, c);
-                continue;
-            }
-            _ = tick.tick() => {
-                worker.on_tick(&mut rq.queue);
-                continue;
-            }
-            r = rq.wait_readable(), if !more => {
-                r.map_err(CaptureError::Queue)?;
-                more = true;
-            }
-            ev = policy_events.recv(), if events_open => {
-                match ev {
-                    Ok(pb::Published { body: Some(pb::published::Body::PolicyChanged(c)), .. }) => {
-                        worker.on_policy_changed(c.epoch);
-                    }
-                    Ok(_) => {}
-                    Err(_) => events_open = false,
-                }
-                continue;
-            }
-            // Yield between batches: on a current-thread runtime a loop that never awaits a pending
-            // future starves every other task — the bus clients (policy requests then time out and
-            // trip the breaker) and the heartbeat (the supervisor then kills a busy worker).
-            () = tokio::task::yield_now(), if more => {}
-        }
-        if more {
-            more = worker.drain(&mut rq.queue);
-        }
-    }
-    // Release what is held, then keep answering until the queue has been quiet for a moment: the
-    // replies to released packets (a SYN's SYN-ACK) are already on their way, and whatever is still
-    // queued at the unbind is dropped by the kernel.
-    worker.begin_stop(&mut rq.queue);
-    let until = Instant::now() + STOP_DRAIN_MAX;
-    while Instant::now() < until {
-        while worker.drain(&mut rq.queue) && Instant::now() < until {}
-        match tokio::time::timeout(STOP_QUIET, rq.wait_readable()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => break,
-        }
-    }
-    worker.drain(&mut rq.queue);
-    worker.shutdown(&mut rq.queue);
-    if let Err(e) = rq.queue.unbind(worker.queue) {
-        tracing::warn!(queue = worker.queue, error = %e, "Unbinding the queue failed.");
-    }
-    // Let the publisher's writer task flush the END events.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    Ok(())
 }

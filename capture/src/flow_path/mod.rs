@@ -50,6 +50,10 @@ pub struct PathConfig {
     pub max_pending: usize,
     pub flow_update_interval: Duration,
     pub timeouts: Timeouts,
+    /// Treat a TCP flow first seen without SYN as a new one (tuple, then DPI from its first
+    /// payload) instead of giving it `midstream_verdict`. For capture files, whose start cuts into
+    /// open connections a running firewall would have seen from their SYN; live queues: false.
+    pub midstream_dpi: bool,
 }
 
 impl PathConfig {
@@ -66,6 +70,7 @@ impl PathConfig {
             max_pending: c.max_pending,
             flow_update_interval: c.flow_update_interval.0,
             timeouts: Timeouts::default(),
+            midstream_dpi: false,
         }
     }
 }
@@ -196,7 +201,24 @@ pub struct ClassifyAsk {
     pub packet_index: u32,
 }
 
-/// Something for the caller to do.
+impl ClassifyAsk {
+    /// The wire form, with the held packet's TCP fields and a copy of its payload.
+    pub fn to_pb(&self, p: &Packet<'_>) -> pb::ClassifyRequest {
+        pb::ClassifyRequest {
+            flow: Some(self.flow),
+            tuple: Some(self.key.to_tuple()),
+            from_client: self.from_client,
+            time_us: self.time_us,
+            tcp_flags: u32::from(p.tcp_flags),
+            tcp_seq: p.tcp_seq,
+            payload: p.payload.to_vec(),
+            packet_index: self.packet_index,
+        }
+    }
+}
+
+/// Something for the caller to do. The rare, large steps are boxed so that moving the common one (a
+/// verdict) through the queue stays cheap.
 #[derive(Debug)]
 pub enum Step<H> {
     Verdict(Answer<H>),
@@ -205,22 +227,22 @@ pub enum Step<H> {
     AskPolicy {
         token: Token,
         deadline: Instant,
-        ask: DecideAsk,
+        ask: Box<DecideAsk>,
     },
     /// Ask the classifier; answer with [`FlowPath::on_classifier_reply`].
     AskClassifier {
         token: Token,
         deadline: Instant,
-        ask: ClassifyAsk,
+        ask: Box<ClassifyAsk>,
     },
     /// A START or UPDATE flow event to publish.
-    Publish(pb::FlowEvent),
+    Publish(Box<pb::FlowEvent>),
     /// A flow left the table (`reason`: evicted, idle, shutdown); `event` is its END event when a
     /// START was published.
     Ended {
         flow: Box<Removed>,
         reason: &'static str,
-        event: Option<pb::FlowEvent>,
+        event: Option<Box<pb::FlowEvent>>,
     },
 }
 
@@ -440,7 +462,7 @@ impl<H> FlowPath<H> {
         }
         let input = if fresh {
             Input::First {
-                midstream: p.l4 == IPPROTO_TCP && !p.is_syn(),
+                midstream: p.l4 == IPPROTO_TCP && !p.is_syn() && !self.cfg.midstream_dpi,
             }
         } else {
             Input::Packet
@@ -519,7 +541,8 @@ impl<H> FlowPath<H> {
         for r in ended {
             self.ended(r, "idle", now);
         }
-        self.steps.extend(updates.into_iter().map(Step::Publish));
+        self.steps
+            .extend(updates.into_iter().map(|e| Step::Publish(Box::new(e))));
         self.stats
             .flow_table_size
             .store(self.flows.len() as u64, Relaxed);
@@ -579,7 +602,7 @@ impl<H> FlowPath<H> {
             return;
         };
         let state = e.state();
-        let l4 = e.flow_key().l4;
+        let l4 = e.l4();
         match (state, input) {
             // The first packet: recover from a restored connmark, give a TCP flow without SYN
             // `midstream_verdict`, or ask policy with the tuple only.
@@ -951,7 +974,7 @@ impl<H> FlowPath<H> {
             self.steps.push_back(Step::AskPolicy {
                 token,
                 deadline,
-                ask,
+                ask: Box::new(ask),
             });
         }
     }
@@ -973,7 +996,7 @@ impl<H> FlowPath<H> {
             self.steps.push_back(Step::AskClassifier {
                 token,
                 deadline,
-                ask,
+                ask: Box::new(ask),
             });
         }
     }
@@ -1107,19 +1130,19 @@ impl<H> FlowPath<H> {
             "",
             unix_ms,
         );
-        self.steps.push_back(Step::Publish(ev));
+        self.steps.push_back(Step::Publish(Box::new(ev)));
     }
 
     fn ended(&mut self, r: Removed, reason: &'static str, now: Instant) {
         let event = r.entry.started().then(|| {
-            flow_event(
+            Box::new(flow_event(
                 &r.entry,
                 pb::FlowEventKind::FlowEventEnd,
                 self.cfg.queue,
                 self.cfg.boot_id,
                 reason,
                 self.unix_ms(now),
-            )
+            ))
         });
         self.steps.push_back(Step::Ended {
             flow: Box::new(r),

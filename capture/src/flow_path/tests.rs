@@ -68,6 +68,7 @@ fn config(offload: bool) -> PathConfig {
         max_pending: 64,
         flow_update_interval: Duration::from_secs(60),
         timeouts: Timeouts::default(),
+        midstream_dpi: false,
     }
 }
 
@@ -216,7 +217,7 @@ impl Rig {
                     why: a.why,
                 },
                 Step::AskPolicy { token, ask, .. } => Out::Policy(token, ask.class),
-                Step::AskClassifier { token, ask, .. } => Out::Classify(token, ask),
+                Step::AskClassifier { token, ask, .. } => Out::Classify(token, *ask),
                 Step::Publish(_) => Out::Start,
                 Step::Ended { event, .. } => Out::Ended(event.is_some()),
             });
@@ -595,6 +596,19 @@ fn midstream_flow_keeps_midstream_verdict_across_epochs() {
 }
 
 #[test]
+fn midstream_dpi_treats_a_flow_without_syn_as_new() {
+    let mut cfg = config(false);
+    cfg.midstream_dpi = true;
+    let mut r = Rig::new(cfg);
+    let (_, out) = r.packet(data());
+    let out = r.policy(ask_policy(&out), needs_dpi(1));
+    assert!(
+        matches!(out[..], [Out::Classify(..)]),
+        "DPI from the first payload: {out:?}"
+    );
+}
+
+#[test]
 fn midstream_flow_recovers_verdict_and_app_from_the_connmark() {
     let mut r = Rig::new(config(true));
     // What nfguard's chain restores: verdict drop (2), app 124 in the high half, a foreign bit.
@@ -869,4 +883,14 @@ proptest! {
         }
         prop_assert_eq!(r.path.held_len(), 0);
     }
+}
+
+#[test]
+fn a_step_is_small_to_move() {
+    // The fast path moves one step through the queue per packet: the large, rare ones are boxed.
+    assert!(
+        std::mem::size_of::<Step<u64>>() <= 64,
+        "{}",
+        std::mem::size_of::<Step<u64>>()
+    );
 }
