@@ -15,7 +15,10 @@ use nfguard_proto::{Mark, Verdict};
 use proptest::prelude::*;
 
 use super::*;
+use crate::decode::Packet;
 use crate::decode::tcp_flags::{ACK, PSH, SYN};
+use crate::flow_table::Timeouts;
+use crate::verdict::MarkConfig;
 
 // === an allocation counter for this thread (the fast path must not allocate) ===
 
