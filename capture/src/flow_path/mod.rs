@@ -99,18 +99,18 @@ fn epoch_stamp(epoch: u64) -> u32 {
     u32::try_from(epoch & u64::from(u32::MAX)).unwrap_or(0)
 }
 
-/// The app of a flow that gets no DPI (not TCP or UDP): its IP protocol, as the classifier's engine
-/// names it (nDPI ids: ICMP, ICMPV6, IGMP, IPsec for ESP and AH, GRE), else Unknown.
+/// The app of a flow that gets no DPI (not TCP or UDP): its IP protocol, with the nDPI ids the
+/// classifier's engine gives them (81 ICMP, 102 ICMPV6, 82 IGMP, 79 IPSec for ESP and AH, 80 GRE),
+/// else 0 (Unknown).
 fn ip_protocol_app(l4: u8) -> u16 {
-    let name = match l4 {
-        IPPROTO_ICMP => "ICMP",
-        IPPROTO_ICMPV6 => "ICMPV6",
-        2 => "IGMP",
-        50 | 51 => "IPsec",
-        47 => "GRE",
-        _ => return 0,
-    };
-    nfguard_proto::protocols::by_name(name).map_or(0, |p| p.id.0)
+    match l4 {
+        IPPROTO_ICMP => 81,
+        IPPROTO_ICMPV6 => 102,
+        2 => 82,
+        50 | 51 => 79,
+        47 => 80,
+        _ => 0,
+    }
 }
 
 impl<H> FlowPath<H> {
@@ -185,7 +185,7 @@ impl<H> FlowPath<H> {
             Err(e) => {
                 self.stats.decode_error(e);
                 let v = self.cfg.default_verdict;
-                self.answer(
+                self.answer_unbatched(
                     packet,
                     verdict::default_verdict(v),
                     v,
@@ -198,7 +198,7 @@ impl<H> FlowPath<H> {
         let p = &seen.head;
         if p.is_critical_icmpv6() {
             self.stats.critical_accepts.fetch_add(1, Relaxed);
-            self.answer(
+            self.answer_unbatched(
                 packet,
                 verdict::PROVISIONAL,
                 Verdict::Accept,
@@ -487,7 +487,7 @@ impl<H> FlowPath<H> {
             self.set_state(held.slot, FlowState::Decided(c));
             self.publish_start(held.slot, held.flow_id, now);
             let a = verdict::apply(&self.cfg.marks, 0, &decision_of(&c)).with_mark_of(held.mark);
-            self.answer(held.packet, a, v, Why::Recovered, held.len);
+            self.answer_unbatched(held.packet, a, v, Why::Recovered, held.len);
         } else if let Some(app) = rec.app {
             // App known from the connmark, verdict cleared by a new policy epoch: decide without DPI.
             self.stats.recovered_flows.fetch_add(1, Relaxed);
@@ -867,7 +867,7 @@ impl<H> FlowPath<H> {
         }
     }
 
-    /// A verdict that may join a batch when nothing is held.
+    /// A verdict that may join a batch when nothing is held (the decided fast path).
     fn answer(&mut self, packet: H, applied: Applied, verdict: Verdict, why: Why, len: u64) {
         self.stats.packet(verdict, len);
         let batchable = self.pending.is_empty();

@@ -741,6 +741,15 @@ fn icmp_is_classified_by_its_protocol_and_critical_icmpv6_passes() {
 }
 
 #[test]
+fn ip_protocols_have_their_ndpi_names() {
+    let name = |l4| nfguard_proto::AppId(ip_protocol_app(l4)).name();
+    assert_eq!(
+        [1, 58, 2, 50, 51, 47, 132].map(name),
+        ["ICMP", "ICMPV6", "IGMP", "IPSec", "IPSec", "GRE", "Unknown"]
+    );
+}
+
+#[test]
 fn undecodable_packet_gets_default_verdict() {
     let mut r = Rig::new(config(false));
     let at = Arrival {
