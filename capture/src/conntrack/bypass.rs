@@ -8,12 +8,11 @@
 //!
 //! Rules come from `iptables-save -c` / `ip6tables-save -c`; rules whose queue ranges overlap are
 //! one group (the kernel spreads a `--queue-balance` rule's packets over its range). The ids are read
-//! both before and after the rules: the first look at a group takes its baseline from the ids read
-//! before (fewer than the rules counted, so packets queued while `iptables-save` ran are not taken
-//! for bypass), every later look compares with the ids read after. So the difference can only
-//! underestimate a moment's bypass, never invent one; the reported counter is the running maximum of
-//! the cumulative difference. Counter resets are followed: a smaller rule total means the rules were
-//! replaced, a queue's new port id a new queue instance.
+//! both before and after the rules, which bounds what moved while `iptables-save` ran (see
+//! [`BypassMeter::observe`]): the count can only underestimate a moment's bypass, never invent one,
+//! and is exact once a look finds the queue quiet; the reported counter is its running maximum.
+//! Counter resets are followed: a smaller rule total means the rules were replaced, a queue's new
+//! port id a new queue instance.
 
 use std::collections::HashMap;
 
@@ -86,8 +85,12 @@ pub fn parse_proc(text: &str) -> Vec<QueueIds> {
 /// A group of overlapping queue ranges with its running totals.
 #[derive(Debug, Default, Clone)]
 struct Group {
+    /// The rules' packet counter at the last look.
     last_rules: u64,
+    /// Rule packets since the first look (across counter resets).
     rules: u64,
+    /// The smallest `rules - ids read before` seen: an upper bound of the first look's bypass.
+    low: i128,
     bypassed: u64,
 }
 
@@ -97,50 +100,42 @@ pub struct BypassMeter {
     groups: HashMap<(u16, u16), Group>,
     /// Per queue: the last (port id, id_sequence) and the ids counted so far.
     ids: HashMap<u16, (u32, u64, u64)>,
-    /// Groups created by the current observation (reused buffer).
-    fresh: Vec<(u16, u16)>,
 }
 
 impl BypassMeter {
     /// Takes the queues' ids read just before the rules, the rules, and the ids read just after.
+    ///
+    /// Why both reads: a group's bypass since the first look is `rules - ids` now minus the same at
+    /// the first look, and neither moment's value is known exactly — packets keep arriving while
+    /// `iptables-save` runs. The ids read after give a lower bound of the bypass now; the ids read
+    /// before give an upper bound of the bypass at every look, hence of the first look's (bypass
+    /// never decreases), and the smallest such bound is kept. Their difference never over-counts
+    /// (issue #16: a baseline taken from the ids read after counted a ping queued meanwhile as
+    /// bypass), and the first quiet look makes it exact.
     pub fn observe(&mut self, before: &[QueueIds], rules: &[QueueRule], after: &[QueueIds]) {
         self.count_ids(before);
         let merged = merge(rules);
-        // A new group's baseline: the ids numbered before the rules were read. Ids read after them
-        // include packets queued meanwhile that the rule counter did not show yet; a baseline taken
-        // from those would count them as bypass on the next look (issue #16: "left: 2.0").
-        for (range, packets) in &merged {
-            if !self.groups.contains_key(range) {
-                let counted = self.counted(*range);
-                self.groups.insert(
-                    *range,
-                    Group {
-                        last_rules: *packets,
-                        rules: counted,
-                        bypassed: 0,
-                    },
-                );
-                self.fresh.push(*range);
-            }
-        }
+        let counted_before: Vec<u64> = merged.iter().map(|(r, _)| self.counted(*r)).collect();
         self.count_ids(after);
-        for (range, packets) in merged {
-            if let Some(pos) = self.fresh.iter().position(|r| *r == range) {
-                // Just created: the baseline is what happened before we looked, not ours to count.
-                self.fresh.swap_remove(pos);
-                continue;
-            }
-            let counted = self.counted(range);
-            if let Some(g) = self.groups.get_mut(&range) {
-                let step = if packets < g.last_rules {
-                    packets
-                } else {
-                    packets - g.last_rules
-                };
-                g.last_rules = packets;
-                g.rules = g.rules.saturating_add(step);
-                g.bypassed = g.bypassed.max(g.rules.saturating_sub(counted));
-            }
+        for ((range, packets), before) in merged.into_iter().zip(counted_before) {
+            let after = self.counted(range);
+            let g = self.groups.entry(range).or_insert(Group {
+                last_rules: packets,
+                rules: 0,
+                low: i128::MAX,
+                bypassed: 0,
+            });
+            let step = if packets < g.last_rules {
+                packets
+            } else {
+                packets - g.last_rules
+            };
+            g.last_rules = packets;
+            g.rules = g.rules.saturating_add(step);
+            let rules = i128::from(g.rules);
+            g.low = g.low.min(rules - i128::from(before));
+            let now = rules - i128::from(after) - g.low;
+            g.bypassed = g.bypassed.max(u64::try_from(now).unwrap_or(0));
         }
     }
 
@@ -342,7 +337,7 @@ COMMIT
         let mut m = BypassMeter::default();
         m.observe(&ids(&[(0, 7, 0)]), &[rule(0, 0, 0)], &ids(&[(0, 7, 0)]));
         // 10 more packets arrived between reading the rule and reading the ids.
-        m.observe(&ids(&[(0, 7, 60)]), &[rule(50, 0, 0)], &ids(&[(0, 7, 60)]));
+        m.observe(&ids(&[(0, 7, 50)]), &[rule(50, 0, 0)], &ids(&[(0, 7, 60)]));
         m.observe(&ids(&[(0, 7, 60)]), &[rule(60, 0, 0)], &ids(&[(0, 7, 60)]));
         assert_eq!(m.totals(), vec![(0, 0, 0)]);
     }
@@ -376,6 +371,19 @@ COMMIT
         m.observe(&ids(&[(0, 7, 12)]), &[rule(12, 0, 0)], &ids(&[(0, 7, 12)]));
         assert_eq!(m.totals(), vec![(0, 0, 0)]);
         // And real bypass after that is still counted in full.
+        m.observe(&[], &[rule(20, 0, 0)], &[]);
+        assert_eq!(m.totals(), vec![(0, 0, 8)]);
+    }
+
+    #[test]
+    fn packets_queued_while_the_first_look_runs_do_not_hide_later_bypass() {
+        // 2 packets were queued between reading the ids and reading the rules (issue #16, under
+        // load: "rule-counter bypass not counted").
+        let mut m = BypassMeter::default();
+        m.observe(&ids(&[(0, 7, 10)]), &[rule(12, 0, 0)], &ids(&[(0, 7, 12)]));
+        // A quiet look, then the worker dies and 8 packets pass the rule unqueued: exactly 8.
+        m.observe(&ids(&[(0, 7, 12)]), &[rule(12, 0, 0)], &ids(&[(0, 7, 12)]));
+        assert_eq!(m.totals(), vec![(0, 0, 0)]);
         m.observe(&[], &[rule(20, 0, 0)], &[]);
         assert_eq!(m.totals(), vec![(0, 0, 8)]);
     }
