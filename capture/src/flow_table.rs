@@ -18,8 +18,15 @@ use crate::decode::Packet;
 const EMPTY: u32 = u32::MAX;
 /// Eviction looks at this many random slots and takes the worst (Redis' approximated LRU idea).
 const EVICTION_SAMPLES: usize = 8;
-/// Clock resolution of `last_seen`: 100 ms ticks in a u32 last 13 years.
-const TICK: Duration = Duration::from_millis(100);
+/// Clock resolution of `last_seen`, in ms: 100 ms ticks in a u32 last 13 years.
+const TICK_MS: u32 = 100;
+
+/// `d` in whole ticks ([`TICK_MS`]), without the 128-bit division of `as_millis()` (this runs per packet).
+fn ticks(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(u64::from(1000 / TICK_MS))
+        .saturating_add(u64::from(d.subsec_millis() / TICK_MS))
+}
 
 /// Idle timeouts per state (in the spirit of nf_conntrack's, shortened: the kernel keeps offloaded
 /// flows alive by itself, this table only needs flows that still reach user space).
@@ -128,7 +135,7 @@ pub struct Entry {
     pub bytes: [u64; 2],
     pub packets: [u32; 2],
     pub flow_id: u64,
-    /// In [`TICK`]s since the table's epoch.
+    /// In ticks ([`TICK_MS`]) since the table's epoch.
     last_seen: u32,
     /// Seconds since the table's epoch of the last START/UPDATE event.
     pub last_event_s: u32,
@@ -378,8 +385,7 @@ impl FlowTable {
     }
 
     fn tick(&self, now: Instant) -> u32 {
-        let t = now.saturating_duration_since(self.epoch).as_millis() / TICK.as_millis();
-        u32::try_from(t).unwrap_or(u32::MAX)
+        u32::try_from(ticks(now.saturating_duration_since(self.epoch))).unwrap_or(u32::MAX)
     }
 
     /// Seconds since the table's epoch.
@@ -621,8 +627,7 @@ impl FlowTable {
                 continue;
             }
             let idle_ticks = now_tick.saturating_sub(e.last_seen);
-            let limit = self.timeout_of(e).as_millis() / TICK.as_millis();
-            if u128::from(idle_ticks) >= limit {
+            if u64::from(idle_ticks) >= ticks(self.timeout_of(e)) {
                 if let Some(r) = u32::try_from(slot).ok().and_then(|s| self.remove(s)) {
                     expired(r);
                 }

@@ -25,6 +25,8 @@ use nfguard_proto::{AppId, FlowKey, Verdict};
 const TICK: Duration = Duration::from_millis(100);
 /// The policy epoch replay decides under.
 const EPOCH: u64 = 1;
+/// The smallest flow table replay makes.
+const MIN_FLOW_TABLE: usize = 256;
 
 /// One packet's verdict, for `--verdicts`.
 #[derive(Debug, Clone, Copy)]
@@ -90,12 +92,21 @@ pub struct Driver<'p> {
 impl<'p> Driver<'p> {
     /// `live_midstream`: TCP flows first seen without SYN get `midstream_verdict` as on a live
     /// queue; otherwise they are classified (a capture's start cuts into open connections).
-    pub fn new(policy: Option<&'p Policy>, unix_ms: u64, live_midstream: bool) -> Driver<'p> {
+    /// `max_packets` bounds the packets of the capture: the flow table needs no more slots than
+    /// that (it is preallocated, and small files are the common case).
+    pub fn new(
+        policy: Option<&'p Policy>,
+        unix_ms: u64,
+        live_midstream: bool,
+        max_packets: usize,
+    ) -> Driver<'p> {
         let cfg = Config::default();
         let now = Instant::now();
+        let live = PathConfig::from_config(&cfg, 0, 0);
         let path_cfg = PathConfig {
             midstream_dpi: !live_midstream,
-            ..PathConfig::from_config(&cfg, 0, 0)
+            flow_table_size: live.flow_table_size.min(max_packets.max(MIN_FLOW_TABLE)),
+            ..live
         };
         let mut path = FlowPath::new(path_cfg, Arc::new(Stats::new(0)), now, unix_ms);
         path.on_policy_changed(EPOCH);

@@ -19,6 +19,10 @@ use nfguard_policy::Policy;
 
 pub use driver::{Driver, FlowLine, PacketVerdict};
 
+/// The smallest capture record that carries an IP packet (16-byte pcap record header, 20-byte IPv4
+/// header): bounds the packets, hence the flows, of a file.
+const MIN_RECORD_BYTES: usize = 36;
+
 /// How to replay.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options<'p> {
@@ -46,7 +50,8 @@ pub fn run(path: &Path, opts: Options<'_>, out: &mut impl Write) -> anyhow::Resu
     let unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let mut driver = Driver::new(opts.policy, unix_ms, opts.live_midstream);
+    let max_packets = data.len() / MIN_RECORD_BYTES + 1;
+    let mut driver = Driver::new(opts.policy, unix_ms, opts.live_midstream, max_packets);
     let mut write_err = None;
     if opts.verdicts && !opts.json {
         writeln!(
