@@ -10,16 +10,23 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use nfguard_proto::FlowKey;
 use nfguard_proto::types::{IPPROTO_TCP, IPPROTO_UDP};
+use nfguard_proto::{FlowKey, Verdict};
 
 use crate::decode::Packet;
 
 const EMPTY: u32 = u32::MAX;
 /// Eviction looks at this many random slots and takes the worst (Redis' approximated LRU idea).
 const EVICTION_SAMPLES: usize = 8;
-/// Clock resolution of `last_seen`: 100 ms ticks in a u32 last 13 years.
-const TICK: Duration = Duration::from_millis(100);
+/// Clock resolution of `last_seen`, in ms: 100 ms ticks in a u32 last 13 years.
+const TICK_MS: u32 = 100;
+
+/// `d` in whole ticks ([`TICK_MS`]), without the 128-bit division of `as_millis()` (this runs per packet).
+fn ticks(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(u64::from(1000 / TICK_MS))
+        .saturating_add(u64::from(d.subsec_millis() / TICK_MS))
+}
 
 /// Idle timeouts per state (in the spirit of nf_conntrack's, shortened: the kernel keeps offloaded
 /// flows alive by itself, this table only needs flows that still reach user space).
@@ -44,31 +51,62 @@ impl Default for Timeouts {
     }
 }
 
-/// Where a flow is on the packet path (DESIGN §2). One byte: the data each state needs lives in
-/// shared fields of [`Entry`] to keep the entry compact.
+/// Where a flow is on the packet path (DESIGN §2), each state with the data it needs. The transitions
+/// are [`crate::flow_path`]'s; the table only stores the state and reads whether a flow is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowState {
     /// Slot unused.
     Free,
-    /// Tuple-only `DecideRequest` in flight.
-    New,
+    /// Tuple-only `DecideRequest`s go to policy. `midstream`: a mid-stream flow being re-decided,
+    /// which keeps `midstream_verdict` unless a tuple rule decides it.
+    New { midstream: bool },
     /// Policy said "needs DPI": payload packets go to the classifier.
     Classifying,
-    /// Classification done, `DecideRequest` with it in flight.
-    Deciding,
+    /// The app is known (classified, recovered from the connmark, or the IP protocol); `asking`
+    /// while a `DecideRequest` with it is in flight.
+    Deciding { asking: bool, app: u16, master: u16 },
     /// Final decision cached.
-    Decided,
+    Decided(Cached),
+}
+
+/// A flow's cached final decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cached {
+    pub verdict: Verdict,
+    /// HTB class index (0 none).
+    pub shaper: u8,
+    pub offload: bool,
+    /// Decided with a known app: a re-decision (new policy epoch) sends it again, without DPI.
+    pub classified: bool,
+    /// Given `midstream_verdict`: DPI cannot start mid-stream, only a tuple rule can decide it.
+    pub midstream: bool,
+    pub app: u16,
+    pub master: u16,
+    /// User mark bits from the decision (already within `user_mask`).
+    pub user_mark: u32,
+    /// Policy epoch of the decision (low 32 bits; 0 = before the worker learnt one).
+    pub epoch: u32,
 }
 
 impl FlowState {
     pub fn is_decided(self) -> bool {
-        self == FlowState::Decided
+        matches!(self, FlowState::Decided(_))
+    }
+
+    /// `(app, master)` when the state knows them, else `(0, 0)`.
+    pub fn app_ids(self) -> (u16, u16) {
+        match self {
+            FlowState::Deciding { app, master, .. } => (app, master),
+            FlowState::Decided(c) => (c.app, c.master),
+            _ => (0, 0),
+        }
     }
 }
 
 /// Canonical, direction-independent key: the lower (ip, port) endpoint first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Key {
+    /// Addresses as IPv6 octets (IPv4-mapped for v4).
     lo_ip: [u8; 16],
     hi_ip: [u8; 16],
     lo_port: u16,
@@ -97,32 +135,19 @@ pub struct Entry {
     pub bytes: [u64; 2],
     pub packets: [u32; 2],
     pub flow_id: u64,
-    /// In [`TICK`]s since the table's epoch.
+    /// In ticks ([`TICK_MS`]) since the table's epoch.
     last_seen: u32,
     /// Seconds since the table's epoch of the last START/UPDATE event.
     pub last_event_s: u32,
-    pub state: FlowState,
+    state: FlowState,
     flags: u8,
-    pub dpi_packets: u8,
-    /// Decided verdict bits (1 pass, 2 drop, 3 reject).
-    pub verdict_bits: u8,
-    pub shaper: u8,
-    pub app: u16,
-    pub master: u16,
-    /// User mark bits from the decision (already within `user_mask`).
-    pub user_mark: u32,
-    /// Policy epoch of the cached decision (truncated; compared for "older than current").
-    pub epoch: u32,
     pub extra: Option<Box<FlowExtra>>,
 }
 
+// Facts about the connection, not states of the packet path.
 const FLAG_CLIENT_IS_LO: u8 = 0x01;
 const FLAG_CLOSING: u8 = 0x02;
-const FLAG_OFFLOAD: u8 = 0x04;
 const FLAG_STARTED: u8 = 0x08;
-const FLAG_KNOWN_APP: u8 = 0x10;
-const FLAG_IN_FLIGHT: u8 = 0x20;
-const FLAG_MIDSTREAM: u8 = 0x40;
 
 /// An entry removed by eviction or expiry, for the END event.
 #[derive(Debug)]
@@ -163,12 +188,27 @@ fn ip_back(b: [u8; 16], v6: bool) -> IpAddr {
     }
 }
 
+impl std::hash::Hash for Key {
+    /// One write of the whole key (the derived impl makes one hasher call per field).
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        let mut b = [0u8; 38];
+        b[..16].copy_from_slice(&self.lo_ip);
+        b[16..32].copy_from_slice(&self.hi_ip);
+        b[32..34].copy_from_slice(&self.lo_port.to_ne_bytes());
+        b[34..36].copy_from_slice(&self.hi_port.to_ne_bytes());
+        b[36] = self.l4;
+        b[37] = u8::from(self.v6);
+        state.write(&b);
+    }
+}
+
 impl Key {
     /// The key of a packet and whether its source is the `lo` endpoint.
     pub fn of(p: &Packet<'_>) -> (Key, bool) {
         let (s, v6) = ip16(p.src);
         let (d, _) = ip16(p.dst);
-        let src_is_lo = (s, p.src_port) <= (d, p.dst_port);
+        let src_is_lo =
+            (u128::from_be_bytes(s), p.src_port) <= (u128::from_be_bytes(d), p.dst_port);
         let (lo, hi) = if src_is_lo {
             ((s, p.src_port), (d, p.dst_port))
         } else {
@@ -222,13 +262,6 @@ impl Entry {
             last_event_s: 0,
             state: FlowState::Free,
             flags: 0,
-            dpi_packets: 0,
-            verdict_bits: 0,
-            shaper: 0,
-            app: 0,
-            master: 0,
-            user_mark: 0,
-            epoch: 0,
             extra: None,
         }
     }
@@ -241,6 +274,11 @@ impl Entry {
             server: self.key.endpoint(!client_lo),
             l4: self.key.l4,
         }
+    }
+
+    /// The flow's IP protocol.
+    pub fn l4(&self) -> u8 {
+        self.key.l4
     }
 
     /// True when a packet whose source is the key's `lo` endpoint goes client→server.
@@ -281,12 +319,6 @@ impl Entry {
     pub fn set_closing(&mut self) {
         self.set_flag(FLAG_CLOSING, true);
     }
-    pub fn offload(&self) -> bool {
-        self.flag(FLAG_OFFLOAD)
-    }
-    pub fn set_offload(&mut self, on: bool) {
-        self.set_flag(FLAG_OFFLOAD, on);
-    }
     /// A START event was published (so an END is due).
     pub fn started(&self) -> bool {
         self.flag(FLAG_STARTED)
@@ -294,29 +326,8 @@ impl Entry {
     pub fn set_started(&mut self) {
         self.set_flag(FLAG_STARTED, true);
     }
-    /// `app`/`master` come from a classification (or a recovered connmark).
-    pub fn known_app(&self) -> bool {
-        self.flag(FLAG_KNOWN_APP)
-    }
-    pub fn set_known_app(&mut self, on: bool) {
-        self.set_flag(FLAG_KNOWN_APP, on);
-    }
-
-    /// First seen mid-stream without a connmark: it can only be decided by its tuple, else it keeps
-    /// `midstream_verdict`.
-    pub fn midstream(&self) -> bool {
-        self.flag(FLAG_MIDSTREAM)
-    }
-    pub fn set_midstream(&mut self) {
-        self.set_flag(FLAG_MIDSTREAM, true);
-    }
-
-    /// A decide request for the flow is in flight (packets meanwhile get a provisional accept).
-    pub fn in_flight(&self) -> bool {
-        self.flag(FLAG_IN_FLIGHT)
-    }
-    pub fn set_in_flight(&mut self, on: bool) {
-        self.set_flag(FLAG_IN_FLIGHT, on);
+    pub fn state(&self) -> FlowState {
+        self.state
     }
 
     /// Moves to `new`, tracing the transition (STYLE §5).
@@ -374,8 +385,7 @@ impl FlowTable {
     }
 
     fn tick(&self, now: Instant) -> u32 {
-        let t = now.saturating_duration_since(self.epoch).as_millis() / TICK.as_millis();
-        u32::try_from(t).unwrap_or(u32::MAX)
+        u32::try_from(ticks(now.saturating_duration_since(self.epoch))).unwrap_or(u32::MAX)
     }
 
     /// Seconds since the table's epoch.
@@ -426,6 +436,16 @@ impl FlowTable {
     }
 
     /// The slot of flow `flow_id` if it is still in `slot` (a bus reply may outlive its flow).
+    /// The id the next inserted flow gets (flow ids count up from 1, in first-seen order).
+    pub fn next_flow_id(&self) -> u64 {
+        self.next_flow_id
+    }
+
+    /// The flow in `slot` if it is still `flow_id` (a slot may have been reused meanwhile).
+    pub fn get_flow(&self, slot: u32, flow_id: u64) -> Option<&Entry> {
+        self.get(slot).filter(|e| e.flow_id == flow_id)
+    }
+
     pub fn get_flow_mut(&mut self, slot: u32, flow_id: u64) -> Option<&mut Entry> {
         self.get_mut(slot).filter(|e| e.flow_id == flow_id)
     }
@@ -462,7 +482,7 @@ impl FlowTable {
             e.flow_id = flow_id;
             e.last_seen = last_seen;
             e.last_event_s = last_event_s;
-            e.state = FlowState::New;
+            e.state = FlowState::New { midstream: false };
             e.set_flag(FLAG_CLIENT_IS_LO, client_is_lo);
         }
         let mask = self.mask();
@@ -545,8 +565,14 @@ impl FlowTable {
     fn evict_one(&mut self) -> Option<Removed> {
         let n = self.slots.len() as u64;
         let mut best: Option<(bool, u32, u32)> = None;
-        for _ in 0..EVICTION_SAMPLES {
-            let slot = (self.next_random() % n) as u32;
+        // A table no larger than the sample is looked at whole.
+        let whole = self.slots.len() <= EVICTION_SAMPLES;
+        for i in 0..EVICTION_SAMPLES.min(self.slots.len()) {
+            let slot = if whole {
+                i as u32
+            } else {
+                (self.next_random() % n) as u32
+            };
             let Some(e) = self.get(slot) else { continue };
             let cand = (e.state.is_decided(), e.last_seen, slot);
             if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
@@ -601,8 +627,7 @@ impl FlowTable {
                 continue;
             }
             let idle_ticks = now_tick.saturating_sub(e.last_seen);
-            let limit = self.timeout_of(e).as_millis() / TICK.as_millis();
-            if u128::from(idle_ticks) >= limit {
+            if u64::from(idle_ticks) >= ticks(self.timeout_of(e)) {
                 if let Some(r) = u32::try_from(slot).ok().and_then(|s| self.remove(s)) {
                     expired(r);
                 }
@@ -623,21 +648,24 @@ impl FlowTable {
             }
         }
     }
-
-    /// Slots of decided flows whose epoch is older than `epoch`: the worker re-decides them lazily.
-    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut Entry)) {
-        for e in &mut self.slots {
-            if e.state != FlowState::Free {
-                f(e);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use nfguard_proto::types::IPPROTO_UDP;
+
+    const DECIDED: FlowState = FlowState::Decided(Cached {
+        verdict: Verdict::Accept,
+        shaper: 0,
+        offload: false,
+        classified: false,
+        midstream: false,
+        app: 0,
+        master: 0,
+        user_mark: 0,
+        epoch: 0,
+    });
 
     fn pkt(src: &str, dst: &str, flags: u8) -> Packet<'static> {
         let s: SocketAddr = src.parse().unwrap_or_else(|e| panic!("{e}"));
@@ -766,7 +794,7 @@ mod tests {
                 e.set_state(if i == 5 {
                     FlowState::Classifying
                 } else {
-                    FlowState::Decided
+                    DECIDED
                 });
             }
             keys.push(k);
@@ -809,10 +837,10 @@ mod tests {
             }
             s
         };
-        let est = mk(&mut t, "10.0.0.2:1000", 0x10, FlowState::Decided);
+        let est = mk(&mut t, "10.0.0.2:1000", 0x10, DECIDED);
         let undecided = mk(&mut t, "10.0.0.2:1001", 0x10, FlowState::Classifying);
-        let udp = mk(&mut t, "10.0.0.2:1002", 0, FlowState::Decided);
-        let closing = mk(&mut t, "10.0.0.2:1003", 0x10, FlowState::Decided);
+        let udp = mk(&mut t, "10.0.0.2:1002", 0, DECIDED);
+        let closing = mk(&mut t, "10.0.0.2:1003", 0x10, DECIDED);
         if let Some(e) = t.get_mut(closing) {
             e.set_closing();
         }

@@ -5,13 +5,15 @@
 //! Library first: `main.rs` only parses arguments and calls [`run`].
 
 pub mod batch;
-pub mod bypass;
 pub mod conntrack;
-pub mod ctnetlink;
 pub mod decode;
+pub mod error;
+pub mod flow_path;
 pub mod flow_table;
+pub mod ifnames;
 pub mod pending;
 pub mod queue_fd;
+pub mod serve;
 pub mod stats;
 pub mod verdict;
 pub mod worker;
@@ -19,36 +21,14 @@ pub mod worker;
 use std::future::Future;
 use std::sync::Arc;
 
-use nfguard_proto::bus::{BusError, Subscriber};
+use nfguard_proto::bus::Subscriber;
 use nfguard_proto::config::Config;
 use nfguard_proto::process::{endpoints, spawn_metrics};
 
+pub use crate::error::CaptureError;
+use crate::error::setup;
 use crate::queue_fd::ReadyQueue;
 use crate::stats::Stats;
-
-/// Why a worker could not start or had to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum CaptureError {
-    #[error("NFQUEUE {queue}: {step}: {source}")]
-    Setup {
-        queue: u16,
-        step: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("NFQUEUE socket: {0}")]
-    Queue(#[source] std::io::Error),
-    #[error("bus: {0}")]
-    Bus(#[source] BusError),
-}
-
-fn setup(queue: u16, step: &'static str) -> impl FnOnce(std::io::Error) -> CaptureError {
-    move |source| CaptureError::Setup {
-        queue,
-        step,
-        source,
-    }
-}
 
 /// Runs the worker for `queue` until `shutdown` resolves; then every held packet gets the default
 /// verdict and the queue is unbound. Must run on a (current-thread) tokio runtime.
@@ -64,7 +44,7 @@ pub async fn run(
     let _span = tracing::info_span!("capture", queue).entered();
     let stats = Arc::new(Stats::new(queue));
     let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut worker = worker::Worker::new(cfg.clone(), queue, stats.clone(), done_tx).await?;
+    let mut worker = worker::Worker::new(&cfg, queue, stats.clone(), done_tx).await?;
 
     // Open, bind and configure before any traffic (nfq discards packets read while it waits for a
     // config ACK: DESIGN §4, crates.md §1.6.1). `bind` resets the copy range, so it comes first.
@@ -131,7 +111,7 @@ pub async fn run(
     .map_err(CaptureError::Bus)?;
 
     drop(_span);
-    let result = worker::serve(worker, rq, done_rx, policy_events, shutdown).await;
+    let result = serve::serve(worker, rq, done_rx, policy_events, shutdown).await;
     let _ = stop_tx.send(true);
     result
 }

@@ -12,8 +12,8 @@ pub struct Token {
 
 struct Cell<T> {
     seq: u64,
-    deadline: Instant,
-    item: Option<T>,
+    /// The item and its deadline while held.
+    item: Option<(Instant, T)>,
 }
 
 /// A bounded slab of held items.
@@ -27,14 +27,7 @@ pub struct Pending<T> {
 impl<T> Pending<T> {
     pub fn new(capacity: usize) -> Pending<T> {
         let capacity = capacity.clamp(1, u32::MAX as usize);
-        let now = Instant::now();
-        let cells = (0..capacity)
-            .map(|_| Cell {
-                seq: 0,
-                deadline: now,
-                item: None,
-            })
-            .collect();
+        let cells = (0..capacity).map(|_| Cell { seq: 0, item: None }).collect();
         Pending {
             cells,
             free: (0..u32::try_from(capacity).unwrap_or(u32::MAX))
@@ -63,8 +56,7 @@ impl<T> Pending<T> {
         match self.cells.get_mut(slot as usize) {
             Some(c) => {
                 c.seq = seq;
-                c.deadline = deadline;
-                c.item = Some(item);
+                c.item = Some((deadline, item));
             }
             None => return Err(item),
         }
@@ -78,57 +70,54 @@ impl<T> Pending<T> {
         if c.seq != t.seq {
             return None;
         }
-        let item = c.item.take()?;
+        let (_, item) = c.item.take()?;
         self.free.push(t.slot);
         self.len -= 1;
         Some(item)
     }
 
-    /// Re-holds an item under its old token (a second round trip for the same packet).
-    pub fn restore(&mut self, t: Token, item: T) -> Result<(), T> {
-        let Some(c) = self.cells.get_mut(t.slot as usize) else {
-            return Err(item);
-        };
-        if c.item.is_some() || c.seq != t.seq {
-            return Err(item);
-        }
-        c.item = Some(item);
-        if let Some(pos) = self.free.iter().rposition(|s| *s == t.slot) {
-            self.free.swap_remove(pos);
-        }
-        self.len += 1;
-        Ok(())
+    /// The item of `t` if it is still held.
+    pub fn get(&self, t: Token) -> Option<&T> {
+        let c = self.cells.get(t.slot as usize)?;
+        c.item
+            .as_ref()
+            .filter(|_| c.seq == t.seq)
+            .map(|(_, item)| item)
     }
 
     pub fn deadline(&self, t: Token) -> Option<Instant> {
         self.cells
             .get(t.slot as usize)
-            .filter(|c| c.seq == t.seq && c.item.is_some())
-            .map(|c| c.deadline)
+            .filter(|c| c.seq == t.seq)
+            .and_then(|c| c.item.as_ref())
+            .map(|(deadline, _)| *deadline)
     }
 
     /// Removes every item whose deadline is before `now` (a safety net: the bus call itself times out).
     pub fn expire(&mut self, now: Instant, mut f: impl FnMut(T)) {
+        self.remove_if(|deadline| deadline < now, &mut f);
+    }
+
+    /// Removes everything (shutdown).
+    pub fn drain(&mut self, mut f: impl FnMut(T)) {
+        self.remove_if(|_| true, &mut f);
+    }
+
+    fn remove_if(&mut self, due: impl Fn(Instant) -> bool, f: &mut impl FnMut(T)) {
+        if self.len == 0 {
+            return;
+        }
         for (i, c) in self.cells.iter_mut().enumerate() {
-            if c.deadline >= now {
+            if !c.item.as_ref().is_some_and(|(deadline, _)| due(*deadline)) {
                 continue;
             }
-            if let Some(item) = c.item.take() {
+            if let Some((_, item)) = c.item.take() {
                 self.free.push(u32::try_from(i).unwrap_or(0));
                 self.len -= 1;
                 f(item);
             }
         }
     }
-
-    /// Removes everything (shutdown).
-    pub fn drain(&mut self, mut f: impl FnMut(T)) {
-        self.expire(far_future(), &mut f);
-    }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + std::time::Duration::from_secs(86_400 * 365)
 }
 
 #[cfg(test)]
@@ -153,14 +142,14 @@ mod tests {
     }
 
     #[test]
-    fn restore_and_expire() {
+    fn get_and_expire() {
         let now = Instant::now();
         let mut p = Pending::new(4);
         let t = p
             .insert(1, now + Duration::from_millis(25))
             .unwrap_or_else(|_| panic!("full"));
-        let v = p.take(t).unwrap_or(0);
-        assert!(p.restore(t, v).is_ok());
+        assert_eq!(p.get(t), Some(&1));
+        assert_eq!(p.deadline(t), Some(now + Duration::from_millis(25)));
         assert_eq!(p.len(), 1);
         let _ = p.insert(2, now + Duration::from_secs(10));
         let mut out = Vec::new();

@@ -32,6 +32,18 @@ pub const FAIL_REASONS: [FailReason; 7] = [
 ];
 
 impl FailReason {
+    /// Why a bus call gave no answer.
+    pub fn of_bus(e: &nfguard_proto::bus::BusError) -> FailReason {
+        use nfguard_proto::bus::BusError;
+        match e {
+            BusError::Timeout => FailReason::Timeout,
+            BusError::PeerDown => FailReason::PeerDown,
+            BusError::NotConnected(_) => FailReason::NotConnected,
+            BusError::Overloaded => FailReason::Overloaded,
+            _ => FailReason::BusError,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailReason::Timeout => "timeout",

@@ -199,12 +199,81 @@ pub fn replay_bytes(
     opts: &ReplayOptions,
     mut on_flow: impl FnMut(&FlowSummary),
 ) -> Result<ReplayStats, CaptureError> {
-    let mut records = Records::new(data)?;
     let mut engine = Engine::new(opts.engine.unwrap_or_default());
     let mut flows: HashMap<FlowKey, Flow> = HashMap::new();
+    let mut order = 0u64;
+    let mut start: Option<Instant> = None;
+    let mut stats = walk_bytes(data, |p, now| {
+        start.get_or_insert(now);
+        account(&mut engine, &mut flows, &mut order, p, now);
+    })?;
+    stats.flows = order;
+    let mut all: Vec<Flow> = flows.into_values().collect();
+    all.sort_by_key(|f| f.order);
+    let now = start.unwrap_or_else(Instant::now);
+    for mut f in all {
+        let c = match f.result.take() {
+            Some(c) => c,
+            None => {
+                let pkt = PacketView {
+                    l4: f.l4,
+                    client: f.client,
+                    server: f.server,
+                    from_client: true,
+                    payload: &[],
+                    tcp_seq: 0,
+                    tcp_syn: false,
+                };
+                engine.finish(&mut f.state, &pkt, now)
+            }
+        };
+        on_flow(&FlowSummary::new(
+            f.l4, f.client, f.server, &c, f.packets, f.bytes,
+        ));
+    }
+    Ok(stats)
+}
+
+/// One transport-layer packet of a capture, after link layers, tunnels and IP reassembly.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportPacket<'a> {
+    /// The capture's record number (1-based; packets carried in a tunnel share their frame's).
+    pub frame: u64,
+    /// IP protocol number.
+    pub l4: u8,
+    /// Port 0 for protocols without ports.
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// TCP flags byte (0 for others).
+    pub tcp_flags: u8,
+    pub tcp_seq: u32,
+    /// Transport payload (for ICMP and others: the whole L4 message).
+    pub payload: &'a [u8],
+    /// Total IP length on the wire.
+    pub ip_len: usize,
+}
+
+impl TransportPacket<'_> {
+    pub fn syn(&self) -> bool {
+        self.tcp_flags & 0x02 != 0
+    }
+    pub fn ack(&self) -> bool {
+        self.tcp_flags & 0x10 != 0
+    }
+}
+
+/// Walks a capture: every transport packet, in file order, with the time it was captured mapped onto
+/// a monotonic base (so TTLs follow capture time). `stats.flows` is left 0.
+///
+/// # Errors
+/// [`CaptureError`] when the bytes are not a capture; a truncated tail sets `truncated` instead.
+pub fn walk_bytes(
+    data: &[u8],
+    mut on_packet: impl FnMut(&TransportPacket<'_>, Instant),
+) -> Result<ReplayStats, CaptureError> {
+    let mut records = Records::new(data)?;
     let mut defrag = Defrag::default();
     let mut stats = ReplayStats::default();
-    // Capture timestamps map onto a monotonic base so the engine's TTLs follow capture time.
     let base = Instant::now();
     let mut first_ts: Option<u64> = None;
     for rec in records.by_ref() {
@@ -262,33 +331,20 @@ pub fn replay_bytes(
             let Some(t) = transport(v.proto, l4_bytes) else {
                 continue;
             };
-            account(&mut engine, &mut flows, &mut stats, &v, &t, now);
+            let p = TransportPacket {
+                frame: stats.packets,
+                l4: v.proto,
+                src: SocketAddr::new(v.src, t.sport),
+                dst: SocketAddr::new(v.dst, t.dport),
+                tcp_flags: t.flags,
+                tcp_seq: t.seq,
+                payload: t.payload,
+                ip_len: v.ip_len,
+            };
+            on_packet(&p, now);
         }
     }
     stats.truncated = records.truncated;
-    let mut all: Vec<Flow> = flows.into_values().collect();
-    all.sort_by_key(|f| f.order);
-    let now = base;
-    for mut f in all {
-        let c = match f.result.take() {
-            Some(c) => c,
-            None => {
-                let pkt = PacketView {
-                    l4: f.l4,
-                    client: f.client,
-                    server: f.server,
-                    from_client: true,
-                    payload: &[],
-                    tcp_seq: 0,
-                    tcp_syn: false,
-                };
-                engine.finish(&mut f.state, &pkt, now)
-            }
-        };
-        on_flow(&FlowSummary::new(
-            f.l4, f.client, f.server, &c, f.packets, f.bytes,
-        ));
-    }
     Ok(stats)
 }
 
@@ -299,29 +355,27 @@ type FlowKey = (u8, SocketAddr, SocketAddr);
 fn account(
     engine: &mut Engine,
     flows: &mut HashMap<FlowKey, Flow>,
-    stats: &mut ReplayStats,
-    v: &capture_file::IpView<'_>,
-    t: &Transport<'_>,
+    order: &mut u64,
+    t: &TransportPacket<'_>,
     now: Instant,
 ) {
-    let src = SocketAddr::new(v.src, t.sport);
-    let dst = SocketAddr::new(v.dst, t.dport);
-    let key = if (v.proto, src) < (v.proto, dst) {
-        (v.proto, src, dst)
+    let (src, dst) = (t.src, t.dst);
+    let key = if (t.l4, src) < (t.l4, dst) {
+        (t.l4, src, dst)
     } else {
-        (v.proto, dst, src)
+        (t.l4, dst, src)
     };
     if !flows.contains_key(&key) {
         if flows.len() >= MAX_FLOWS {
             return;
         }
         // Client: the SYN sender; else the side with the higher (ephemeral) port; else the sender.
-        let src_is_client = if t.syn && !t.ack {
+        let src_is_client = if t.syn() && !t.ack() {
             true
-        } else if t.syn && t.ack {
+        } else if t.syn() && t.ack() {
             false
-        } else if t.sport != t.dport {
-            t.sport > t.dport
+        } else if src.port() != dst.port() {
+            src.port() > dst.port()
         } else {
             true
         };
@@ -330,19 +384,19 @@ fn account(
         } else {
             (dst, src)
         };
-        let order = stats.flows;
-        stats.flows = stats.flows.saturating_add(1);
+        let flow_order = *order;
+        *order = order.saturating_add(1);
         flows.insert(
             key,
             Flow {
                 client,
                 server,
-                l4: v.proto,
+                l4: t.l4,
                 state: FlowState::new(),
                 result: None,
                 packets: 0,
                 bytes: 0,
-                order,
+                order: flow_order,
             },
         );
     }
@@ -352,7 +406,7 @@ fn account(
     flow.packets = flow.packets.saturating_add(1);
     flow.bytes = flow
         .bytes
-        .saturating_add(u64::try_from(v.ip_len).unwrap_or(0));
+        .saturating_add(u64::try_from(t.ip_len).unwrap_or(0));
     let from_client = src == flow.client;
     let pkt = PacketView {
         l4: flow.l4,
@@ -360,8 +414,8 @@ fn account(
         server: flow.server,
         from_client,
         payload: t.payload,
-        tcp_seq: t.seq,
-        tcp_syn: t.syn,
+        tcp_seq: t.tcp_seq,
+        tcp_syn: t.syn(),
     };
     let dns_like = flow
         .result
@@ -379,8 +433,7 @@ struct Transport<'a> {
     sport: u16,
     dport: u16,
     seq: u32,
-    syn: bool,
-    ack: bool,
+    flags: u8,
     payload: &'a [u8],
 }
 
@@ -398,8 +451,7 @@ fn transport(proto: u8, b: &[u8]) -> Option<Transport<'_>> {
                 sport: port(0)?,
                 dport: port(2)?,
                 seq: u32::from_be_bytes(b.get(4..8)?.try_into().ok()?),
-                syn: flags & 0x02 != 0,
-                ack: flags & 0x10 != 0,
+                flags,
                 payload: b.get(off..).unwrap_or(&[]),
             })
         }
@@ -407,16 +459,14 @@ fn transport(proto: u8, b: &[u8]) -> Option<Transport<'_>> {
             sport: port(0)?,
             dport: port(2)?,
             seq: 0,
-            syn: false,
-            ack: false,
+            flags: 0,
             payload: b.get(8..)?,
         }),
         IPPROTO_ICMP | IPPROTO_ICMPV6 => Some(Transport {
             sport: 0,
             dport: 0,
             seq: 0,
-            syn: false,
-            ack: false,
+            flags: 0,
             payload: b,
         }),
         // Other protocols (IGMP, ESP, GRE…): one flow per address pair, port 0.
@@ -424,8 +474,7 @@ fn transport(proto: u8, b: &[u8]) -> Option<Transport<'_>> {
             sport: 0,
             dport: 0,
             seq: 0,
-            syn: false,
-            ack: false,
+            flags: 0,
             payload: b,
         }),
     }

@@ -115,6 +115,13 @@ enum Cmd {
         /// user_mask the rule file's `mark` values are checked against.
         #[arg(long, default_value_t = 0)]
         user_mask: u32,
+        /// Also print each packet's verdict and why (provisional, decided, cached, midstream…).
+        #[arg(long)]
+        verdicts: bool,
+        /// Give TCP flows first seen without SYN `midstream_verdict`, as a live queue does (by
+        /// default they are classified: the capture's start cut into them).
+        #[arg(long)]
+        live_midstream: bool,
     },
     /// Validate nfguard.toml and its rule file; exit 64 on error.
     Check {
@@ -182,7 +189,16 @@ fn main() -> ExitCode {
             json,
             policy,
             user_mask,
-        } => replay_command(&file, json, policy.as_deref(), user_mask),
+            verdicts,
+            live_midstream,
+        } => {
+            let opts = ReplayFlags {
+                json,
+                verdicts,
+                live_midstream,
+            };
+            replay_command(&file, opts, policy.as_deref(), user_mask)
+        }
         Cmd::Rules {
             config,
             apply,
@@ -253,9 +269,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// `nfguard replay`'s switches.
+struct ReplayFlags {
+    json: bool,
+    verdicts: bool,
+    live_midstream: bool,
+}
+
 fn replay_command(
     file: &std::path::Path,
-    json: bool,
+    flags: ReplayFlags,
     policy: Option<&std::path::Path>,
     user_mask: u32,
 ) -> ExitCode {
@@ -270,7 +293,13 @@ fn replay_command(
         }
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match nfguard::replay::run(file, json, policy.as_ref(), &mut out) {
+    let opts = nfguard::replay::Options {
+        json: flags.json,
+        policy: policy.as_ref(),
+        verdicts: flags.verdicts,
+        live_midstream: flags.live_midstream,
+    };
+    match nfguard::replay::run(file, opts, &mut out) {
         Ok(stats) => {
             let _ = std::io::Write::flush(&mut out);
             if stats.truncated {

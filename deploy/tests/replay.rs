@@ -43,15 +43,21 @@ fn json_lines_carry_the_tls_server_name() {
     assert!(f["verdict"].is_null() && f["rule"].is_null());
 }
 
-#[test]
-fn policy_dry_run_names_verdict_and_rule() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.toml");
+/// A rule file rejecting `*.test` (the host curl_tls_lo.pcap asks for).
+fn reject_x_test(dir: &Path) -> PathBuf {
+    let policy = dir.join("policy.toml");
     std::fs::write(
         &policy,
         "default = \"accept\"\n[[rule]]\nname = \"no-x\"\nhost = \"*.test\"\naction = \"reject\"\n",
     )
     .unwrap();
+    policy
+}
+
+#[test]
+fn policy_dry_run_names_verdict_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = reject_x_test(dir.path());
     let out = replay(&[
         "--json",
         "--policy",
@@ -91,4 +97,94 @@ fn unreadable_and_garbage_files_fail_cleanly() {
     let out = replay(&[junk.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn verdicts_say_why_each_packet_got_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = reject_x_test(dir.path());
+    let lines = json_lines(&replay(&[
+        "--json",
+        "--verdicts",
+        "--policy",
+        policy.to_str().unwrap(),
+        testdata("curl_tls_lo.pcap").to_str().unwrap(),
+    ]));
+    let packets: Vec<&serde_json::Value> = lines.iter().filter(|l| l["frame"].is_u64()).collect();
+    let why: Vec<&str> = packets.iter().map(|p| p["why"].as_str().unwrap()).collect();
+    // The handshake passes provisionally while the host rule waits for DPI, the ClientHello gets
+    // the decision, every later packet the cached reject (offloaded: NF_REPEAT with the bits).
+    let decided = why.iter().position(|w| *w == "decided").unwrap();
+    assert!(decided >= 2, "{why:?}");
+    assert!(
+        why[..decided].iter().all(|w| *w == "provisional"),
+        "{why:?}"
+    );
+    assert!(why[decided + 1..].iter().all(|w| *w == "cached"), "{why:?}");
+    assert!(packets[decided..].iter().all(|p| p["verdict"] == "reject"));
+    assert!(
+        packets[..decided]
+            .iter()
+            .all(|p| p["verdict"] == "accept" && p["nf"] == "accept")
+    );
+    assert_eq!(packets[decided]["nf"], "repeat");
+    let flows: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["l4"].is_string() && l["frame"].is_null())
+        .collect();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0]["verdict"], "reject");
+    assert_eq!(flows[0]["packets"].as_u64(), Some(packets.len() as u64));
+}
+
+/// `curl_tls_lo.pcap` without its first `skip` packets (classic pcap: 24-byte file header, 16-byte
+/// record headers whose third field is the captured length).
+fn cut_capture(dir: &Path, skip: usize) -> PathBuf {
+    let data = std::fs::read(testdata("curl_tls_lo.pcap")).unwrap();
+    let mut at = 24;
+    for _ in 0..skip {
+        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+    }
+    let mut out = data[..24].to_vec();
+    out.extend_from_slice(&data[at..]);
+    let path = dir.join("midstream.pcap");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn a_flow_cut_by_the_capture_start_is_classified_unless_live_midstream() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without the SYN, SYN-ACK and ACK the first packet is the ClientHello.
+    let cut = cut_capture(dir.path(), 3);
+    let lines = json_lines(&replay(&["--json", cut.to_str().unwrap()]));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["master"], "TLS");
+    assert_eq!(lines[0]["host"], "x.test");
+    // As a live queue sees a flow first met mid-stream: midstream_verdict, no DPI.
+    let lines = json_lines(&replay(&[
+        "--json",
+        "--verdicts",
+        "--live-midstream",
+        cut.to_str().unwrap(),
+    ]));
+    let why: Vec<&str> = lines.iter().filter_map(|l| l["why"].as_str()).collect();
+    assert_eq!(why.first(), Some(&"midstream"), "{why:?}");
+    assert!(why[1..].iter().all(|w| *w == "cached"), "{why:?}");
+    let flow = lines.iter().find(|l| l["frame"].is_null()).unwrap();
+    assert_eq!(flow["label"], "Unknown");
 }

@@ -8,9 +8,11 @@
 //!
 //! Rules come from `iptables-save -c` / `ip6tables-save -c`; rules whose queue ranges overlap are
 //! one group (the kernel spreads a `--queue-balance` rule's packets over its range). The ids are read
-//! after the rules, so the difference can only underestimate a moment's bypass, never invent one; the
-//! reported counter is the running maximum of the cumulative difference. Counter resets are followed:
-//! a smaller rule total means the rules were replaced, a queue's new port id a new queue instance.
+//! both before and after the rules, which bounds what moved while `iptables-save` ran (see
+//! [`BypassMeter::observe`]): the count can only underestimate a moment's bypass, never invent one,
+//! and is exact once a look finds the queue quiet; the reported counter is its running maximum.
+//! Counter resets are followed: a smaller rule total means the rules were replaced, a queue's new
+//! port id a new queue instance.
 
 use std::collections::HashMap;
 
@@ -83,8 +85,12 @@ pub fn parse_proc(text: &str) -> Vec<QueueIds> {
 /// A group of overlapping queue ranges with its running totals.
 #[derive(Debug, Default, Clone)]
 struct Group {
+    /// The rules' packet counter at the last look.
     last_rules: u64,
+    /// Rule packets since the first look (across counter resets).
     rules: u64,
+    /// The smallest `rules - ids read before` seen: an upper bound of the first look's bypass.
+    low: i128,
     bypassed: u64,
 }
 
@@ -97,8 +103,50 @@ pub struct BypassMeter {
 }
 
 impl BypassMeter {
-    /// Takes the rules (read first) and the queues' ids (read after).
-    pub fn observe(&mut self, rules: &[QueueRule], ids: &[QueueIds]) {
+    /// Takes the queues' ids read just before the rules, the rules, and the ids read just after.
+    ///
+    /// Why both reads: a group's bypass since the first look is `rules - ids` now minus the same at
+    /// the first look, and neither moment's value is known exactly — packets keep arriving while
+    /// `iptables-save` runs. The ids read after give a lower bound of the bypass now; the ids read
+    /// before give an upper bound of the bypass at every look, hence of the first look's (bypass
+    /// never decreases), and the smallest such bound is kept. Their difference never over-counts
+    /// (issue #16: a baseline taken from the ids read after counted a ping queued meanwhile as
+    /// bypass), and the first quiet look makes it exact.
+    pub fn observe(&mut self, before: &[QueueIds], rules: &[QueueRule], after: &[QueueIds]) {
+        self.count_ids(before);
+        let merged = merge(rules);
+        let counted_before: Vec<u64> = merged.iter().map(|(r, _)| self.counted(*r)).collect();
+        self.count_ids(after);
+        for ((range, packets), before) in merged.into_iter().zip(counted_before) {
+            let after = self.counted(range);
+            let g = self.groups.entry(range).or_insert(Group {
+                last_rules: packets,
+                rules: 0,
+                low: i128::MAX,
+                bypassed: 0,
+            });
+            let step = if packets < g.last_rules {
+                packets
+            } else {
+                packets - g.last_rules
+            };
+            g.last_rules = packets;
+            g.rules = g.rules.saturating_add(step);
+            let rules = i128::from(g.rules);
+            g.low = g.low.min(rules - i128::from(before));
+            let now = rules - i128::from(after) - g.low;
+            g.bypassed = g.bypassed.max(u64::try_from(now).unwrap_or(0));
+        }
+    }
+
+    /// Ids the kernel gave packets of the queues in `range` since we first looked.
+    fn counted(&self, range: (u16, u16)) -> u64 {
+        (range.0..=range.1)
+            .filter_map(|q| self.ids.get(&q).map(|e| e.2))
+            .sum()
+    }
+
+    fn count_ids(&mut self, ids: &[QueueIds]) {
         for q in ids {
             // A queue seen for the first time counts all its ids: an instance numbers from 1.
             let e = self.ids.entry(q.queue).or_insert((q.portid, 0, 0));
@@ -109,34 +157,6 @@ impl BypassMeter {
                 q.id_sequence - e.1
             };
             *e = (q.portid, q.id_sequence, e.2.saturating_add(step));
-        }
-        for (range, packets) in merge(rules) {
-            let counted: u64 = (range.0..=range.1)
-                .filter_map(|q| self.ids.get(&q).map(|e| e.2))
-                .sum();
-            match self.groups.get_mut(&range) {
-                None => {
-                    // The baseline: what happened before we looked is not ours to count.
-                    self.groups.insert(
-                        range,
-                        Group {
-                            last_rules: packets,
-                            rules: counted,
-                            bypassed: 0,
-                        },
-                    );
-                }
-                Some(g) => {
-                    let step = if packets < g.last_rules {
-                        packets
-                    } else {
-                        packets - g.last_rules
-                    };
-                    g.last_rules = packets;
-                    g.rules = g.rules.saturating_add(step);
-                    g.bypassed = g.bypassed.max(g.rules.saturating_sub(counted));
-                }
-            }
         }
     }
 
@@ -178,9 +198,23 @@ pub fn range_label(first: u16, last: u16) -> String {
     }
 }
 
-/// Runs `iptables-save -c` and `ip6tables-save -c` (whichever exist) and then reads the queues'
-/// ids. `None` when neither command ran (not installed, no permission).
-pub fn sample() -> Option<(Vec<QueueRule>, Vec<QueueIds>)> {
+/// One look: the queues' ids, the NFQUEUE rules, the queues' ids again (see [`BypassMeter::observe`]).
+pub struct Sample {
+    pub before: Vec<QueueIds>,
+    pub rules: Vec<QueueRule>,
+    pub after: Vec<QueueIds>,
+}
+
+fn read_ids() -> Vec<QueueIds> {
+    std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
+        .map(|t| parse_proc(&t))
+        .unwrap_or_default()
+}
+
+/// Reads the queues' ids, runs `iptables-save -c` and `ip6tables-save -c` (whichever exist), and
+/// reads the ids again. `None` when neither command ran (not installed, no permission).
+pub fn sample() -> Option<Sample> {
+    let before = read_ids();
     let mut rules = Vec::new();
     let mut ran = false;
     for cmd in ["iptables-save", "ip6tables-save"] {
@@ -195,10 +229,11 @@ pub fn sample() -> Option<(Vec<QueueRule>, Vec<QueueIds>)> {
     if !ran {
         return None;
     }
-    let ids = std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
-        .map(|t| parse_proc(&t))
-        .unwrap_or_default();
-    Some((rules, ids))
+    Some(Sample {
+        before,
+        rules,
+        after: read_ids(),
+    })
 }
 
 #[cfg(test)]
@@ -277,25 +312,33 @@ COMMIT
     #[test]
     fn packets_without_ids_are_bypassed() {
         let mut m = BypassMeter::default();
-        m.observe(&[rule(100, 0, 0)], &ids(&[(0, 7, 100)]));
+        m.observe(
+            &ids(&[(0, 7, 100)]),
+            &[rule(100, 0, 0)],
+            &ids(&[(0, 7, 100)]),
+        );
         // Everything queued: no bypass.
-        m.observe(&[rule(150, 0, 0)], &ids(&[(0, 7, 150)]));
+        m.observe(
+            &ids(&[(0, 7, 150)]),
+            &[rule(150, 0, 0)],
+            &ids(&[(0, 7, 150)]),
+        );
         assert_eq!(m.totals(), vec![(0, 0, 0)]);
         // The worker died: 30 packets passed the rule, none was numbered (its line is gone).
-        m.observe(&[rule(180, 0, 0)], &[]);
+        m.observe(&[], &[rule(180, 0, 0)], &[]);
         assert_eq!(m.totals(), vec![(0, 0, 30)]);
         // A new worker (new port id) numbers from 1; its 20 packets are not bypass.
-        m.observe(&[rule(200, 0, 0)], &ids(&[(0, 9, 20)]));
+        m.observe(&ids(&[(0, 9, 20)]), &[rule(200, 0, 0)], &ids(&[(0, 9, 20)]));
         assert_eq!(m.totals(), vec![(0, 0, 30)]);
     }
 
     #[test]
     fn ids_read_after_the_rules_never_count_as_bypass() {
         let mut m = BypassMeter::default();
-        m.observe(&[rule(0, 0, 0)], &ids(&[(0, 7, 0)]));
+        m.observe(&ids(&[(0, 7, 0)]), &[rule(0, 0, 0)], &ids(&[(0, 7, 0)]));
         // 10 more packets arrived between reading the rule and reading the ids.
-        m.observe(&[rule(50, 0, 0)], &ids(&[(0, 7, 60)]));
-        m.observe(&[rule(60, 0, 0)], &ids(&[(0, 7, 60)]));
+        m.observe(&ids(&[(0, 7, 50)]), &[rule(50, 0, 0)], &ids(&[(0, 7, 60)]));
+        m.observe(&ids(&[(0, 7, 60)]), &[rule(60, 0, 0)], &ids(&[(0, 7, 60)]));
         assert_eq!(m.totals(), vec![(0, 0, 0)]);
     }
 
@@ -303,28 +346,75 @@ COMMIT
     fn balanced_and_overlapping_rules_are_one_group() {
         let mut m = BypassMeter::default();
         let r = |a, b| [rule(a, 0, 1), rule(b, 1, 1)];
-        m.observe(&r(10, 5), &ids(&[(0, 1, 8), (1, 2, 7)]));
-        m.observe(&r(30, 15), &ids(&[(0, 1, 20), (1, 2, 20)]));
+        m.observe(
+            &ids(&[(0, 1, 8), (1, 2, 7)]),
+            &r(10, 5),
+            &ids(&[(0, 1, 8), (1, 2, 7)]),
+        );
+        m.observe(
+            &ids(&[(0, 1, 20), (1, 2, 20)]),
+            &r(30, 15),
+            &ids(&[(0, 1, 20), (1, 2, 20)]),
+        );
         assert_eq!(m.totals(), vec![(0, 1, 5)]);
         assert_eq!(range_label(0, 1), "0:1");
         assert_eq!(range_label(4, 4), "4");
     }
 
     #[test]
+    fn packets_queued_while_the_rules_are_read_are_not_bypass() {
+        // The first look: 2 packets (a ping and its reply) were queued while iptables-save ran, so
+        // the ids read after the rules are ahead of the rule counter by 2.
+        let mut m = BypassMeter::default();
+        m.observe(&ids(&[(0, 7, 10)]), &[rule(10, 0, 0)], &ids(&[(0, 7, 12)]));
+        // The next look sees everything queued and numbered: nothing bypassed.
+        m.observe(&ids(&[(0, 7, 12)]), &[rule(12, 0, 0)], &ids(&[(0, 7, 12)]));
+        assert_eq!(m.totals(), vec![(0, 0, 0)]);
+        // And real bypass after that is still counted in full.
+        m.observe(&[], &[rule(20, 0, 0)], &[]);
+        assert_eq!(m.totals(), vec![(0, 0, 8)]);
+    }
+
+    #[test]
+    fn packets_queued_while_the_first_look_runs_do_not_hide_later_bypass() {
+        // 2 packets were queued between reading the ids and reading the rules (issue #16, under
+        // load: "rule-counter bypass not counted").
+        let mut m = BypassMeter::default();
+        m.observe(&ids(&[(0, 7, 10)]), &[rule(12, 0, 0)], &ids(&[(0, 7, 12)]));
+        // A quiet look, then the worker dies and 8 packets pass the rule unqueued: exactly 8.
+        m.observe(&ids(&[(0, 7, 12)]), &[rule(12, 0, 0)], &ids(&[(0, 7, 12)]));
+        assert_eq!(m.totals(), vec![(0, 0, 0)]);
+        m.observe(&[], &[rule(20, 0, 0)], &[]);
+        assert_eq!(m.totals(), vec![(0, 0, 8)]);
+    }
+
+    #[test]
     fn a_queue_bound_after_the_first_look_is_not_bypass() {
         let mut m = BypassMeter::default();
-        m.observe(&[rule(5, 0, 0)], &[]);
+        m.observe(&[], &[rule(5, 0, 0)], &[]);
         // The worker bound meanwhile and numbered every packet the rule saw since.
-        m.observe(&[rule(505, 0, 0)], &ids(&[(0, 3, 500)]));
+        m.observe(
+            &ids(&[(0, 3, 500)]),
+            &[rule(505, 0, 0)],
+            &ids(&[(0, 3, 500)]),
+        );
         assert_eq!(m.totals(), vec![(0, 0, 0)]);
     }
 
     #[test]
     fn replaced_rules_restart_their_counters() {
         let mut m = BypassMeter::default();
-        m.observe(&[rule(1000, 2, 2)], &ids(&[(2, 1, 1000)]));
+        m.observe(
+            &ids(&[(2, 1, 1000)]),
+            &[rule(1000, 2, 2)],
+            &ids(&[(2, 1, 1000)]),
+        );
         // `nfguard rules --apply` again: the new rule counts from 0.
-        m.observe(&[rule(10, 2, 2)], &ids(&[(2, 1, 1010)]));
+        m.observe(
+            &ids(&[(2, 1, 1010)]),
+            &[rule(10, 2, 2)],
+            &ids(&[(2, 1, 1010)]),
+        );
         assert_eq!(m.totals(), vec![(2, 2, 0)]);
     }
 }

@@ -1,5 +1,5 @@
 //! The conntrack worker (`nfguard-capture --conntrack`, DESIGN §1): the kernel side of offloaded flows,
-//! over ctnetlink directly (wire format in [`crate::ctnetlink`]).
+//! over ctnetlink directly (wire format in [`ctnetlink`]).
 //!
 //! * On a newer policy epoch (`PolicyChanged` on `policy-events.sock`) it dumps the conntrack table and
 //!   clears the verdict bits of every connmark that has some, keeping the app bits, so offloaded flows
@@ -22,10 +22,13 @@ use nfguard_proto::config::Config;
 use nfguard_proto::pb;
 use nfguard_proto::process::{endpoints, spawn_metrics};
 use nfguard_proto::{FlowKey, Mark};
+
+pub mod bypass;
+pub mod ctnetlink;
 use tokio::io::unix::AsyncFd;
 
 use crate::CaptureError;
-use crate::ctnetlink::{self, CtEntry, Message};
+use ctnetlink::{CtEntry, Message};
 
 /// Receive buffer of the event socket: a burst of DESTROY events (a table flush, a port scan expiring)
 /// must not overflow it. Each event is ~250 bytes of netlink, so 4 MiB holds ~16k of them.
@@ -37,7 +40,7 @@ const RECV_BUFFER: usize = 64 << 10;
 /// packet that comes back to a capture that has not seen the new epoch yet would get the old cached
 /// verdict and be offloaded with it again.
 const EPOCH_GRACE: Duration = Duration::from_millis(250);
-/// How often the NFQUEUE rules' counters are compared with the queues' ids ([`crate::bypass`]).
+/// How often the NFQUEUE rules' counters are compared with the queues' ids ([`bypass`]).
 const BYPASS_POLL: Duration = Duration::from_secs(5);
 /// Where the kernel's per-namespace accounting switch lives.
 const ACCT_SYSCTL: &str = "/proc/sys/net/netfilter/nf_conntrack_acct";
@@ -343,7 +346,7 @@ pub async fn run(
                     b.counter(
                         "nfguard_kernel_bypassed_packets_total",
                         &[
-                            ("queue", &crate::bypass::range_label(first, last)),
+                            ("queue", &bypass::range_label(first, last)),
                             ("reason", "rule_counter"),
                         ],
                         n,
@@ -469,13 +472,13 @@ pub async fn run(
 /// Every [`BYPASS_POLL`]: reads the NFQUEUE rules' counters and the queues' ids off the loop
 /// (`iptables-save` takes milliseconds) and publishes the bypass totals into `out`.
 async fn poll_bypass(out: Arc<std::sync::Mutex<Vec<(u16, u16, u64)>>>) {
-    let mut meter = crate::bypass::BypassMeter::default();
+    let mut meter = bypass::BypassMeter::default();
     let mut tick = tokio::time::interval(BYPASS_POLL);
     loop {
         tick.tick().await;
-        match tokio::task::spawn_blocking(crate::bypass::sample).await {
-            Ok(Some((rules, ids))) => {
-                meter.observe(&rules, &ids);
+        match tokio::task::spawn_blocking(bypass::sample).await {
+            Ok(Some(s)) => {
+                meter.observe(&s.before, &s.rules, &s.after);
                 if let Ok(mut o) = out.lock() {
                     *o = meter.totals();
                 }
