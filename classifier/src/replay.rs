@@ -50,6 +50,13 @@ pub struct ReplayStats {
     pub fragments_reassembled: u64,
     /// The file ends inside a record: the flows so far were reported.
     pub truncated: bool,
+    /// pcapng blocks skipped as unreadable (the packets after them were read).
+    pub skipped_blocks: u64,
+    /// Where the file first went wrong: (byte offset, what), for a skipped block or the truncation.
+    pub first_problem: Option<(usize, &'static str)>,
+    /// Packets of flows not tracked because [`MAX_FLOWS`] flows already were (counted, not
+    /// classified; counting the flows themselves would need the memory the cap bounds).
+    pub untracked_packets: u64,
 }
 
 /// One flow's result, as the flow JSON line of DESIGN §6 prints it.
@@ -203,11 +210,15 @@ pub fn replay_bytes(
     let mut flows: HashMap<FlowKey, Flow> = HashMap::new();
     let mut order = 0u64;
     let mut start: Option<Instant> = None;
+    let mut untracked = 0u64;
     let mut stats = walk_bytes(data, |p, now| {
         start.get_or_insert(now);
-        account(&mut engine, &mut flows, &mut order, p, now);
+        if !account(&mut engine, &mut flows, &mut order, p, now) {
+            untracked = untracked.saturating_add(1);
+        }
     })?;
     stats.flows = order;
+    stats.untracked_packets = untracked;
     let mut all: Vec<Flow> = flows.into_values().collect();
     all.sort_by_key(|f| f.order);
     let now = start.unwrap_or_else(Instant::now);
@@ -345,20 +356,23 @@ pub fn walk_bytes(
         }
     }
     stats.truncated = records.truncated;
+    stats.skipped_blocks = records.skipped;
+    stats.first_problem = records.first_problem;
     Ok(stats)
 }
 
 type FlowKey = (u8, SocketAddr, SocketAddr);
 
 /// Accounts one transport packet to its flow, creating the flow on first sight, and runs it
-/// through the engine while the flow is undecided (and DNS-like responses after).
+/// through the engine while the flow is undecided (and DNS-like responses after). False when the
+/// packet's flow is new and [`MAX_FLOWS`] flows are tracked already.
 fn account(
     engine: &mut Engine,
     flows: &mut HashMap<FlowKey, Flow>,
     order: &mut u64,
     t: &TransportPacket<'_>,
     now: Instant,
-) {
+) -> bool {
     let (src, dst) = (t.src, t.dst);
     let key = if (t.l4, src) < (t.l4, dst) {
         (t.l4, src, dst)
@@ -367,7 +381,7 @@ fn account(
     };
     if !flows.contains_key(&key) {
         if flows.len() >= MAX_FLOWS {
-            return;
+            return false;
         }
         // Client: the SYN sender; else the side with the higher (ephemeral) port; else the sender.
         let src_is_client = if t.syn() && !t.ack() {
@@ -401,7 +415,7 @@ fn account(
         );
     }
     let Some(flow) = flows.get_mut(&key) else {
-        return;
+        return true;
     };
     flow.packets = flow.packets.saturating_add(1);
     flow.bytes = flow
@@ -427,6 +441,7 @@ fn account(
             flow.result = Some(c);
         }
     }
+    true
 }
 
 struct Transport<'a> {

@@ -302,13 +302,7 @@ fn replay_command(
     match nfguard::replay::run(file, opts, &mut out) {
         Ok(stats) => {
             let _ = std::io::Write::flush(&mut out);
-            if stats.truncated {
-                eprintln!(
-                    "warning: {} ends inside a packet record; flows up to there were reported",
-                    file.display()
-                );
-            }
-            ExitCode::SUCCESS
+            replay_warnings(file, &stats)
         }
         Err(e) => {
             let _ = std::io::Write::flush(&mut out);
@@ -438,4 +432,48 @@ fn exit(r: anyhow::Result<()>, code: i32) -> ExitCode {
 fn fail(e: &anyhow::Error) -> ExitCode {
     eprintln!("error: {e:#}");
     ExitCode::FAILURE
+}
+
+/// Tells what a replay could not read. Exit 2 when data inside the file was skipped (an unreadable
+/// pcapng block, packets of flows past the flow cap): the flows printed are not all there were. A
+/// truncated tail (a capture cut while written) is reported but is not an error.
+fn replay_warnings(
+    file: &std::path::Path,
+    stats: &nfguard_classifier::replay::ReplayStats,
+) -> ExitCode {
+    let where_ = stats
+        .first_problem
+        .map(|(at, why)| format!(" (first at byte {at}: {why})"))
+        .unwrap_or_default();
+    if stats.skipped_blocks > 0 {
+        eprintln!(
+            "warning: {}: {} unreadable pcapng block(s) skipped{where_}; the packets after them were read",
+            file.display(),
+            stats.skipped_blocks
+        );
+    }
+    if stats.truncated {
+        let at = if stats.skipped_blocks > 0 {
+            String::new()
+        } else {
+            where_.clone()
+        };
+        eprintln!(
+            "warning: {} ends inside a packet record{at}; flows up to there were reported",
+            file.display()
+        );
+    }
+    if stats.untracked_packets > 0 {
+        eprintln!(
+            "warning: {}: {} packet(s) of flows beyond the {}-flow cap were not classified",
+            file.display(),
+            stats.untracked_packets,
+            nfguard_classifier::replay::MAX_FLOWS
+        );
+    }
+    if stats.skipped_blocks > 0 || stats.untracked_packets > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

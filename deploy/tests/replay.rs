@@ -188,3 +188,84 @@ fn a_flow_cut_by_the_capture_start_is_classified_unless_live_midstream() {
     let flow = lines.iter().find(|l| l["frame"].is_null()).unwrap();
     assert_eq!(flow["label"], "Unknown");
 }
+
+/// A little-endian pcapng block: type, total length, body (padded to 4), total length.
+fn pcapng_block(ty: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = body.to_vec();
+    b.resize(b.len().div_ceil(4) * 4, 0);
+    let len = u32::try_from(b.len() + 12).unwrap();
+    let mut out = ty.to_le_bytes().to_vec();
+    out.extend(len.to_le_bytes());
+    out.extend(b);
+    out.extend(len.to_le_bytes());
+    out
+}
+
+/// An Enhanced Packet Block on interface `iface` holding an IPv4/UDP packet from `sport` to port 9999.
+fn udp_epb(iface: u32, sport: u16) -> Vec<u8> {
+    let payload = b"nfguard replay test";
+    let udp_len = u16::try_from(8 + payload.len()).unwrap();
+    let ip_len = 20 + udp_len;
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 2, 10, 0, 1, 2,
+    ];
+    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+    ip.extend(sport.to_be_bytes());
+    ip.extend(9999u16.to_be_bytes());
+    ip.extend(udp_len.to_be_bytes());
+    ip.extend([0, 0]);
+    ip.extend(payload);
+    let mut body = iface.to_le_bytes().to_vec();
+    body.extend([0u8; 8]); // timestamp
+    let n = u32::try_from(ip.len()).unwrap();
+    body.extend(n.to_le_bytes());
+    body.extend(n.to_le_bytes());
+    body.extend(ip);
+    pcapng_block(6, &body)
+}
+
+#[test]
+fn a_malformed_pcapng_block_is_reported_and_exits_2_but_the_rest_is_read() {
+    let mut shb_body = vec![0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0];
+    shb_body.extend([0xff; 8]);
+    let mut file = pcapng_block(0x0a0d_0d0a, &shb_body);
+    // Interface 0: raw IP (link type 101).
+    file.extend(pcapng_block(1, &[101, 0, 0, 0, 0xff, 0xff, 0, 0]));
+    file.extend(udp_epb(0, 40_001));
+    let bad_at = file.len();
+    file.extend(udp_epb(5, 40_002)); // interface 5 was never described
+    file.extend(udp_epb(0, 40_003));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad-block.pcapng");
+    std::fs::write(&path, &file).unwrap();
+
+    let out = replay(&["--json", path.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "1 unreadable pcapng block(s) skipped (first at byte {bad_at}:"
+        )),
+        "{err}"
+    );
+    let ports: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["src"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        ["10.0.0.2:40001", "10.0.0.2:40003"],
+        "the flow after the bad block is read"
+    );
+}
