@@ -170,16 +170,22 @@ async fn store_call(
             )
         })?;
     match rep.body {
-        // The store's query errors ("bad query: …") are the client's; anything else is ours.
-        Some(pb::store_response::Body::Error(e)) if e.starts_with("bad query") => {
-            Err(error(StatusCode::BAD_REQUEST, e))
-        }
         Some(pb::store_response::Body::Error(e)) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            store_error_status(rep.error_kind),
             format!("store: {e}"),
         )),
         Some(b) => Ok(b),
         None => Err(error(StatusCode::BAD_GATEWAY, "store sent an empty reply")),
+    }
+}
+
+/// The HTTP status for a store error by its kind: the client's mistakes are 400, a store that is
+/// reopening its database 503, anything else 500.
+pub fn store_error_status(kind: i32) -> StatusCode {
+    match pb::StoreErrorKind::try_from(kind) {
+        Ok(pb::StoreErrorKind::BadQuery) => StatusCode::BAD_REQUEST,
+        Ok(pb::StoreErrorKind::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

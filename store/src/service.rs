@@ -124,10 +124,28 @@ pub fn answer(store: &dyn FlowStore, req: pb::StoreRequest, now_ms: u64) -> pb::
         Some(Q::Flows(q)) => store.flows(&q).map(R::Flows),
         Some(Q::Top(q)) => store.top(&q, now_ms).map(R::Top),
         Some(Q::Totals(q)) => store.totals(&q, now_ms).map(R::Totals),
-        None => Ok(R::Error("empty request".into())),
+        None => Err(StoreError::BadQuery("empty request")),
     };
-    pb::StoreResponse {
-        body: Some(body.unwrap_or_else(|e| R::Error(e.to_string()))),
+    match body {
+        Ok(b) => pb::StoreResponse {
+            body: Some(b),
+            error_kind: pb::StoreErrorKind::Unspecified as i32,
+        },
+        Err(e) => pb::StoreResponse {
+            error_kind: error_kind(&e) as i32,
+            body: Some(R::Error(e.to_string())),
+        },
+    }
+}
+
+/// The kind a query error travels with (`StoreResponse.error_kind`).
+pub fn error_kind(e: &StoreError) -> pb::StoreErrorKind {
+    match e {
+        StoreError::BadQuery(_) => pb::StoreErrorKind::BadQuery,
+        StoreError::Reopening | StoreError::Paused | StoreError::NoSpace { .. } => {
+            pb::StoreErrorKind::Unavailable
+        }
+        _ => pb::StoreErrorKind::Internal,
     }
 }
 
@@ -271,7 +289,10 @@ impl Ingest {
             return;
         };
         let store = &self.store;
-        match self.batch.add(ev, now_ms(), |id| store.lookup(id)) {
+        match self
+            .batch
+            .add_known(ev, now_ms(), crate::StoreKnown(&**store))
+        {
             Ok(Ok(())) => {
                 self.stats.events.fetch_add(1, Ordering::Relaxed);
             }
