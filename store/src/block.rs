@@ -35,6 +35,8 @@ pub struct Summary {
     pub max_key: RecordKey,
     pub min_last_ms: u64,
     pub max_last_ms: u64,
+    /// Database values the body is split into (`db.rs`, `BLOCK_CHUNK`); set by the writer.
+    pub chunks: u32,
     /// Distinct labels (as stored), verdicts and rules (as stored; empty is the default rule).
     pub labels: Vec<String>,
     pub verdicts: Vec<String>,
@@ -107,6 +109,7 @@ impl Summary {
         o.extend_from_slice(&self.max_key.0);
         put_varint(&mut o, self.min_last_ms);
         put_varint(&mut o, self.max_last_ms);
+        put_varint(&mut o, u64::from(self.chunks));
         for list in [&self.labels, &self.verdicts, &self.rules] {
             put_varint(&mut o, list.len() as u64);
             for s in list {
@@ -128,6 +131,7 @@ impl Summary {
         let max_key = RecordKey::from_slice(r.take(RecordKey::LEN)?)?;
         let min_last_ms = r.varint()?;
         let max_last_ms = r.varint()?;
+        let chunks = u32::try_from(r.varint()?).ok()?;
         let mut lists = [Vec::new(), Vec::new(), Vec::new()];
         for list in &mut lists {
             let n = r.len(MAX_ITEMS)?;
@@ -147,6 +151,7 @@ impl Summary {
             max_key,
             min_last_ms,
             max_last_ms,
+            chunks,
             labels,
             verdicts,
             rules,
@@ -315,6 +320,7 @@ pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) 
             .map_or(RecordKey([0; RecordKey::LEN]), |r| r.0),
         min_last_ms: if records.is_empty() { 0 } else { min_last },
         max_last_ms: max_last,
+        chunks: 0,
         labels: labels.order,
         verdicts: verdicts.order,
         rules: rules.order,

@@ -1,5 +1,5 @@
 //! Byte-level encoding shared by record blocks and aggregate buckets: LEB128 varints, zigzag, a
-//! bounds-checked reader, and lz4 framing with a size cap. Every decoder returns `None` on bad input
+//! bounds-checked reader, and zstd framing with a size cap. Every decoder returns `None` on bad input
 //! (a corrupt value on disk is skipped, never a panic).
 
 /// Largest decompressed value accepted: a block of `BLOCK_RECORDS` records is a few hundred KiB, so a
@@ -77,9 +77,19 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `raw` compressed, prefixed with its length (u32 LE, lz4_flex's framing).
+/// zstd level: 3 is zstd's default, the knee of its speed/ratio curve.
+const ZSTD_LEVEL: i32 = 3;
+
+/// `raw` compressed, prefixed with its length (u32 LE) so decoding allocates exactly once.
 pub fn compress(raw: &[u8]) -> Vec<u8> {
-    lz4_flex::compress_prepend_size(raw)
+    let len = u32::try_from(raw.len()).unwrap_or(u32::MAX);
+    let mut out = len.to_le_bytes().to_vec();
+    match zstd::bulk::compress(raw, ZSTD_LEVEL) {
+        Ok(c) => out.extend_from_slice(&c),
+        // zstd fails only on allocation; an empty frame then decodes to None, never to wrong data.
+        Err(_) => {}
+    }
+    out
 }
 
 /// The inverse of [`compress`]; `None` for a length over [`MAX_DECODED`] or a corrupt stream.
@@ -89,7 +99,7 @@ pub fn decompress(b: &[u8]) -> Option<Vec<u8>> {
     if len > MAX_DECODED {
         return None;
     }
-    let out = lz4_flex::decompress(b.get(4..)?, len).ok()?;
+    let out = zstd::bulk::decompress(b.get(4..)?, len).ok()?;
     (out.len() == len).then_some(out)
 }
 

@@ -28,8 +28,8 @@ use crate::open::{KERNEL_END, MatchKey, OpenSet, is_capture};
 use crate::reserve::{RESUME_HEADROOM, Reserve};
 use crate::schema::{
     AggValue, Dim, FlowId, Level, META_NEXT_BLOCK, META_RECORDS, META_SCHEMA, P_BLOCK, P_OPEN,
-    P_SUMMARY, RecordKey, SCHEMA_VERSION, TAIL_KEY, app_of, block_key, bucket_key, cover,
-    parse_agg_key, parse_block_key, parse_bucket_key, rule_name, usage_key,
+    P_SUMMARY, RecordKey, SCHEMA_VERSION, TAIL_KEY, app_of, block_key, bucket_key, chunk_key,
+    cover, parse_agg_key, parse_block_key, parse_bucket_key, rule_name, usage_key,
 };
 use crate::usage::{self, UsageWindows};
 
@@ -120,6 +120,8 @@ struct Mem {
     tail: Vec<(RecordKey, pb::FlowEvent)>,
     /// Wall time (ms) the tail's oldest record arrived; 0 when empty or loaded at open.
     tail_since_ms: u64,
+    /// Chunks the stored tail takes.
+    tail_chunks: u32,
     blocks: BTreeMap<u64, Summary>,
     next_block: u64,
 }
@@ -352,19 +354,21 @@ impl SledStore {
         while tail.len() >= BLOCK_RECORDS || (aged && !tail.is_empty()) {
             let rest = tail.split_off(tail.len().min(BLOCK_RECORDS));
             let mut chunk = std::mem::replace(&mut tail, rest);
-            let (body, summary) = crate::block::encode(&mut chunk);
-            b.insert(&block_key(P_BLOCK, next_block)[..], body);
+            let (body, mut summary) = crate::block::encode(&mut chunk);
+            summary.chunks = put_chunked(&mut b, &block_key(P_BLOCK, next_block), &body, 0);
             b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
             sealed.push((next_block, summary));
             next_block += 1;
         }
         let tail_changed = !closed.is_empty() || !sealed.is_empty();
+        let mut tail_chunks = mem.tail_chunks;
         if tail_changed {
-            if tail.is_empty() {
-                b.remove(TAIL_KEY);
+            let body = if tail.is_empty() {
+                Vec::new()
             } else {
-                b.insert(TAIL_KEY, crate::block::encode(&mut tail.clone()).0);
-            }
+                crate::block::encode(&mut tail.clone()).0
+            };
+            tail_chunks = put_chunked(&mut b, TAIL_KEY, &body, mem.tail_chunks);
         }
         b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
         // Aggregates: every touched bucket is rewritten whole, starting from the hot copy when held.
@@ -426,6 +430,7 @@ impl SledStore {
                 mem.tail_since_ms = now;
             }
             mem.tail = tail;
+            mem.tail_chunks = tail_chunks;
         }
         for (id, s) in sealed {
             mem.blocks.insert(id, s);
@@ -449,73 +454,86 @@ impl SledStore {
         let mut mem = self.mem();
         let mut out = Expired::default();
         let mut b = sled::Batch::default();
+        // `work` bounds a pass: one per open or tail record deleted, one per whole block deleted (two
+        // key removals), the record count of a block rewritten around the cutoff.
         let mut removed = 0usize;
+        let mut work = 0usize;
         let mut open_gone = Vec::new();
         for (id, f) in mem.open.iter() {
             if is_expired(f, cutoff_ms) {
-                if removed >= max {
+                if work >= max {
                     out.more = true;
                     break;
                 }
                 open_gone.push(*id);
                 b.remove(&id.db_key()[..]);
                 removed += 1;
+                work += 1;
             }
         }
         let mut tail = Vec::with_capacity(mem.tail.len());
         let mut tail_changed = false;
         for (k, f) in &mem.tail {
-            if is_expired(f, cutoff_ms) && removed < max {
+            if is_expired(f, cutoff_ms) && work < max {
                 removed += 1;
+                work += 1;
                 tail_changed = true;
             } else {
                 out.more |= is_expired(f, cutoff_ms);
                 tail.push((*k, f.clone()));
             }
         }
+        let mut tail_chunks = mem.tail_chunks;
         if tail_changed {
-            if tail.is_empty() {
-                b.remove(TAIL_KEY);
+            let body = if tail.is_empty() {
+                Vec::new()
             } else {
-                b.insert(TAIL_KEY, crate::block::encode(&mut tail.clone()).0);
-            }
+                crate::block::encode(&mut tail.clone()).0
+            };
+            tail_chunks = put_chunked(&mut b, TAIL_KEY, &body, mem.tail_chunks);
         }
-        // Whole blocks go; the block the cutoff falls into is rewritten with its survivors.
+        // Whole blocks go; the block the cutoff falls into is rewritten with its survivors. Deleting
+        // all expired blocks in one batch also keeps sled from rewriting the leaves that hold them once
+        // per pass.
         let mut blocks_gone = Vec::new();
         let mut blocks_new = Vec::new();
         for (id, s) in &mem.blocks {
             if s.min_last_ms >= cutoff_ms {
                 continue;
             }
-            if removed >= max {
+            if work >= max {
                 out.more = true;
                 break;
             }
+            let count = usize::try_from(s.count).unwrap_or(usize::MAX);
             let (bk, sk) = (block_key(P_BLOCK, *id), block_key(P_SUMMARY, *id));
-            let survivors: Vec<(RecordKey, pb::FlowEvent)> = if s.max_last_ms < cutoff_ms {
-                Vec::new()
-            } else {
-                match db.get(bk)?.and_then(|v| Block::decode(&v)) {
+            if s.max_last_ms < cutoff_ms {
+                put_chunked(&mut b, &bk, &[], s.chunks);
+                b.remove(&sk[..]);
+                blocks_gone.push(*id);
+                removed = removed.saturating_add(count);
+                work += 1;
+                continue;
+            }
+            let survivors: Vec<(RecordKey, pb::FlowEvent)> =
+                match get_chunked(db, &bk)?.and_then(|v| Block::decode(&v)) {
                     Some(blk) => blk
                         .records()
                         .into_iter()
                         .filter(|(_, f)| !is_expired(f, cutoff_ms))
                         .collect(),
                     None => Vec::new(),
-                }
-            };
-            removed = removed.saturating_add(
-                usize::try_from(s.count).unwrap_or(usize::MAX)
-                    - survivors.len().min(s.count as usize),
-            );
+                };
+            removed = removed.saturating_add(count.saturating_sub(survivors.len()));
+            work = work.saturating_add(count);
             if survivors.is_empty() {
-                b.remove(&bk[..]);
+                put_chunked(&mut b, &bk, &[], s.chunks);
                 b.remove(&sk[..]);
                 blocks_gone.push(*id);
             } else {
                 let mut survivors = survivors;
-                let (body, summary) = crate::block::encode(&mut survivors);
-                b.insert(&bk[..], body);
+                let (body, mut summary) = crate::block::encode(&mut survivors);
+                summary.chunks = put_chunked(&mut b, &bk, &body, s.chunks);
                 b.insert(&sk[..], summary.encode());
                 blocks_new.push((*id, summary));
             }
@@ -563,6 +581,7 @@ impl SledStore {
                 mem.tail_since_ms = 0;
             }
             mem.tail = tail;
+            mem.tail_chunks = tail_chunks;
         }
         for id in blocks_gone {
             mem.blocks.remove(&id);
@@ -626,6 +645,35 @@ fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
         .get(key)?
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
         .map_or(0, u64::from_be_bytes))
+}
+
+/// Writes `body` as chunks under `prefix` (none for an empty body), removing chunks past its end of a
+/// previous version that had `old` chunks; returns the chunk count.
+fn put_chunked(b: &mut sled::Batch, prefix: &[u8], body: &[u8], old: u32) -> u32 {
+    let mut n = 0u16;
+    for c in body.chunks(crate::schema::BLOCK_CHUNK) {
+        b.insert(chunk_key(prefix, n), c);
+        n = n.saturating_add(1);
+    }
+    for stale in u32::from(n)..old {
+        b.remove(chunk_key(prefix, u16::try_from(stale).unwrap_or(u16::MAX)));
+    }
+    u32::from(n)
+}
+
+/// The body stored by [`put_chunked`] under `prefix`, `None` when there is none.
+fn get_chunked(db: &sled::Db, prefix: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut out = Vec::new();
+    let mut any = false;
+    for kv in db.scan_prefix(prefix) {
+        let (k, v) = kv?;
+        if k.len() != prefix.len() + 2 {
+            continue;
+        }
+        any = true;
+        out.extend_from_slice(&v);
+    }
+    Ok(any.then_some(out))
 }
 
 /// One stored bucket (empty when absent; a corrupt one is replaced, with a warning).
@@ -883,7 +931,7 @@ impl SledStore {
                 stopped_at = Some(max_key);
                 break;
             }
-            let Some(v) = self.read(|db| Ok(db.get(block_key(P_BLOCK, id))?))? else {
+            let Some(v) = self.read(|db| get_chunked(db, &block_key(P_BLOCK, id)))? else {
                 continue;
             };
             let Some(blk) = Block::decode(&v) else {
@@ -1004,7 +1052,8 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
             open.insert(id, f);
         }
     }
-    let tail = match db.get(TAIL_KEY)? {
+    let tail_chunks = db.scan_prefix(TAIL_KEY).count() as u32;
+    let tail = match get_chunked(db, TAIL_KEY)? {
         Some(v) => match Block::decode(&v) {
             Some(b) => b.records(),
             None => {
@@ -1027,6 +1076,7 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
         hot,
         open,
         tail_since_ms: if tail.is_empty() { 0 } else { crate::now_ms() },
+        tail_chunks,
         tail,
         blocks,
         next_block,

@@ -6,11 +6,16 @@
 //! | --- | --- | --- |
 //! | `m` | `m` + name | meta: `schema` (u32 BE), `records` (u64 BE), `nextblock` (u64 BE) |
 //! | `o` | `o` + queue + boot id + flow id | an open flow's record, `pb::FlowEvent` (rewritten as it changes) |
-//! | `t` | `t` | the tail: closed records not yet in a block, as one block body (`block.rs`) |
-//! | `b` | `b` + block id (u64 BE) | a sealed block of closed records (`block.rs`) |
+//! | `t` | `t` + chunk (u16 BE) | the tail: closed records not yet in a block, as a block body (`block.rs`) |
+//! | `b` | `b` + block id (u64 BE) + chunk (u16 BE) | a sealed block of closed records (`block.rs`) |
 //! | `s` | `s` + block id | that block's [`crate::block::Summary`] |
 //! | `a` | `a` + level + bucket start s (u64 BE) | every dimension's aggregates of one bucket (`buckets.rs`) |
 //! | `u` | `u` + day start s | LAN-host usage of one day (`buckets.rs`) |
+//!
+//! Block bodies and the tail are stored in [`BLOCK_CHUNK`]-byte values (a block, ~150 KiB, is one):
+//! sled 0.34 writes any leaf over 128 KiB to a blob file, so sealed blocks live in blobs and small
+//! keys in its log. Splitting blocks into 6 KiB values to keep every leaf in the log was measured and
+//! rejected (`examples/bench.rs`, 1 M flows: 51.2 MiB instead of 43.7 MiB, and retention grew it more).
 //!
 //! Schema 1 (one key per record plus index keys, one key per aggregate) is refused at open with a
 //! message saying how to start over: its flow data is not migrated.
@@ -34,6 +39,9 @@ pub const META_SCHEMA: &[u8] = b"mschema";
 pub const META_RECORDS: &[u8] = b"mrecords";
 pub const META_NEXT_BLOCK: &[u8] = b"mnextblock";
 pub const TAIL_KEY: &[u8] = b"t";
+/// Largest value of a stored body; bigger bodies (never a block of [`crate::block::BLOCK_RECORDS`]
+/// synthetic flows) take several keys.
+pub const BLOCK_CHUNK: usize = 4 << 20;
 
 /// Aggregate names (hosts) are cut here, as the schema-1 index did.
 pub const MAX_NAME: usize = 255;
@@ -296,9 +304,17 @@ pub fn block_key(prefix: u8, id: u64) -> [u8; 9] {
     k
 }
 
-/// The id in a [`block_key`].
+/// Key of chunk `n` of a body stored under `prefix` (a [`block_key`] or [`TAIL_KEY`]).
+pub fn chunk_key(prefix: &[u8], n: u16) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 2);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// The id in a [`block_key`] (of a summary, or of a block chunk).
 pub fn parse_block_key(k: &[u8]) -> Option<u64> {
-    (k.len() == 9).then_some(())?;
+    (k.len() == 9 || k.len() == 11).then_some(())?;
     Some(u64::from_be_bytes(k.get(1..9)?.try_into().ok()?))
 }
 
