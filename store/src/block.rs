@@ -260,8 +260,7 @@ pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) 
             put_varint(&mut c[9], u64::from(tu.server_port));
             put_varint(&mut c[10], u64::from(tu.l4));
         }
-        let class = f.classification.clone().unwrap_or_default();
-        if f.classification.is_some() {
+        if let Some(class) = &f.classification {
             put_varint(&mut c[11], u64::from(strs.id(&class.host)));
             put_varint(&mut c[16], u64::from(strs.id(&class.category)));
             put_varint(&mut c[17], u64::from(class.master_id));

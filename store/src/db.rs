@@ -334,20 +334,23 @@ impl SledStore {
         mem.hot.advance(now / 1000);
         let mut b = sled::Batch::default();
         let mut closed = Vec::new();
+        let mut any_closed = false;
         for p in batch.records.values() {
             if p.closed {
                 if p.was_open {
                     b.remove(&p.id.db_key()[..]);
                 }
                 closed.push((p.key, p.flow.clone()));
+                any_closed = true;
             } else {
                 b.insert(&p.id.db_key()[..], p.flow.encode_to_vec());
             }
         }
         // Closed records join the tail; full blocks (and an old tail) are sealed.
         let had_tail = !mem.tail.is_empty();
-        let mut tail = mem.tail.clone();
-        tail.extend(closed.iter().cloned());
+        // Taken, not copied: an error from here on reopens the database, which reloads `mem`.
+        let mut tail = std::mem::take(&mut mem.tail);
+        tail.extend(closed);
         let mut sealed = Vec::new();
         let mut next_block = mem.next_block;
         let aged = had_tail && now.saturating_sub(mem.tail_since_ms) >= TAIL_MAX_AGE_MS;
@@ -360,13 +363,14 @@ impl SledStore {
             sealed.push((next_block, summary));
             next_block += 1;
         }
-        let tail_changed = !closed.is_empty() || !sealed.is_empty();
+        let tail_changed = any_closed || !sealed.is_empty();
         let mut tail_chunks = mem.tail_chunks;
         if tail_changed {
+            // Sorting the tail in place is harmless: blocks are sealed from its oldest keys.
             let body = if tail.is_empty() {
                 Vec::new()
             } else {
-                crate::block::encode(&mut tail.clone()).0
+                crate::block::encode(&mut tail).0
             };
             tail_chunks = put_chunked(&mut b, TAIL_KEY, &body, mem.tail_chunks);
         }
