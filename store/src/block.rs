@@ -203,7 +203,7 @@ impl<K: std::hash::Hash + Eq + Clone> Dict<K> {
 /// # Panics
 /// Never: `records` may be empty (an empty body).
 pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) {
-    records.sort_by(|a, b| a.0.cmp(&b.0));
+    records.sort_by_key(|a| a.0);
     let mut strs: Dict<String> = Dict::new();
     strs.id(&String::new());
     let mut ips: Dict<Vec<u8>> = Dict::new();
@@ -558,7 +558,7 @@ mod tests {
                 boot_id: 7 + i % 2,
                 flow_id: i * 7919 % 1000,
             }),
-            tuple: (i % 4 != 0).then(|| pb::Tuple {
+            tuple: (!i.is_multiple_of(4)).then(|| pb::Tuple {
                 client_ip: vec![10, 0, 0, (i % 256) as u8],
                 server_ip: vec![
                     0x20,
@@ -582,13 +582,13 @@ mod tests {
                 server_port: 443,
                 l4: 6,
             }),
-            classification: (i % 5 != 0).then(|| pb::Classification {
+            classification: (!i.is_multiple_of(5)).then(|| pb::Classification {
                 master_id: 91,
                 app_id: (i % 13) as u32,
                 host: format!("Host{}.Example", i % 9),
                 category: "Web".into(),
                 confidence: (i % 4) as i32,
-                risks: if i % 2 == 0 {
+                risks: if i.is_multiple_of(2) {
                     vec!["r1".into(), "r2".into()]
                 } else {
                     vec![]
@@ -596,7 +596,7 @@ mod tests {
             }),
             label: format!("TLS.App{}", i % 4),
             verdict: ["accept", "drop"][(i % 2) as usize].into(),
-            rule: if i % 3 == 0 {
+            rule: if i.is_multiple_of(3) {
                 String::new()
             } else {
                 format!("rule{}", i % 3)
@@ -607,7 +607,7 @@ mod tests {
             bytes_s2c: i << 40,
             first_seen_unix_ms: 1_700_000_000_000 + i * 13 % 500,
             last_seen_unix_ms: 1_700_000_000_000 + i * 13 % 500 + i,
-            end_reason: if i % 2 == 0 {
+            end_reason: if i.is_multiple_of(2) {
                 "idle".into()
             } else {
                 String::new()

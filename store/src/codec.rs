@@ -84,10 +84,9 @@ const ZSTD_LEVEL: i32 = 3;
 pub fn compress(raw: &[u8]) -> Vec<u8> {
     let len = u32::try_from(raw.len()).unwrap_or(u32::MAX);
     let mut out = len.to_le_bytes().to_vec();
-    match zstd::bulk::compress(raw, ZSTD_LEVEL) {
-        Ok(c) => out.extend_from_slice(&c),
-        // zstd fails only on allocation; an empty frame then decodes to None, never to wrong data.
-        Err(_) => {}
+    // zstd fails only on allocation; an empty frame then decodes to None, never to wrong data.
+    if let Ok(c) = zstd::bulk::compress(raw, ZSTD_LEVEL) {
+        out.extend_from_slice(&c);
     }
     out
 }

@@ -11,7 +11,7 @@
 //! (`reserve.rs`) frees, and queries read the last durable state through the fresh handle while writes
 //! stay refused until [`FlowStore::recover`] finds room again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -28,8 +28,9 @@ use crate::open::{KERNEL_END, MatchKey, OpenSet, is_capture};
 use crate::reserve::{RESUME_HEADROOM, Reserve};
 use crate::schema::{
     AggValue, Dim, FlowId, Level, META_NEXT_BLOCK, META_RECORDS, META_SCHEMA, P_BLOCK, P_OPEN,
-    P_SUMMARY, RecordKey, SCHEMA_VERSION, TAIL_KEY, app_of, block_key, bucket_key, chunk_key,
-    cover, parse_agg_key, parse_block_key, parse_bucket_key, rule_name, usage_key,
+    P_SUMMARY, RecordKey, SCHEMA_VERSION, TAIL_KEY, app_of, block_key, bucket_is_open, bucket_key,
+    chunk_key, cover, open_agg_key, open_agg_prefix, parse_agg_key, parse_block_key,
+    parse_bucket_key, parse_open_agg_key, rule_name, usage_key,
 };
 use crate::usage::{self, UsageWindows};
 
@@ -46,7 +47,7 @@ pub const LONG_WINDOW_S: u64 = 6 * 3600;
 /// Top-N entries when the query gives no limit.
 pub const DEFAULT_TOP: u32 = 10;
 /// A tail older than this is sealed into a block even if it is short, so a quiet gateway's closed
-/// flows reach a block within minutes and the tail key stays small.
+/// flows reach a block within minutes.
 pub const TAIL_MAX_AGE_MS: u64 = 10 * 60_000;
 
 /// What one retention pass removed.
@@ -120,10 +121,10 @@ struct Mem {
     tail: Vec<(RecordKey, pb::FlowEvent)>,
     /// Wall time (ms) the tail's oldest record arrived; 0 when empty or loaded at open.
     tail_since_ms: u64,
-    /// Chunks the stored tail takes.
-    tail_chunks: u32,
     blocks: BTreeMap<u64, Summary>,
     next_block: u64,
+    /// Buckets that have `n` keys (still open, or closed and not folded yet).
+    open_buckets: BTreeSet<(Level, u64)>,
 }
 
 /// [`FlowStore`] on one sled tree (see `schema` for the key layout).
@@ -333,6 +334,7 @@ impl SledStore {
         let mut mem = self.mem();
         mem.hot.advance(now / 1000);
         let mut b = sled::Batch::default();
+        let mut bodies = sled::Batch::default();
         let mut closed = Vec::new();
         let mut any_closed = false;
         for p in batch.records.values() {
@@ -346,38 +348,42 @@ impl SledStore {
                 b.insert(&p.id.db_key()[..], p.flow.encode_to_vec());
             }
         }
-        // Closed records join the tail; full blocks (and an old tail) are sealed.
+        // Closed records join the tail (one small `t` key each: a tail rewritten whole every flush
+        // would be a sled blob per flush, measured to grow the database without bound); full blocks
+        // (and an old tail) are sealed, and their records' `t` keys go.
         let had_tail = !mem.tail.is_empty();
         // Taken, not copied: an error from here on reopens the database, which reloads `mem`.
         let mut tail = std::mem::take(&mut mem.tail);
+        let stored = tail.len();
         tail.extend(closed);
         let mut sealed = Vec::new();
         let mut next_block = mem.next_block;
         let aged = had_tail && now.saturating_sub(mem.tail_since_ms) >= TAIL_MAX_AGE_MS;
+        let mut taken = 0usize;
         while tail.len() >= BLOCK_RECORDS || (aged && !tail.is_empty()) {
             let rest = tail.split_off(tail.len().min(BLOCK_RECORDS));
             let mut chunk = std::mem::replace(&mut tail, rest);
+            for (k, _) in chunk.iter().take(stored.saturating_sub(taken)) {
+                b.remove(&tail_key(k)[..]);
+            }
+            taken = taken.saturating_add(chunk.len());
             let (body, mut summary) = crate::block::encode(&mut chunk);
-            summary.chunks = put_chunked(&mut b, &block_key(P_BLOCK, next_block), &body, 0);
+            summary.chunks = put_chunked(&mut bodies, &block_key(P_BLOCK, next_block), &body, 0);
             b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
             sealed.push((next_block, summary));
             next_block += 1;
         }
-        let tail_changed = any_closed || !sealed.is_empty();
-        let mut tail_chunks = mem.tail_chunks;
-        if tail_changed {
-            // Sorting the tail in place is harmless: blocks are sealed from its oldest keys.
-            let body = if tail.is_empty() {
-                Vec::new()
-            } else {
-                crate::block::encode(&mut tail).0
-            };
-            tail_chunks = put_chunked(&mut b, TAIL_KEY, &body, mem.tail_chunks);
+        // What is left of the new records is stored now.
+        let new_from = stored.saturating_sub(taken);
+        for (k, f) in tail.iter().skip(new_from) {
+            b.insert(&tail_key(k)[..], f.encode_to_vec());
         }
+        let tail_changed = any_closed || !sealed.is_empty();
         b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
-        // Aggregates: every touched bucket is rewritten whole, starting from the hot copy when held.
+        // Aggregates: an open bucket's touched names as small `n` keys, a closed bucket rewritten whole
+        // (with its `n` keys folded in), starting from the hot copy when held.
+        let now_s = now / 1000;
         let mut groups: HashMap<(Level, u64), AggBucket> = HashMap::new();
-        let mut days: HashMap<u64, AggBucket> = HashMap::new();
         for (k, d) in &batch.aggs {
             let Some((dim, level, bucket, name)) = parse_agg_key(k) else {
                 continue;
@@ -385,35 +391,95 @@ impl SledStore {
             let Some(level) = Level::from_u8(level) else {
                 continue;
             };
-            let g = if dim == Dim::Client as u8 {
-                days.entry(bucket).or_default()
-            } else {
-                groups.entry((level, bucket)).or_default()
-            };
-            g.entry((dim, name.to_vec())).or_default().add(d);
+            groups
+                .entry((level, bucket))
+                .or_default()
+                .entry((dim, name.to_vec()))
+                .or_default()
+                .add(d);
         }
-        let mut merged_groups = Vec::with_capacity(groups.len());
+        for due in &mem.open_buckets {
+            if !bucket_is_open(due.0, due.1, now_s) {
+                groups.entry(*due).or_default();
+            }
+        }
+        let mut hot_puts = Vec::new();
+        let mut now_open = Vec::new();
+        let mut folded = Vec::new();
+        let client = Dim::Client as u8;
         for ((level, bucket), delta) in groups {
-            let key = bucket_key(level, bucket);
-            let mut base = match mem.hot.stored(level, bucket) {
+            let held = mem.hot.stored(level, bucket);
+            if bucket_is_open(level, bucket, now_s) {
+                for ((dim, name), d) in &delta {
+                    let k = open_agg_key(level, bucket, *dim, name);
+                    let mut v = match &held {
+                        Some(h) if *dim != client => {
+                            h.get(&(*dim, name.clone())).copied().unwrap_or_default()
+                        }
+                        _ => db
+                            .get(&k)?
+                            .and_then(|v| AggValue::decode(&v))
+                            .unwrap_or_default(),
+                    };
+                    v.add(d);
+                    b.insert(k, &v.encode()[..]);
+                }
+                if let Some(mut h) = held {
+                    for ((dim, name), d) in delta {
+                        if dim != client {
+                            h.entry((dim, name)).or_default().add(&d);
+                        }
+                    }
+                    hot_puts.push((level, bucket, h));
+                }
+                now_open.push((level, bucket));
+                continue;
+            }
+            let from_hot = held.is_some();
+            let mut agg = match held {
                 Some(h) => h,
-                None => read_bucket(db, &key)?,
+                None => read_bucket(db, &bucket_key(level, bucket))?,
             };
-            buckets::add_all(&mut base, &delta);
-            b.insert(&key[..], buckets::encode(&base));
-            merged_groups.push((level, bucket, base));
-        }
-        for (day, delta) in days {
-            let key = usage_key(day);
-            let mut base = read_bucket(db, &key)?;
-            buckets::add_all(&mut base, &delta);
-            b.insert(&key[..], buckets::encode(&base));
+            let mut usage = if level == Level::Day {
+                read_bucket(db, &usage_key(bucket))?
+            } else {
+                AggBucket::default()
+            };
+            for kv in db.scan_prefix(open_agg_prefix(level, bucket)) {
+                let (k, v) = kv?;
+                if let (Some((_, _, dim, name)), Some(v)) =
+                    (parse_open_agg_key(&k), AggValue::decode(&v))
+                {
+                    if dim == client {
+                        usage.entry((dim, name.to_vec())).or_default().add(&v);
+                    } else if !from_hot {
+                        agg.entry((dim, name.to_vec())).or_default().add(&v);
+                    }
+                }
+                b.remove(k);
+            }
+            for ((dim, name), d) in delta {
+                let into = if dim == client { &mut usage } else { &mut agg };
+                into.entry((dim, name)).or_default().add(&d);
+            }
+            if !agg.is_empty() {
+                b.insert(&bucket_key(level, bucket)[..], buckets::encode(&agg));
+            }
+            if !usage.is_empty() {
+                b.insert(&usage_key(bucket)[..], buckets::encode(&usage));
+            }
+            hot_puts.push((level, bucket, agg));
+            folded.push((level, bucket));
         }
         let count = self
             .records
             .load(Ordering::Acquire)
             .saturating_add(batch.new_records);
         b.insert(META_RECORDS, &count.to_be_bytes()[..]);
+        // Bodies first: a body without its summary (a crash in between) is never read, and is
+        // overwritten or removed at the next open (its id is not below `next_block`).
+        db.open_tree(crate::schema::BLOCKS_TREE)?
+            .apply_batch(bodies)?;
         db.apply_batch(b)?;
         // Applied: memory follows.
         self.records.store(count, Ordering::Release);
@@ -434,14 +500,17 @@ impl SledStore {
                 mem.tail_since_ms = now;
             }
             mem.tail = tail;
-            mem.tail_chunks = tail_chunks;
         }
         for (id, s) in sealed {
             mem.blocks.insert(id, s);
         }
         mem.next_block = next_block;
-        for (level, bucket, m) in merged_groups {
+        for (level, bucket, m) in hot_puts {
             mem.hot.put(level, bucket, m);
+        }
+        mem.open_buckets.extend(now_open);
+        for f in folded {
+            mem.open_buckets.remove(&f);
         }
         Ok(())
     }
@@ -458,6 +527,12 @@ impl SledStore {
         let mut mem = self.mem();
         let mut out = Expired::default();
         let mut b = sled::Batch::default();
+        // Bodies go before their summaries (a summary whose body is gone is skipped by queries and
+        // removed by the next pass); a rewritten block's new body, under a new id, goes in first.
+        let blocks_tree = db.open_tree(crate::schema::BLOCKS_TREE)?;
+        let mut gone_bodies = sled::Batch::default();
+        let mut new_bodies = sled::Batch::default();
+        let mut next_block = mem.next_block;
         // `work` bounds a pass: one per open or tail record deleted, one per whole block deleted (two
         // key removals), the record count of a block rewritten around the cutoff.
         let mut removed = 0usize;
@@ -479,6 +554,7 @@ impl SledStore {
         let mut tail_changed = false;
         for (k, f) in &mem.tail {
             if is_expired(f, cutoff_ms) && work < max {
+                b.remove(&tail_key(k)[..]);
                 removed += 1;
                 work += 1;
                 tail_changed = true;
@@ -486,15 +562,6 @@ impl SledStore {
                 out.more |= is_expired(f, cutoff_ms);
                 tail.push((*k, f.clone()));
             }
-        }
-        let mut tail_chunks = mem.tail_chunks;
-        if tail_changed {
-            let body = if tail.is_empty() {
-                Vec::new()
-            } else {
-                crate::block::encode(&mut tail.clone()).0
-            };
-            tail_chunks = put_chunked(&mut b, TAIL_KEY, &body, mem.tail_chunks);
         }
         // Whole blocks go; the block the cutoff falls into is rewritten with its survivors. Deleting
         // all expired blocks in one batch also keeps sled from rewriting the leaves that hold them once
@@ -512,7 +579,7 @@ impl SledStore {
             let count = usize::try_from(s.count).unwrap_or(usize::MAX);
             let (bk, sk) = (block_key(P_BLOCK, *id), block_key(P_SUMMARY, *id));
             if s.max_last_ms < cutoff_ms {
-                put_chunked(&mut b, &bk, &[], s.chunks);
+                put_chunked(&mut gone_bodies, &bk, &[], s.chunks);
                 b.remove(&sk[..]);
                 blocks_gone.push(*id);
                 removed = removed.saturating_add(count);
@@ -520,7 +587,7 @@ impl SledStore {
                 continue;
             }
             let survivors: Vec<(RecordKey, pb::FlowEvent)> =
-                match get_chunked(db, &bk)?.and_then(|v| Block::decode(&v)) {
+                match get_chunked(&blocks_tree, &bk)?.and_then(|v| Block::decode(&v)) {
                     Some(blk) => blk
                         .records()
                         .into_iter()
@@ -530,16 +597,17 @@ impl SledStore {
                 };
             removed = removed.saturating_add(count.saturating_sub(survivors.len()));
             work = work.saturating_add(count);
-            if survivors.is_empty() {
-                put_chunked(&mut b, &bk, &[], s.chunks);
-                b.remove(&sk[..]);
-                blocks_gone.push(*id);
-            } else {
+            put_chunked(&mut gone_bodies, &bk, &[], s.chunks);
+            b.remove(&sk[..]);
+            blocks_gone.push(*id);
+            if !survivors.is_empty() {
                 let mut survivors = survivors;
                 let (body, mut summary) = crate::block::encode(&mut survivors);
-                summary.chunks = put_chunked(&mut b, &bk, &body, s.chunks);
-                b.insert(&sk[..], summary.encode());
-                blocks_new.push((*id, summary));
+                let nk = block_key(P_BLOCK, next_block);
+                summary.chunks = put_chunked(&mut new_bodies, &nk, &body, 0);
+                b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
+                blocks_new.push((next_block, summary));
+                next_block += 1;
             }
         }
         out.records = removed as u64;
@@ -549,7 +617,10 @@ impl SledStore {
             // A bucket goes once all of it is older than the cutoff.
             let end = (cutoff_s + 1).saturating_sub(level.secs());
             mem.hot.expire(level, end);
-            for kv in db.range(bucket_key(level, 0)..bucket_key(level, end)) {
+            for kv in db
+                .range(bucket_key(level, 0)..bucket_key(level, end))
+                .chain(db.range(open_agg_prefix(level, 0)..open_agg_prefix(level, end)))
+            {
                 if aggs >= max {
                     out.more = true;
                     break;
@@ -575,7 +646,11 @@ impl SledStore {
             .load(Ordering::Acquire)
             .saturating_sub(out.records);
         b.insert(META_RECORDS, &count.to_be_bytes()[..]);
+        b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
+        blocks_tree.apply_batch(new_bodies)?;
         db.apply_batch(b)?;
+        blocks_tree.apply_batch(gone_bodies)?;
+        mem.next_block = next_block;
         self.records.store(count, Ordering::Release);
         for id in open_gone {
             mem.open.remove(&id);
@@ -585,11 +660,12 @@ impl SledStore {
                 mem.tail_since_ms = 0;
             }
             mem.tail = tail;
-            mem.tail_chunks = tail_chunks;
         }
         for id in blocks_gone {
             mem.blocks.remove(&id);
         }
+        mem.open_buckets
+            .retain(|(l, bk)| bk.saturating_add(l.secs()) > cutoff_s);
         for (id, s) in blocks_new {
             mem.blocks.insert(id, s);
         }
@@ -631,6 +707,15 @@ impl SledStore {
                         sum_dim(&m, dim, &mut part);
                     }
                 }
+                for kv in db.range(open_agg_prefix(*level, *a)..open_agg_prefix(*level, *b)) {
+                    let (k, v) = kv?;
+                    if let (Some((_, _, d, name)), Some(v)) =
+                        (parse_open_agg_key(&k), AggValue::decode(&v))
+                        && d == dim as u8
+                    {
+                        part.entry(name.to_vec()).or_default().add(&v);
+                    }
+                }
             }
             Ok(part)
         })?;
@@ -651,6 +736,14 @@ fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
         .map_or(0, u64::from_be_bytes))
 }
 
+/// Key of a closed record in the tail.
+fn tail_key(k: &RecordKey) -> [u8; RecordKey::LEN + 1] {
+    let mut out = [0u8; RecordKey::LEN + 1];
+    out[0] = crate::schema::P_TAIL;
+    out[1..].copy_from_slice(&k.0);
+    out
+}
+
 /// Writes `body` as chunks under `prefix` (none for an empty body), removing chunks past its end of a
 /// previous version that had `old` chunks; returns the chunk count.
 fn put_chunked(b: &mut sled::Batch, prefix: &[u8], body: &[u8], old: u32) -> u32 {
@@ -666,7 +759,7 @@ fn put_chunked(b: &mut sled::Batch, prefix: &[u8], body: &[u8], old: u32) -> u32
 }
 
 /// The body stored by [`put_chunked`] under `prefix`, `None` when there is none.
-fn get_chunked(db: &sled::Db, prefix: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+fn get_chunked(db: &sled::Tree, prefix: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
     let mut out = Vec::new();
     let mut any = false;
     for kv in db.scan_prefix(prefix) {
@@ -917,11 +1010,11 @@ impl SledStore {
                 })
                 .map(|(id, s)| (*id, s.max_key))
                 .collect();
-            v.sort_by(|a, b| b.1.cmp(&a.1));
+            v.sort_by_key(|b| std::cmp::Reverse(b.1));
             v
         };
         let settle = |out: &mut Vec<(RecordKey, pb::FlowEvent)>| {
-            out.sort_by(|a, b| b.0.cmp(&a.0));
+            out.sort_by_key(|b| std::cmp::Reverse(b.0));
             out.truncate(limit);
         };
         settle(&mut out);
@@ -935,7 +1028,13 @@ impl SledStore {
                 stopped_at = Some(max_key);
                 break;
             }
-            let Some(v) = self.read(|db| get_chunked(db, &block_key(P_BLOCK, id)))? else {
+            let Some(v) = self.read(|db| {
+                get_chunked(
+                    &db.open_tree(crate::schema::BLOCKS_TREE)?,
+                    &block_key(P_BLOCK, id),
+                )
+            })?
+            else {
                 continue;
             };
             let Some(blk) = Block::decode(&v) else {
@@ -1005,6 +1104,23 @@ fn usage_in(db: &sled::Db, now_s: u64) -> Result<pb::UsageSnapshot, StoreError> 
             usage::add(h, &w, day, v.bytes);
         }
     }
+    for kv in db
+        .range(open_agg_prefix(Level::Day, from)..open_agg_prefix(Level::Day, w.day_start + 86_400))
+    {
+        let (k, v) = kv?;
+        let (Some((_, day, dim, name)), Some(v)) = (parse_open_agg_key(&k), AggValue::decode(&v))
+        else {
+            continue;
+        };
+        if dim != Dim::Client as u8 {
+            continue;
+        }
+        let h = hosts.entry(name.to_vec()).or_insert_with(|| pb::HostUsage {
+            ip: name.to_vec(),
+            ..Default::default()
+        });
+        usage::add(h, &w, day, v.bytes);
+    }
     let mut hosts: Vec<pb::HostUsage> = hosts.into_values().collect();
     hosts.sort_by(|a, b| a.ip.cmp(&b.ip));
     Ok(pb::UsageSnapshot {
@@ -1043,6 +1159,21 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
             }
         }
     }
+    let mut open_buckets = BTreeSet::new();
+    for kv in db.scan_prefix([crate::schema::P_OPEN_AGG]) {
+        let (k, v) = kv?;
+        let (Some((level, bucket, dim, name)), Some(v)) =
+            (parse_open_agg_key(&k), AggValue::decode(&v))
+        else {
+            continue;
+        };
+        open_buckets.insert((level, bucket));
+        if dim != Dim::Client as u8 && hot.holds(level, bucket) {
+            let mut m = hot.stored(level, bucket).unwrap_or_default();
+            m.entry((dim, name.to_vec())).or_default().add(&v);
+            hot.put(level, bucket, m);
+        }
+    }
     let mut open = OpenSet::default();
     for kv in db.scan_prefix([P_OPEN]) {
         let (k, v) = kv?;
@@ -1056,17 +1187,17 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
             open.insert(id, f);
         }
     }
-    let tail_chunks = db.scan_prefix(TAIL_KEY).count() as u32;
-    let tail = match get_chunked(db, TAIL_KEY)? {
-        Some(v) => match Block::decode(&v) {
-            Some(b) => b.records(),
-            None => {
-                tracing::warn!("Corrupt tail in the store database; its closed records are lost.");
-                Vec::new()
-            }
-        },
-        None => Vec::new(),
-    };
+    let mut tail = Vec::new();
+    for kv in db.scan_prefix(TAIL_KEY) {
+        let (k, v) = kv?;
+        let (Some(key), Ok(f)) = (
+            k.get(1..).and_then(RecordKey::from_slice),
+            pb::FlowEvent::decode(v.as_ref()),
+        ) else {
+            continue;
+        };
+        tail.push((key, f));
+    }
     let mut blocks = BTreeMap::new();
     for kv in db.scan_prefix([P_SUMMARY]) {
         let (k, v) = kv?;
@@ -1076,14 +1207,19 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
     }
     let next_block =
         read_u64(db, META_NEXT_BLOCK)?.max(blocks.keys().next_back().map_or(0, |id| id + 1));
+    // Bodies written by a flush that failed before its summaries (see `write_with`).
+    let tree = db.open_tree(crate::schema::BLOCKS_TREE)?;
+    for k in tree.range(block_key(P_BLOCK, next_block)..).keys() {
+        tree.remove(k?)?;
+    }
     Ok(Mem {
         hot,
         open,
         tail_since_ms: if tail.is_empty() { 0 } else { crate::now_ms() },
-        tail_chunks,
         tail,
         blocks,
         next_block,
+        open_buckets,
     })
 }
 

@@ -134,16 +134,13 @@ impl Batch {
         let (id, reversed) = matched.unwrap_or((ev_id, false));
         let old = match self.records.remove(&id) {
             Some(p) => Some(p),
-            None => match known.record(&id)? {
-                Some((key, flow)) => Some(PendingRecord {
-                    key,
-                    id,
-                    was_open: true,
-                    closed: false,
-                    flow,
-                }),
-                None => None,
-            },
+            None => known.record(&id)?.map(|(key, flow)| PendingRecord {
+                key,
+                id,
+                was_open: true,
+                closed: false,
+                flow,
+            }),
         };
         if old.is_none() && is_capture(&id) && known.kernel_ended(&id) {
             // The kernel's END already closed this flow's record with its final totals.

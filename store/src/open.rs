@@ -179,7 +179,7 @@ impl OpenSet {
 
     pub fn note_kernel_ended(&mut self, id: FlowId, now_ms: u64) {
         self.kernel_ended.insert(id, now_ms);
-        if self.kernel_ended.len() % 4096 == 0 {
+        if self.kernel_ended.len().is_multiple_of(4096) {
             self.kernel_ended
                 .retain(|_, t| now_ms.saturating_sub(*t) < KERNEL_ENDED_MEMORY_MS);
         }

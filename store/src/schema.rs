@@ -6,13 +6,21 @@
 //! | --- | --- | --- |
 //! | `m` | `m` + name | meta: `schema` (u32 BE), `records` (u64 BE), `nextblock` (u64 BE) |
 //! | `o` | `o` + queue + boot id + flow id | an open flow's record, `pb::FlowEvent` (rewritten as it changes) |
-//! | `t` | `t` + chunk (u16 BE) | the tail: closed records not yet in a block, as a block body (`block.rs`) |
-//! | `b` | `b` + block id (u64 BE) + chunk (u16 BE) | a sealed block of closed records (`block.rs`) |
+//! | `t` | `t` + [`RecordKey`] | the tail: a closed record not yet in a block, `pb::FlowEvent` |
 //! | `s` | `s` + block id | that block's [`crate::block::Summary`] |
-//! | `a` | `a` + level + bucket start s (u64 BE) | every dimension's aggregates of one bucket (`buckets.rs`) |
-//! | `u` | `u` + day start s | LAN-host usage of one day (`buckets.rs`) |
+//! | `a` | `a` + level + bucket start s (u64 BE) | every dimension's aggregates of one closed bucket (`buckets.rs`) |
+//! | `u` | `u` + day start s | LAN-host usage of one closed day (`buckets.rs`) |
+//! | `n` | `n` + level + bucket start s + dim + name | one aggregate of a bucket still open, [`AggValue`] |
 //!
-//! Block bodies and the tail are stored in [`BLOCK_CHUNK`]-byte values (a block, ~150 KiB, is one):
+//! Tree `blocks`: `b` + block id (u64 BE) + chunk (u16 BE) → a sealed block of closed records
+//! (`block.rs`). Blocks have a tree of their own so no leaf that holds them also holds a key rewritten
+//! every flush (sled rewrites a whole leaf, as one blob file once it passes 128 KiB, when any of its
+//! keys changes: measured, a leaf of blocks beside the record counter grew `examples/steady.rs` by
+//! 35 MiB a window). For the same reason a bucket is written as small per-name `n` keys while flushes
+//! still change it and folded into one compressed `a` value once it is [`AGG_CLOSE_GRACE_S`] past its
+//! end; a summary `s` is the commit point of a block (written after its body, deleted before it).
+//!
+//! Block bodies are stored in [`BLOCK_CHUNK`]-byte values (a block, ~150 KiB, is one):
 //! sled 0.34 writes any leaf over 128 KiB to a blob file, so sealed blocks live in blobs and small
 //! keys in its log. Splitting blocks into 6 KiB values to keep every leaf in the log was measured and
 //! rejected (`examples/bench.rs`, 1 M flows: 51.2 MiB instead of 43.7 MiB, and retention grew it more).
@@ -34,6 +42,12 @@ pub const P_BLOCK: u8 = b'b';
 pub const P_SUMMARY: u8 = b's';
 pub const P_AGG: u8 = b'a';
 pub const P_USAGE: u8 = b'u';
+pub const P_OPEN_AGG: u8 = b'n';
+/// The sled tree holding block bodies.
+pub const BLOCKS_TREE: &[u8] = b"blocks";
+/// A bucket is closed (folded into its `a` value) this long after its end: flushes of the last
+/// moments' events have landed by then (an event is at most one `flush_interval` old when written).
+pub const AGG_CLOSE_GRACE_S: u64 = 120;
 
 pub const META_SCHEMA: &[u8] = b"mschema";
 pub const META_RECORDS: &[u8] = b"mrecords";
@@ -80,7 +94,7 @@ pub enum Dim {
 }
 
 /// Aggregate bucket sizes. Queries cover a window with the coarsest buckets that fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Level {
     Minute = 1,
@@ -286,6 +300,38 @@ pub fn parse_bucket_key(k: &[u8]) -> Option<(Level, u64)> {
     (k.len() == 10 && k.first() == Some(&P_AGG)).then_some(())?;
     let level = Level::from_u8(*k.get(1)?)?;
     Some((level, u64::from_be_bytes(k.get(2..10)?.try_into().ok()?)))
+}
+
+/// Key of one aggregate of a bucket still open.
+pub fn open_agg_key(level: Level, bucket_s: u64, dim: u8, name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(11 + name.len());
+    k.extend_from_slice(&open_agg_prefix(level, bucket_s));
+    k.push(dim);
+    k.extend_from_slice(name);
+    k
+}
+
+/// The prefix of every open aggregate of one bucket.
+pub fn open_agg_prefix(level: Level, bucket_s: u64) -> [u8; 10] {
+    let mut k = bucket_key(level, bucket_s);
+    k[0] = P_OPEN_AGG;
+    k
+}
+
+/// (level, bucket start, dim byte, name) of an [`open_agg_key`].
+pub fn parse_open_agg_key(k: &[u8]) -> Option<(Level, u64, u8, &[u8])> {
+    (k.first() == Some(&P_OPEN_AGG)).then_some(())?;
+    let level = Level::from_u8(*k.get(1)?)?;
+    let bucket = u64::from_be_bytes(k.get(2..10)?.try_into().ok()?);
+    Some((level, bucket, *k.get(10)?, k.get(11..)?))
+}
+
+/// True while flushes may still change a bucket (see [`AGG_CLOSE_GRACE_S`]).
+pub fn bucket_is_open(level: Level, bucket_s: u64, now_s: u64) -> bool {
+    bucket_s
+        .saturating_add(level.secs())
+        .saturating_add(AGG_CLOSE_GRACE_S)
+        > now_s
 }
 
 /// Database key of one day of LAN-host usage.
