@@ -121,6 +121,9 @@ struct Mem {
     tail: Vec<(RecordKey, pb::FlowEvent)>,
     /// Wall time (ms) the tail's oldest record arrived; 0 when empty or loaded at open.
     tail_since_ms: u64,
+    /// Sequence numbers of the tail's stored chunks (`t` keys), and the next one.
+    tail_chunks: Vec<u64>,
+    next_tail_seq: u64,
     blocks: BTreeMap<u64, Summary>,
     next_block: u64,
     /// Buckets that have `n` keys (still open, or closed and not folded yet).
@@ -348,9 +351,10 @@ impl SledStore {
                 b.insert(&p.id.db_key()[..], p.flow.encode_to_vec());
             }
         }
-        // Closed records join the tail (one small `t` key each: a tail rewritten whole every flush
-        // would be a sled blob per flush, measured to grow the database without bound); full blocks
-        // (and an old tail) are sealed, and their records' `t` keys go.
+        // Closed records join the tail, stored as one compressed `t` chunk per flush (append-only: a
+        // tail rewritten whole every flush was a sled blob per flush, and one key per record wrote
+        // every record twice uncompressed; both measured to grow the database); full blocks (and an old
+        // tail) are sealed, and the tail's chunks are replaced by one of what is left.
         let had_tail = !mem.tail.is_empty();
         // Taken, not copied: an error from here on reopens the database, which reloads `mem`.
         let mut tail = std::mem::take(&mut mem.tail);
@@ -359,24 +363,30 @@ impl SledStore {
         let mut sealed = Vec::new();
         let mut next_block = mem.next_block;
         let aged = had_tail && now.saturating_sub(mem.tail_since_ms) >= TAIL_MAX_AGE_MS;
-        let mut taken = 0usize;
         while tail.len() >= BLOCK_RECORDS || (aged && !tail.is_empty()) {
             let rest = tail.split_off(tail.len().min(BLOCK_RECORDS));
             let mut chunk = std::mem::replace(&mut tail, rest);
-            for (k, _) in chunk.iter().take(stored.saturating_sub(taken)) {
-                b.remove(&tail_key(k)[..]);
-            }
-            taken = taken.saturating_add(chunk.len());
             let (body, mut summary) = crate::block::encode(&mut chunk);
             summary.chunks = put_chunked(&mut bodies, &block_key(P_BLOCK, next_block), &body, 0);
             b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
             sealed.push((next_block, summary));
             next_block += 1;
         }
-        // What is left of the new records is stored now.
-        let new_from = stored.saturating_sub(taken);
-        for (k, f) in tail.iter().skip(new_from) {
-            b.insert(&tail_key(k)[..], f.encode_to_vec());
+        let mut tail_chunks = mem.tail_chunks.clone();
+        let mut tail_seq = mem.next_tail_seq;
+        let unstored: &[(RecordKey, pb::FlowEvent)] = if sealed.is_empty() {
+            tail.get(stored..).unwrap_or(&[])
+        } else {
+            for seq in tail_chunks.drain(..) {
+                b.remove(&tail_chunk_key(seq)[..]);
+            }
+            &tail
+        };
+        if !unstored.is_empty() {
+            let body = crate::block::encode(&mut unstored.to_vec()).0;
+            b.insert(&tail_chunk_key(tail_seq)[..], body);
+            tail_chunks.push(tail_seq);
+            tail_seq += 1;
         }
         let tail_changed = any_closed || !sealed.is_empty();
         b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
@@ -500,6 +510,8 @@ impl SledStore {
                 mem.tail_since_ms = now;
             }
             mem.tail = tail;
+            mem.tail_chunks = tail_chunks;
+            mem.next_tail_seq = tail_seq;
         }
         for (id, s) in sealed {
             mem.blocks.insert(id, s);
@@ -554,13 +566,27 @@ impl SledStore {
         let mut tail_changed = false;
         for (k, f) in &mem.tail {
             if is_expired(f, cutoff_ms) && work < max {
-                b.remove(&tail_key(k)[..]);
                 removed += 1;
                 work += 1;
                 tail_changed = true;
             } else {
                 out.more |= is_expired(f, cutoff_ms);
                 tail.push((*k, f.clone()));
+            }
+        }
+        let mut tail_seq = mem.next_tail_seq;
+        let mut tail_chunks = mem.tail_chunks.clone();
+        if tail_changed {
+            for seq in tail_chunks.drain(..) {
+                b.remove(&tail_chunk_key(seq)[..]);
+            }
+            if !tail.is_empty() {
+                b.insert(
+                    &tail_chunk_key(tail_seq)[..],
+                    crate::block::encode(&mut tail.clone()).0,
+                );
+                tail_chunks.push(tail_seq);
+                tail_seq += 1;
             }
         }
         // Whole blocks go; the block the cutoff falls into is rewritten with its survivors. Deleting
@@ -660,6 +686,8 @@ impl SledStore {
                 mem.tail_since_ms = 0;
             }
             mem.tail = tail;
+            mem.tail_chunks = tail_chunks;
+            mem.next_tail_seq = tail_seq;
         }
         for id in blocks_gone {
             mem.blocks.remove(&id);
@@ -736,12 +764,9 @@ fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
         .map_or(0, u64::from_be_bytes))
 }
 
-/// Key of a closed record in the tail.
-fn tail_key(k: &RecordKey) -> [u8; RecordKey::LEN + 1] {
-    let mut out = [0u8; RecordKey::LEN + 1];
-    out[0] = crate::schema::P_TAIL;
-    out[1..].copy_from_slice(&k.0);
-    out
+/// Key of one chunk of the tail.
+fn tail_chunk_key(seq: u64) -> [u8; 9] {
+    block_key(crate::schema::P_TAIL, seq)
 }
 
 /// Writes `body` as chunks under `prefix` (none for an empty body), removing chunks past its end of a
@@ -1188,16 +1213,21 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
         }
     }
     let mut tail = Vec::new();
+    let mut tail_chunks = Vec::new();
     for kv in db.scan_prefix(TAIL_KEY) {
         let (k, v) = kv?;
-        let (Some(key), Ok(f)) = (
-            k.get(1..).and_then(RecordKey::from_slice),
-            pb::FlowEvent::decode(v.as_ref()),
-        ) else {
+        let Some(seq) = parse_block_key(&k) else {
             continue;
         };
-        tail.push((key, f));
+        match Block::decode(&v) {
+            Some(b) => tail.extend(b.records()),
+            None => {
+                tracing::warn!("Corrupt tail chunk in the store database; its records are lost.")
+            }
+        }
+        tail_chunks.push(seq);
     }
+    let next_tail_seq = tail_chunks.last().map_or(0, |s| s + 1);
     let mut blocks = BTreeMap::new();
     for kv in db.scan_prefix([P_SUMMARY]) {
         let (k, v) = kv?;
@@ -1216,6 +1246,8 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
         hot,
         open,
         tail_since_ms: if tail.is_empty() { 0 } else { crate::now_ms() },
+        tail_chunks,
+        next_tail_seq,
         tail,
         blocks,
         next_block,

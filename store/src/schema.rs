@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `m` | `m` + name | meta: `schema` (u32 BE), `records` (u64 BE), `nextblock` (u64 BE) |
 //! | `o` | `o` + queue + boot id + flow id | an open flow's record, `pb::FlowEvent` (rewritten as it changes) |
-//! | `t` | `t` + [`RecordKey`] | the tail: a closed record not yet in a block, `pb::FlowEvent` |
+//! | `t` | `t` + chunk seq (u64 BE) | the tail: closed records not yet in a block, one chunk per flush, as block bodies |
 //! | `s` | `s` + block id | that block's [`crate::block::Summary`] |
 //! | `a` | `a` + level + bucket start s (u64 BE) | every dimension's aggregates of one closed bucket (`buckets.rs`) |
 //! | `u` | `u` + day start s | LAN-host usage of one closed day (`buckets.rs`) |
