@@ -596,3 +596,28 @@ async fn status(st: St, req: HttpRequest) -> HttpResponse {
         "epoch": epoch,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_error_kinds_map_to_statuses() {
+        let s = |k: pb::StoreErrorKind| store_error_status(k as i32);
+        assert_eq!(s(pb::StoreErrorKind::BadQuery), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            s(pb::StoreErrorKind::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            s(pb::StoreErrorKind::Internal),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // An old store that sends no kind: its errors are ours, not the client's.
+        assert_eq!(
+            s(pb::StoreErrorKind::Unspecified),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(store_error_status(99), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
