@@ -1,7 +1,7 @@
 //! The storage trait and its sled implementation (layout in `schema.rs`): open flows in memory and
 //! under `o` keys, closed ones in compressed columnar blocks (`block.rs`) found through in-memory
-//! block summaries, aggregates as one compressed value per bucket (`buckets.rs`) with the recent ones
-//! in memory (`hot.rs`). Every flush is one atomic sled batch; retention deletes whole blocks (and
+//! block summaries, aggregates as small per-name keys while a bucket is open and one compressed value
+//! once it is closed (`buckets.rs`), the recent ones in memory (`hot.rs`). Every flush is one atomic sled batch; retention deletes whole blocks (and
 //! rewrites the one block a cutoff falls into, so it stays exact).
 //!
 //! Full disk (issue #8): after an I/O error sled 0.34 keeps a "global error" in that instance until it
@@ -1185,6 +1185,7 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
         }
     }
     let mut open_buckets = BTreeSet::new();
+    let mut open_sums: HashMap<(Level, u64), AggBucket> = HashMap::new();
     for kv in db.scan_prefix([crate::schema::P_OPEN_AGG]) {
         let (k, v) = kv?;
         let (Some((level, bucket, dim, name)), Some(v)) =
@@ -1194,10 +1195,18 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
         };
         open_buckets.insert((level, bucket));
         if dim != Dim::Client as u8 && hot.holds(level, bucket) {
-            let mut m = hot.stored(level, bucket).unwrap_or_default();
-            m.entry((dim, name.to_vec())).or_default().add(&v);
-            hot.put(level, bucket, m);
+            open_sums
+                .entry((level, bucket))
+                .or_default()
+                .entry((dim, name.to_vec()))
+                .or_default()
+                .add(&v);
         }
+    }
+    for ((level, bucket), m) in open_sums {
+        let mut all = hot.stored(level, bucket).unwrap_or_default();
+        buckets::add_all(&mut all, &m);
+        hot.put(level, bucket, all);
     }
     let mut open = OpenSet::default();
     for kv in db.scan_prefix([P_OPEN]) {
