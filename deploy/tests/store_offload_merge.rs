@@ -278,5 +278,23 @@ fn offloaded_download_is_one_record_with_kernel_totals_app_host_and_rule() {
             .any(|e| e["key"] == "files" && e["bytes"].as_u64().unwrap_or(0) >= FILE_BYTES as u64),
         "rule bytes: {rules}"
     );
+    // The merge is counted where an operator looks (the store's heartbeat, every second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = http_get(gw, "/metrics").map(|(_, m)| m).unwrap_or_default();
+        let merged: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("nfguard_store_kernel_ends_merged_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if merged >= 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no merged kernel END counted: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     drop(nfguard);
 }

@@ -42,6 +42,9 @@ struct StoreStats {
     db_size: AtomicU64,
     records: AtomicU64,
     expired: AtomicU64,
+    /// Conntrack ENDs merged into a capture's record, and capture events dropped after one.
+    kernel_merged: AtomicU64,
+    late_dropped: AtomicU64,
     flush: Histogram,
 }
 
@@ -61,6 +64,8 @@ impl StoreStats {
             db_size: z(),
             records: z(),
             expired: z(),
+            kernel_merged: z(),
+            late_dropped: z(),
             flush: Histogram::new(FLUSH_BOUNDS),
         }
     }
@@ -95,6 +100,16 @@ impl StoreStats {
                 g(&self.malformed_body),
             )
             .counter("nfguard_store_expired_records_total", &[], g(&self.expired))
+            .counter(
+                "nfguard_store_kernel_ends_merged_total",
+                &[],
+                g(&self.kernel_merged),
+            )
+            .counter(
+                "nfguard_store_late_events_dropped_total",
+                &[],
+                g(&self.late_dropped),
+            )
             .gauge(
                 "nfguard_store_ingest_lag_seconds",
                 &[],
@@ -350,6 +365,10 @@ impl Ingest {
                 s.batches.fetch_add(1, Ordering::Relaxed);
                 s.records_written
                     .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+                s.kernel_merged
+                    .fetch_add(batch.kernel_merged, Ordering::Relaxed);
+                s.late_dropped
+                    .fetch_add(batch.late_dropped, Ordering::Relaxed);
                 s.ingest_lag_ms.store(
                     batch
                         .oldest_event_ms
