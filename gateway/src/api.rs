@@ -241,16 +241,22 @@ async fn store_call(
             )
         })?;
     match rep.body {
-        // The store's query errors ("bad query: …") are the client's; anything else is ours.
-        Some(pb::store_response::Body::Error(e)) if e.starts_with("bad query") => {
-            Err(error(StatusCode::BAD_REQUEST, e))
-        }
         Some(pb::store_response::Body::Error(e)) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            store_error_status(rep.error_kind),
             format!("store: {e}"),
         )),
         Some(b) => Ok(b),
         None => Err(error(StatusCode::BAD_GATEWAY, "store sent an empty reply")),
+    }
+}
+
+/// The HTTP status for a store error by its kind: the client's mistakes are 400, a store that is
+/// reopening its database 503, anything else 500.
+pub fn store_error_status(kind: i32) -> StatusCode {
+    match pb::StoreErrorKind::try_from(kind) {
+        Ok(pb::StoreErrorKind::BadQuery) => StatusCode::BAD_REQUEST,
+        Ok(pb::StoreErrorKind::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -675,7 +681,27 @@ async fn status(st: St, req: HttpRequest) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_credentials;
+    use super::*;
+
+    #[test]
+    fn store_error_kinds_map_to_statuses() {
+        let s = |k: pb::StoreErrorKind| store_error_status(k as i32);
+        assert_eq!(s(pb::StoreErrorKind::BadQuery), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            s(pb::StoreErrorKind::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            s(pb::StoreErrorKind::Internal),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // An old store that sends no kind: its errors are ours, not the client's.
+        assert_eq!(
+            s(pb::StoreErrorKind::Unspecified),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(store_error_status(99), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {

@@ -6,8 +6,9 @@
 //! the flows started 30 s earlier, the way captures publish them; retention runs every simulated 60 s
 //! (as the store does, `RETENTION_INTERVAL`) with a cutoff WINDOW_S behind the simulated clock, in
 //! `EXPIRE_CHUNK` passes. So a run of a few minutes covers WINDOWS retention windows. After every window
-//! it prints the record count, the size on disk and the keys per kind: if the size kept growing while
-//! the keys stay flat, the growth is sled's, not left-over keys of ours.
+//! it prints the record count, the size on disk and the keys per kind (`o` open records, `s` block summaries (one per block),
+//! `a` aggregate buckets, `u` usage days): if the size kept growing while the keys stay flat, the
+//! growth is sled's, not left-over keys of ours.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -63,10 +64,10 @@ fn main() {
         "flows",
         "records",
         "size MiB",
-        "r keys",
-        "f keys",
-        "i keys",
+        "o keys",
+        "s keys",
         "a keys",
+        "u keys",
         "ingest/s",
         "ingest s",
         "expire s",
@@ -143,10 +144,10 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Keys per kind (`r`, `f`, `i`, `a`), read through a query-free scan of the open database.
+/// Keys per kind (`o`, `s`, `a`, `u`), read through a query-free scan of the open database.
 fn count_keys(store: &SledStore) -> [u64; 4] {
     let mut out = [0u64; 4];
-    for (n, p) in [b'r', b'f', b'i', b'a'].iter().enumerate() {
+    for (n, p) in [b'o', b's', b'a', b'u'].iter().enumerate() {
         out[n] = store.count_prefix(&[*p]).unwrap();
     }
     out

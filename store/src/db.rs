@@ -1,5 +1,8 @@
-//! The storage trait and its sled implementation: atomic batch writes, secondary-index flow queries
-//! (newest first, cursor-paginated), top-N and totals from bucketed aggregates, usage sums, retention.
+//! The storage trait and its sled implementation (layout in `schema.rs`): open flows in memory and
+//! under `o` keys, closed ones in compressed columnar blocks (`block.rs`) found through in-memory
+//! block summaries, aggregates as small per-name keys while a bucket is open and one compressed value
+//! once it is closed (`buckets.rs`), the recent ones in memory (`hot.rs`). Every flush is one atomic sled batch; retention deletes whole blocks (and
+//! rewrites the one block a cutoff falls into, so it stays exact).
 //!
 //! Full disk (issue #8): after an I/O error sled 0.34 keeps a "global error" in that instance until it
 //! is reopened: every later write fails, and so do reads that meet a node needing a split or merge
@@ -8,8 +11,7 @@
 //! (`reserve.rs`) frees, and queries read the last durable state through the fresh handle while writes
 //! stay refused until [`FlowStore::recover`] finds room again.
 
-use std::collections::HashMap;
-use std::ops::Bound;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -18,13 +20,17 @@ use nfguard_proto::pb;
 use prost::Message;
 
 use crate::StoreError;
-use crate::hot::Hot;
-use crate::ingest::Batch;
+use crate::block::{BLOCK_RECORDS, Block, Summary};
+use crate::buckets::{self, AggBucket};
+use crate::hot::{Hot, sum_dim};
+use crate::ingest::{Batch, Known};
+use crate::open::{KERNEL_END, MatchKey, OpenSet, is_capture};
 use crate::reserve::{RESUME_HEADROOM, Reserve};
 use crate::schema::{
-    AggValue, Dim, FlowId, Level, META_RECORDS, META_SCHEMA, P_RECORD, RecordKey, SCHEMA_VERSION,
-    agg_key, app_of, cover, index_key, index_prefix, index_values, parse_agg_key, rule_name,
-    split_agg_key,
+    AggValue, Dim, FlowId, Level, META_NEXT_BLOCK, META_RECORDS, META_SCHEMA, P_BLOCK, P_OPEN,
+    P_SUMMARY, RecordKey, SCHEMA_VERSION, TAIL_KEY, app_of, block_key, bucket_is_open, bucket_key,
+    chunk_key, cover, open_agg_key, open_agg_prefix, parse_agg_key, parse_block_key,
+    parse_bucket_key, parse_open_agg_key, rule_name, usage_key,
 };
 use crate::usage::{self, UsageWindows};
 
@@ -32,13 +38,17 @@ use crate::usage::{self, UsageWindows};
 pub const DEFAULT_PAGE: u32 = 100;
 /// Largest page a query may ask for.
 pub const MAX_PAGE: u32 = 1000;
-/// Entries one flow query may examine; past it the page ends early with a cursor, so a query whose
-/// filters match almost nothing costs bounded time instead of a full scan.
-pub const MAX_SCAN: usize = 100_000;
+/// Blocks one flow query may decode; past it the page ends early with a cursor, so a query whose
+/// filters match almost nothing costs bounded time instead of a full scan (≈ 130 000 records, the
+/// schema-1 bound was 100 000 index entries).
+pub const MAX_SCAN_BLOCKS: usize = 16;
 /// Top-N windows at least this long (s) start at the whole hour (up to 59 minutes more than asked).
 pub const LONG_WINDOW_S: u64 = 6 * 3600;
 /// Top-N entries when the query gives no limit.
 pub const DEFAULT_TOP: u32 = 10;
+/// A tail older than this is sealed into a block even if it is short, so a quiet gateway's closed
+/// flows reach a block within minutes.
+pub const TAIL_MAX_AGE_MS: u64 = 10 * 60_000;
 
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,9 +61,16 @@ pub struct Expired {
 
 /// The store's storage operations. The store process is the only writer.
 pub trait FlowStore: Send + Sync {
-    /// The stored record of a flow, by its bus identity.
+    /// The open record of a flow, by its bus identity.
     fn lookup(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, StoreError>;
-    /// Writes a batch atomically (records, index changes, aggregate increments, record count).
+    /// Ids of open capture records under a conntrack match key (`open.rs`).
+    fn candidates(&self, _key: &MatchKey, _out: &mut Vec<FlowId>) {}
+    /// True when a capture record of this flow was closed by a kernel END.
+    fn kernel_ended(&self, _id: &FlowId) -> bool {
+        false
+    }
+    /// Writes a batch atomically (open records, closed records and blocks, aggregate increments,
+    /// record count).
     fn write(&self, batch: &Batch) -> Result<(), StoreError>;
     /// Makes everything written so far durable.
     fn sync(&self) -> Result<(), StoreError>;
@@ -62,8 +79,8 @@ pub trait FlowStore: Send + Sync {
     fn totals(&self, q: &pb::TotalsQuery, now_ms: u64) -> Result<pb::TotalsReply, StoreError>;
     /// Bytes per LAN host for the UTC day, ISO week and calendar month containing `now_s`.
     fn usage(&self, now_s: u64) -> Result<pb::UsageSnapshot, StoreError>;
-    /// Deletes records last seen before `cutoff_ms` (with their index entries), aggregate buckets that
-    /// end by `cutoff_ms`, and LAN-host usage buckets that end by `usage_cutoff_s`; at most `max` records.
+    /// Deletes records last seen before `cutoff_ms`, aggregate buckets that end by `cutoff_ms`, and
+    /// LAN-host usage days that end by `usage_cutoff_s`; at most `max` records (or one block) a pass.
     fn expire(
         &self,
         cutoff_ms: u64,
@@ -79,6 +96,40 @@ pub trait FlowStore: Send + Sync {
     }
 }
 
+/// A [`FlowStore`] as the ingest batch's view of stored records, conntrack matches included.
+pub struct StoreKnown<'a>(pub &'a dyn FlowStore);
+
+impl Known for StoreKnown<'_> {
+    type Error = StoreError;
+    fn record(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, StoreError> {
+        self.0.lookup(id)
+    }
+    fn candidates(&self, key: &MatchKey, out: &mut Vec<FlowId>) {
+        self.0.candidates(key, out);
+    }
+    fn kernel_ended(&self, id: &FlowId) -> bool {
+        self.0.kernel_ended(id)
+    }
+}
+
+/// What memory mirrors of the database; equal to it after every write (reloaded by a reopen).
+#[derive(Debug, Default)]
+struct Mem {
+    hot: Hot,
+    open: OpenSet,
+    /// Closed records not yet in a block (the `t` key), in closing order.
+    tail: Vec<(RecordKey, pb::FlowEvent)>,
+    /// Wall time (ms) the tail's oldest record arrived; 0 when empty or loaded at open.
+    tail_since_ms: u64,
+    /// Sequence numbers of the tail's stored chunks (`t` keys), and the next one.
+    tail_chunks: Vec<u64>,
+    next_tail_seq: u64,
+    blocks: BTreeMap<u64, Summary>,
+    next_block: u64,
+    /// Buckets that have `n` keys (still open, or closed and not folded yet).
+    open_buckets: BTreeSet<(Level, u64)>,
+}
+
 /// [`FlowStore`] on one sled tree (see `schema` for the key layout).
 pub struct SledStore {
     /// `None` while a reopen swaps it, and after a reopen that failed (until the next one succeeds).
@@ -90,15 +141,15 @@ pub struct SledStore {
     path: PathBuf,
     cache_capacity: u64,
     /// Always locked after `write_lock` when both are taken; never held across an `.await`.
-    hot: Mutex<Hot>,
+    mem: Mutex<Mem>,
     /// The stored record count (`META_RECORDS`), kept by the writer so totals need no disk read.
     records: AtomicU64,
     /// False from a failed write until [`FlowStore::recover`] succeeds: writes are refused meanwhile,
     /// so nothing spends the space the reserve freed for the reopen and for reads.
     writable: AtomicBool,
     reserve: Reserve,
-    /// Serialises read-modify-write of aggregates and the record count between the ingest flush and
-    /// retention, and every reopen (all on blocking threads; never held across an `.await`).
+    /// Serialises writes (ingest flush, retention) and every reopen (all on blocking threads; never
+    /// held across an `.await`).
     write_lock: Mutex<()>,
 }
 
@@ -106,14 +157,15 @@ impl SledStore {
     /// Opens (creating) the database and checks its schema version.
     ///
     /// # Errors
-    /// [`StoreError::Open`] if sled cannot open it, [`StoreError::SchemaTooNew`] for a newer layout.
+    /// [`StoreError::Open`] if sled cannot open it, [`StoreError::SchemaTooNew`] for a newer layout,
+    /// [`StoreError::SchemaOld`] for schema 1.
     ///
     /// It also writes the reserve (see `reserve.rs`) when it is missing or too small; on a disk too full
     /// for it the store still opens, with a warning (a later write error may then leave queries without
     /// a database until space returns).
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
         let db = open_db(path, cache_capacity)?;
-        let hot = load_hot(&db, crate::now_ms() / 1000)?;
+        let mem = load_mem(&db)?;
         let records = read_u64(&db, META_RECORDS)?;
         let reserve = Reserve::new(path);
         let want = crate::reserve::size_for(path);
@@ -132,12 +184,18 @@ impl SledStore {
             generation: AtomicU64::new(0),
             path: path.to_path_buf(),
             cache_capacity,
-            hot: Mutex::new(hot),
+            mem: Mutex::new(mem),
             records: AtomicU64::new(records),
             writable: AtomicBool::new(true),
             reserve,
             write_lock: Mutex::new(()),
         })
+    }
+
+    /// Blocks sealed so far and open records held (diagnostics for the examples).
+    pub fn layout(&self) -> (usize, usize, usize) {
+        let m = self.mem();
+        (m.blocks.len(), m.tail.len(), m.open.len())
     }
 
     /// The open database (a cheap handle clone) and its generation, or [`StoreError::Reopening`] when
@@ -219,7 +277,7 @@ impl SledStore {
         for _ in 0..REOPEN_TRIES {
             match open_db(&self.path, self.cache_capacity) {
                 Ok(db) => {
-                    *self.hot() = load_hot(&db, crate::now_ms() / 1000)?;
+                    *self.mem() = load_mem(&db)?;
                     self.records
                         .store(read_u64(&db, META_RECORDS)?, Ordering::Release);
                     *slot = Some(db);
@@ -259,8 +317,9 @@ impl SledStore {
         })
     }
 
-    fn hot(&self) -> std::sync::MutexGuard<'_, Hot> {
-        self.hot
+    fn mem(&self) -> std::sync::MutexGuard<'_, Mem> {
+        // Writers update it only after their batch applied, so a panic leaves it consistent.
+        self.mem
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -274,61 +333,196 @@ impl SledStore {
 
     /// The body of [`FlowStore::write`]; the caller holds the write lock.
     fn write_with(&self, db: &sled::Db, batch: &Batch) -> Result<(), StoreError> {
+        let now = crate::now_ms();
+        let mut mem = self.mem();
+        mem.hot.advance(now / 1000);
         let mut b = sled::Batch::default();
+        let mut bodies = sled::Batch::default();
+        let mut closed = Vec::new();
+        let mut any_closed = false;
         for p in batch.records.values() {
-            let new_index = index_values(&p.flow);
-            let old_index = p.stored_index.as_deref().unwrap_or(&[]);
-            for (d, v) in old_index {
-                if !new_index.iter().any(|(nd, nv)| nd == d && nv == v) {
-                    b.remove(index_key(*d, v, &p.key));
+            if p.closed {
+                if p.was_open {
+                    b.remove(&p.id.db_key()[..]);
                 }
-            }
-            for (d, v) in &new_index {
-                if !old_index.iter().any(|(od, ov)| od == d && ov == v) {
-                    b.insert(index_key(*d, v, &p.key), &[] as &[u8]);
-                }
-            }
-            b.insert(&p.key.db_key()[..], p.flow.encode_to_vec());
-            if p.stored_index.is_none() {
-                b.insert(&p.id.db_key()[..], &p.key.0[..]);
+                closed.push((p.key, p.flow.clone()));
+                any_closed = true;
+            } else {
+                b.insert(&p.id.db_key()[..], p.flow.encode_to_vec());
             }
         }
-        // The hot cache mirrors the stored value of every bucket it holds (updated below, after the batch
-        // applied; reloaded from disk by a reopen after a failed one), so only the other aggregates are
-        // read back. Iterating the unchanged map twice visits it in the same order.
-        let known: Vec<Option<AggValue>> = {
-            let mut hot = self.hot();
-            hot.advance(crate::now_ms() / 1000);
-            batch
-                .aggs
-                .keys()
-                .map(|k| {
-                    let (dim, level, bucket, name) = parse_agg_key(k)?;
-                    hot.stored(dim, level, bucket, name)
-                })
-                .collect()
+        // Closed records join the tail, stored as one compressed `t` chunk per flush (append-only: a
+        // tail rewritten whole every flush was a sled blob per flush, and one key per record wrote
+        // every record twice uncompressed; both measured to grow the database); full blocks (and an old
+        // tail) are sealed, and the tail's chunks are replaced by one of what is left.
+        let had_tail = !mem.tail.is_empty();
+        // Taken, not copied: an error from here on reopens the database, which reloads `mem`.
+        let mut tail = std::mem::take(&mut mem.tail);
+        let stored = tail.len();
+        tail.extend(closed);
+        let mut sealed = Vec::new();
+        let mut next_block = mem.next_block;
+        let aged = had_tail && now.saturating_sub(mem.tail_since_ms) >= TAIL_MAX_AGE_MS;
+        while tail.len() >= BLOCK_RECORDS || (aged && !tail.is_empty()) {
+            let rest = tail.split_off(tail.len().min(BLOCK_RECORDS));
+            let mut chunk = std::mem::replace(&mut tail, rest);
+            let (body, mut summary) = crate::block::encode(&mut chunk);
+            summary.chunks = put_chunked(&mut bodies, &block_key(P_BLOCK, next_block), &body, 0);
+            b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
+            sealed.push((next_block, summary));
+            next_block += 1;
+        }
+        let mut tail_chunks = mem.tail_chunks.clone();
+        let mut tail_seq = mem.next_tail_seq;
+        let unstored: &[(RecordKey, pb::FlowEvent)] = if sealed.is_empty() {
+            tail.get(stored..).unwrap_or(&[])
+        } else {
+            for seq in tail_chunks.drain(..) {
+                b.remove(&tail_chunk_key(seq)[..]);
+            }
+            &tail
         };
-        for ((k, d), known) in batch.aggs.iter().zip(known) {
-            let mut v = match known {
-                Some(v) => v,
-                None => db
-                    .get(k)?
-                    .and_then(|v| AggValue::decode(&v))
-                    .unwrap_or_default(),
-            };
-            v.add(d);
-            b.insert(k.as_slice(), &v.encode()[..]);
+        if !unstored.is_empty() {
+            let body = crate::block::encode(&mut unstored.to_vec()).0;
+            b.insert(&tail_chunk_key(tail_seq)[..], body);
+            tail_chunks.push(tail_seq);
+            tail_seq += 1;
         }
-        let count = read_u64(db, META_RECORDS)?.saturating_add(batch.new_records);
-        b.insert(META_RECORDS, &count.to_be_bytes()[..]);
-        db.apply_batch(b)?;
-        self.records.store(count, Ordering::Release);
-        let mut hot = self.hot();
-        hot.advance(crate::now_ms() / 1000);
+        let tail_changed = any_closed || !sealed.is_empty();
+        b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
+        // Aggregates: an open bucket's touched names as small `n` keys, a closed bucket rewritten whole
+        // (with its `n` keys folded in), starting from the hot copy when held.
+        let now_s = now / 1000;
+        let mut groups: HashMap<(Level, u64), AggBucket> = HashMap::new();
         for (k, d) in &batch.aggs {
-            if let Some((dim, level, bucket, name)) = parse_agg_key(k) {
-                hot.add(dim, level, bucket, name, d);
+            let Some((dim, level, bucket, name)) = parse_agg_key(k) else {
+                continue;
+            };
+            let Some(level) = Level::from_u8(level) else {
+                continue;
+            };
+            groups
+                .entry((level, bucket))
+                .or_default()
+                .entry((dim, name.to_vec()))
+                .or_default()
+                .add(d);
+        }
+        for due in &mem.open_buckets {
+            if !bucket_is_open(due.0, due.1, now_s) {
+                groups.entry(*due).or_default();
             }
+        }
+        let mut hot_puts = Vec::new();
+        let mut now_open = Vec::new();
+        let mut folded = Vec::new();
+        let client = Dim::Client as u8;
+        for ((level, bucket), delta) in groups {
+            let held = mem.hot.stored(level, bucket);
+            if bucket_is_open(level, bucket, now_s) {
+                for ((dim, name), d) in &delta {
+                    let k = open_agg_key(level, bucket, *dim, name);
+                    let mut v = match &held {
+                        Some(h) if *dim != client => {
+                            h.get(&(*dim, name.clone())).copied().unwrap_or_default()
+                        }
+                        _ => db
+                            .get(&k)?
+                            .and_then(|v| AggValue::decode(&v))
+                            .unwrap_or_default(),
+                    };
+                    v.add(d);
+                    b.insert(k, &v.encode()[..]);
+                }
+                if let Some(mut h) = held {
+                    for ((dim, name), d) in delta {
+                        if dim != client {
+                            h.entry((dim, name)).or_default().add(&d);
+                        }
+                    }
+                    hot_puts.push((level, bucket, h));
+                }
+                now_open.push((level, bucket));
+                continue;
+            }
+            let from_hot = held.is_some();
+            let mut agg = match held {
+                Some(h) => h,
+                None => read_bucket(db, &bucket_key(level, bucket))?,
+            };
+            let mut usage = if level == Level::Day {
+                read_bucket(db, &usage_key(bucket))?
+            } else {
+                AggBucket::default()
+            };
+            for kv in db.scan_prefix(open_agg_prefix(level, bucket)) {
+                let (k, v) = kv?;
+                if let (Some((_, _, dim, name)), Some(v)) =
+                    (parse_open_agg_key(&k), AggValue::decode(&v))
+                {
+                    if dim == client {
+                        usage.entry((dim, name.to_vec())).or_default().add(&v);
+                    } else if !from_hot {
+                        agg.entry((dim, name.to_vec())).or_default().add(&v);
+                    }
+                }
+                b.remove(k);
+            }
+            for ((dim, name), d) in delta {
+                let into = if dim == client { &mut usage } else { &mut agg };
+                into.entry((dim, name)).or_default().add(&d);
+            }
+            if !agg.is_empty() {
+                b.insert(&bucket_key(level, bucket)[..], buckets::encode(&agg));
+            }
+            if !usage.is_empty() {
+                b.insert(&usage_key(bucket)[..], buckets::encode(&usage));
+            }
+            hot_puts.push((level, bucket, agg));
+            folded.push((level, bucket));
+        }
+        let count = self
+            .records
+            .load(Ordering::Acquire)
+            .saturating_add(batch.new_records);
+        b.insert(META_RECORDS, &count.to_be_bytes()[..]);
+        // Bodies first: a body without its summary (a crash in between) is never read, and is
+        // overwritten or removed at the next open (its id is not below `next_block`).
+        db.open_tree(crate::schema::BLOCKS_TREE)?
+            .apply_batch(bodies)?;
+        db.apply_batch(b)?;
+        // Applied: memory follows.
+        self.records.store(count, Ordering::Release);
+        for p in batch.records.values() {
+            if p.closed {
+                mem.open.remove(&p.id);
+                if is_capture(&p.id) && p.flow.end_reason == KERNEL_END {
+                    mem.open.note_kernel_ended(p.id, now);
+                }
+            } else {
+                mem.open.insert(p.id, p.flow.clone());
+            }
+        }
+        if tail_changed {
+            if tail.is_empty() {
+                mem.tail_since_ms = 0;
+            } else if !had_tail || !sealed.is_empty() {
+                mem.tail_since_ms = now;
+            }
+            mem.tail = tail;
+            mem.tail_chunks = tail_chunks;
+            mem.next_tail_seq = tail_seq;
+        }
+        for (id, s) in sealed {
+            mem.blocks.insert(id, s);
+        }
+        mem.next_block = next_block;
+        for (level, bucket, m) in hot_puts {
+            mem.hot.put(level, bucket, m);
+        }
+        mem.open_buckets.extend(now_open);
+        for f in folded {
+            mem.open_buckets.remove(&f);
         }
         Ok(())
     }
@@ -341,70 +535,168 @@ impl SledStore {
         usage_cutoff_s: u64,
         max: usize,
     ) -> Result<Expired, StoreError> {
+        use crate::retention::is_expired;
+        let mut mem = self.mem();
         let mut out = Expired::default();
         let mut b = sled::Batch::default();
-        let mut removed = 0u64;
-        let lo = vec![P_RECORD];
-        let hi = RecordKey::lowest_at(cutoff_ms).db_key().to_vec();
-        for kv in db.range(lo..hi) {
-            if removed as usize >= max {
+        // Bodies go before their summaries (a summary whose body is gone is skipped by queries and
+        // removed by the next pass); a rewritten block's new body, under a new id, goes in first.
+        let blocks_tree = db.open_tree(crate::schema::BLOCKS_TREE)?;
+        let mut gone_bodies = sled::Batch::default();
+        let mut new_bodies = sled::Batch::default();
+        let mut next_block = mem.next_block;
+        // `work` bounds a pass: one per open or tail record deleted, one per whole block deleted (two
+        // key removals), the record count of a block rewritten around the cutoff.
+        let mut removed = 0usize;
+        let mut work = 0usize;
+        let mut open_gone = Vec::new();
+        for (id, f) in mem.open.iter() {
+            if is_expired(f, cutoff_ms) {
+                if work >= max {
+                    out.more = true;
+                    break;
+                }
+                open_gone.push(*id);
+                b.remove(&id.db_key()[..]);
+                removed += 1;
+                work += 1;
+            }
+        }
+        let mut tail = Vec::with_capacity(mem.tail.len());
+        let mut tail_changed = false;
+        for (k, f) in &mem.tail {
+            if is_expired(f, cutoff_ms) && work < max {
+                removed += 1;
+                work += 1;
+                tail_changed = true;
+            } else {
+                out.more |= is_expired(f, cutoff_ms);
+                tail.push((*k, f.clone()));
+            }
+        }
+        let mut tail_seq = mem.next_tail_seq;
+        let mut tail_chunks = mem.tail_chunks.clone();
+        if tail_changed {
+            for seq in tail_chunks.drain(..) {
+                b.remove(&tail_chunk_key(seq)[..]);
+            }
+            if !tail.is_empty() {
+                b.insert(
+                    &tail_chunk_key(tail_seq)[..],
+                    crate::block::encode(&mut tail.clone()).0,
+                );
+                tail_chunks.push(tail_seq);
+                tail_seq += 1;
+            }
+        }
+        // Whole blocks go; the block the cutoff falls into is rewritten with its survivors. Deleting
+        // all expired blocks in one batch also keeps sled from rewriting the leaves that hold them once
+        // per pass.
+        let mut blocks_gone = Vec::new();
+        let mut blocks_new = Vec::new();
+        for (id, s) in &mem.blocks {
+            if s.min_last_ms >= cutoff_ms {
+                continue;
+            }
+            if work >= max {
                 out.more = true;
                 break;
             }
-            let (k, v) = kv?;
-            let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
-                b.remove(k);
+            let count = usize::try_from(s.count).unwrap_or(usize::MAX);
+            let (bk, sk) = (block_key(P_BLOCK, *id), block_key(P_SUMMARY, *id));
+            if s.max_last_ms < cutoff_ms {
+                put_chunked(&mut gone_bodies, &bk, &[], s.chunks);
+                b.remove(&sk[..]);
+                blocks_gone.push(*id);
+                removed = removed.saturating_add(count);
+                work += 1;
                 continue;
-            };
-            let flow = pb::FlowEvent::decode(v.as_ref()).ok();
-            if let Some(f) = &flow {
-                if !crate::retention::is_expired(f, cutoff_ms) {
-                    continue;
-                }
-                for (d, val) in index_values(f) {
-                    b.remove(index_key(d, &val, &key));
-                }
-                if let Some(id) = FlowId::from_pb(f.flow.as_ref()) {
-                    b.remove(&id.db_key()[..]);
-                }
             }
-            b.remove(k);
-            removed += 1;
+            let survivors: Vec<(RecordKey, pb::FlowEvent)> =
+                match get_chunked(&blocks_tree, &bk)?.and_then(|v| Block::decode(&v)) {
+                    Some(blk) => blk
+                        .records()
+                        .into_iter()
+                        .filter(|(_, f)| !is_expired(f, cutoff_ms))
+                        .collect(),
+                    None => Vec::new(),
+                };
+            removed = removed.saturating_add(count.saturating_sub(survivors.len()));
+            work = work.saturating_add(count);
+            put_chunked(&mut gone_bodies, &bk, &[], s.chunks);
+            b.remove(&sk[..]);
+            blocks_gone.push(*id);
+            if !survivors.is_empty() {
+                let mut survivors = survivors;
+                let (body, mut summary) = crate::block::encode(&mut survivors);
+                let nk = block_key(P_BLOCK, next_block);
+                summary.chunks = put_chunked(&mut new_bodies, &nk, &body, 0);
+                b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
+                blocks_new.push((next_block, summary));
+                next_block += 1;
+            }
         }
-        out.records = removed;
+        out.records = removed as u64;
         let cutoff_s = cutoff_ms / 1000;
-        for dim in [
-            Dim::App,
-            Dim::Host,
-            Dim::Verdict,
-            Dim::Rule,
-            Dim::Total,
-            Dim::Client,
-        ] {
-            let cut = if dim == Dim::Client {
-                usage_cutoff_s
-            } else {
-                cutoff_s
-            };
-            for level in Level::ALL {
-                // A bucket goes once all of it is older than the cutoff.
-                let end = (cut + 1).saturating_sub(level.secs());
-                self.hot().expire(dim as u8, level as u8, end);
-                for kv in db.range(agg_key(dim, level, 0, b"")..agg_key(dim, level, end, b"")) {
-                    if out.aggregates as usize >= max {
-                        out.more = true;
-                        break;
-                    }
-                    let (k, _) = kv?;
-                    b.remove(k);
-                    out.aggregates += 1;
+        let mut aggs = 0usize;
+        for level in Level::ALL {
+            // A bucket goes once all of it is older than the cutoff.
+            let end = (cutoff_s + 1).saturating_sub(level.secs());
+            mem.hot.expire(level, end);
+            for kv in db
+                .range(bucket_key(level, 0)..bucket_key(level, end))
+                .chain(db.range(open_agg_prefix(level, 0)..open_agg_prefix(level, end)))
+            {
+                if aggs >= max {
+                    out.more = true;
+                    break;
                 }
+                let (k, _) = kv?;
+                b.remove(k);
+                aggs += 1;
             }
         }
-        let count = read_u64(db, META_RECORDS)?.saturating_sub(removed);
+        let end = (usage_cutoff_s + 1).saturating_sub(Level::Day.secs());
+        for kv in db.range(usage_key(0)..usage_key(end)) {
+            if aggs >= max {
+                out.more = true;
+                break;
+            }
+            let (k, _) = kv?;
+            b.remove(k);
+            aggs += 1;
+        }
+        out.aggregates = aggs as u64;
+        let count = self
+            .records
+            .load(Ordering::Acquire)
+            .saturating_sub(out.records);
         b.insert(META_RECORDS, &count.to_be_bytes()[..]);
+        b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
+        blocks_tree.apply_batch(new_bodies)?;
         db.apply_batch(b)?;
+        blocks_tree.apply_batch(gone_bodies)?;
+        mem.next_block = next_block;
         self.records.store(count, Ordering::Release);
+        for id in open_gone {
+            mem.open.remove(&id);
+        }
+        if tail_changed {
+            if tail.is_empty() {
+                mem.tail_since_ms = 0;
+            }
+            mem.tail = tail;
+            mem.tail_chunks = tail_chunks;
+            mem.next_tail_seq = tail_seq;
+        }
+        for id in blocks_gone {
+            mem.blocks.remove(&id);
+        }
+        mem.open_buckets
+            .retain(|(l, bk)| bk.saturating_add(l.secs()) > cutoff_s);
+        for (id, s) in blocks_new {
+            mem.blocks.insert(id, s);
+        }
         Ok(out)
     }
 
@@ -419,10 +711,10 @@ impl SledStore {
         let mut out: HashMap<Vec<u8>, AggValue> = HashMap::new();
         let mut cold = Vec::new();
         {
-            let hot = self.hot();
+            let mem = self.mem();
             for (level, a, b) in cover(since_s, until_s) {
-                if hot.holds(level, a) {
-                    hot.sum_into(dim, level, a, b, &mut out);
+                if mem.hot.holds(level, a) {
+                    mem.hot.sum_into(dim, level, a, b, &mut out);
                 } else {
                     cold.push((level, a, b));
                 }
@@ -434,13 +726,23 @@ impl SledStore {
         let cold = self.read(|db| {
             let mut part: HashMap<Vec<u8>, AggValue> = HashMap::new();
             for (level, a, b) in &cold {
-                for kv in db.range(agg_key(dim, *level, *a, b"")..agg_key(dim, *level, *b, b"")) {
+                for kv in db.range(bucket_key(*level, *a)..bucket_key(*level, *b)) {
                     let (k, v) = kv?;
-                    let (Some((_, name)), Some(v)) = (split_agg_key(&k), AggValue::decode(&v))
-                    else {
+                    if parse_bucket_key(&k).is_none() {
                         continue;
-                    };
-                    part.entry(name.to_vec()).or_default().add(&v);
+                    }
+                    if let Some(m) = buckets::decode(&v) {
+                        sum_dim(&m, dim, &mut part);
+                    }
+                }
+                for kv in db.range(open_agg_prefix(*level, *a)..open_agg_prefix(*level, *b)) {
+                    let (k, v) = kv?;
+                    if let (Some((_, _, d, name)), Some(v)) =
+                        (parse_open_agg_key(&k), AggValue::decode(&v))
+                        && d == dim as u8
+                    {
+                        part.entry(name.to_vec()).or_default().add(&v);
+                    }
                 }
             }
             Ok(part)
@@ -455,17 +757,56 @@ impl SledStore {
 /// Open attempts per reopen, 20 ms apart: in-flight reads must drop their handles first.
 const REOPEN_TRIES: usize = 50;
 
-fn record(db: &sled::Db, key: &RecordKey) -> Result<Option<pb::FlowEvent>, StoreError> {
-    Ok(db
-        .get(key.db_key())?
-        .and_then(|v| pb::FlowEvent::decode(v.as_ref()).ok()))
-}
-
 fn read_u64(db: &sled::Db, key: &[u8]) -> Result<u64, StoreError> {
     Ok(db
         .get(key)?
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
         .map_or(0, u64::from_be_bytes))
+}
+
+/// Key of one chunk of the tail.
+fn tail_chunk_key(seq: u64) -> [u8; 9] {
+    block_key(crate::schema::P_TAIL, seq)
+}
+
+/// Writes `body` as chunks under `prefix` (none for an empty body), removing chunks past its end of a
+/// previous version that had `old` chunks; returns the chunk count.
+fn put_chunked(b: &mut sled::Batch, prefix: &[u8], body: &[u8], old: u32) -> u32 {
+    let mut n = 0u16;
+    for c in body.chunks(crate::schema::BLOCK_CHUNK) {
+        b.insert(chunk_key(prefix, n), c);
+        n = n.saturating_add(1);
+    }
+    for stale in u32::from(n)..old {
+        b.remove(chunk_key(prefix, u16::try_from(stale).unwrap_or(u16::MAX)));
+    }
+    u32::from(n)
+}
+
+/// The body stored by [`put_chunked`] under `prefix`, `None` when there is none.
+fn get_chunked(db: &sled::Tree, prefix: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut out = Vec::new();
+    let mut any = false;
+    for kv in db.scan_prefix(prefix) {
+        let (k, v) = kv?;
+        if k.len() != prefix.len() + 2 {
+            continue;
+        }
+        any = true;
+        out.extend_from_slice(&v);
+    }
+    Ok(any.then_some(out))
+}
+
+/// One stored bucket (empty when absent; a corrupt one is replaced, with a warning).
+fn read_bucket(db: &sled::Db, key: &[u8]) -> Result<AggBucket, StoreError> {
+    Ok(match db.get(key)? {
+        Some(v) => buckets::decode(&v).unwrap_or_else(|| {
+            tracing::warn!("Corrupt aggregate bucket in the store database; starting it over.");
+            AggBucket::default()
+        }),
+        None => AggBucket::default(),
+    })
 }
 
 /// Query filters, normalised once.
@@ -486,21 +827,6 @@ impl Filter<'_> {
             && (self.verdict.is_empty() || f.verdict == self.verdict)
             && (self.rule.is_empty() || rule_name(&f.rule) == self.rule || f.rule == self.rule)
     }
-
-    /// The index to walk: the filter likely to match fewest records first.
-    fn index(&self) -> Option<(Dim, Vec<u8>)> {
-        if !self.host.is_empty() {
-            Some((Dim::Host, self.host.to_ascii_lowercase().into_bytes()))
-        } else if !self.rule.is_empty() {
-            Some((Dim::Rule, self.rule.as_bytes().to_vec()))
-        } else if !self.app.is_empty() {
-            Some((Dim::App, self.app.to_ascii_lowercase().into_bytes()))
-        } else if !self.verdict.is_empty() {
-            Some((Dim::Verdict, self.verdict.as_bytes().to_vec()))
-        } else {
-            None
-        }
-    }
 }
 
 fn since_until_s(since_ms: u64, until_ms: u64, now_ms: u64) -> (u64, u64) {
@@ -517,15 +843,15 @@ fn since_until_s(since_ms: u64, until_ms: u64, now_ms: u64) -> (u64, u64) {
 
 impl FlowStore for SledStore {
     fn lookup(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, StoreError> {
-        self.read(|db| {
-            let Some(k) = db.get(id.db_key())? else {
-                return Ok(None);
-            };
-            let Some(key) = RecordKey::from_slice(&k) else {
-                return Ok(None);
-            };
-            Ok(record(db, &key)?.map(|f| (key, f)))
-        })
+        Ok(self.mem().open.get(id))
+    }
+
+    fn candidates(&self, key: &MatchKey, out: &mut Vec<FlowId>) {
+        self.mem().open.candidates(key, out);
+    }
+
+    fn kernel_ended(&self, id: &FlowId) -> bool {
+        self.mem().open.kernel_ended(id)
     }
 
     fn write(&self, batch: &Batch) -> Result<(), StoreError> {
@@ -548,7 +874,7 @@ impl FlowStore for SledStore {
                 "after_key is not a cursor from a previous page",
             ));
         }
-        self.read(|db| flows_in(db, q))
+        self.flows_page(q)
     }
 
     fn top(&self, q: &pb::TopQuery, now_ms: u64) -> Result<pb::TopReply, StoreError> {
@@ -615,10 +941,6 @@ impl FlowStore for SledStore {
         self.mutate(|db| self.expire_with(db, cutoff_ms, usage_cutoff_s, max))
     }
 
-    fn records(&self) -> Result<u64, StoreError> {
-        Ok(self.records.load(Ordering::Acquire))
-    }
-
     fn recover(&self) -> Result<(), StoreError> {
         let _guard = self.lock();
         if self.writable.load(Ordering::Acquire) {
@@ -646,6 +968,10 @@ impl FlowStore for SledStore {
         Ok(())
     }
 
+    fn records(&self) -> Result<u64, StoreError> {
+        Ok(self.records.load(Ordering::Acquire))
+    }
+
     fn size_on_disk(&self) -> u64 {
         // sled's own size_on_disk fails when a snapshot file vanishes mid-walk (seen at 1 M records):
         // sum what can be read instead.
@@ -653,85 +979,133 @@ impl FlowStore for SledStore {
     }
 }
 
-/// One flow query through one handle (see [`FlowStore::flows`]); the cursor is already validated.
-fn flows_in(db: &sled::Db, q: &pb::FlowQuery) -> Result<pb::FlowPage, StoreError> {
-    let limit = match q.limit {
-        0 => DEFAULT_PAGE,
-        n => n.min(MAX_PAGE),
-    } as usize;
-    let filter = Filter {
-        app: q.app.trim(),
-        host: q.host.trim(),
-        verdict: q.verdict.trim(),
-        rule: q.rule.trim(),
-    };
-    let lower = RecordKey::lowest_at(q.since_unix_ms);
-    // Exclusive upper bound: the cursor, else the first key after `until`.
-    let upper = match RecordKey::from_slice(&q.after_key) {
-        Some(k) => Some(k),
-        None if q.until_unix_ms == 0 || q.until_unix_ms == u64::MAX => None,
-        None => Some(RecordKey::lowest_at(q.until_unix_ms.saturating_add(1))),
-    };
-    let mut page = pb::FlowPage::default();
-    let mut scanned = 0usize;
-    let mut last_key = None;
-    let push = |key: RecordKey, flow: pb::FlowEvent, page: &mut pb::FlowPage| {
-        page.flows.push(pb::FlowRecord {
-            key: key.0.to_vec(),
-            flow: Some(flow),
-        });
-    };
-    match filter.index() {
-        Some((dim, value)) => {
-            let prefix = index_prefix(dim, &value);
-            let lo = [prefix.as_slice(), &lower.0].concat();
-            let hi = match upper {
-                Some(u) => Bound::Excluded([prefix.as_slice(), &u.0].concat()),
-                None => Bound::Excluded([prefix.as_slice(), &[0xff; RecordKey::LEN + 1]].concat()),
+impl SledStore {
+    /// One flow query: newest first below the cursor. Open and tail records come from memory; blocks
+    /// whose summary may match are decoded newest-last-key first until the page is full and no
+    /// remaining block can hold a newer match (or [`MAX_SCAN_BLOCKS`] were read: then the page ends at
+    /// the next block's newest key, with a cursor).
+    fn flows_page(&self, q: &pb::FlowQuery) -> Result<pb::FlowPage, StoreError> {
+        let limit = match q.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        } as usize;
+        let filter = Filter {
+            app: q.app.trim(),
+            host: q.host.trim(),
+            verdict: q.verdict.trim(),
+            rule: q.rule.trim(),
+        };
+        let lower = RecordKey::lowest_at(q.since_unix_ms);
+        // Exclusive upper bound: the cursor, else the first key after `until`.
+        let upper = match RecordKey::from_slice(&q.after_key) {
+            Some(k) => Some(k),
+            None if q.until_unix_ms == 0 || q.until_unix_ms == u64::MAX => None,
+            None => Some(RecordKey::lowest_at(q.until_unix_ms.saturating_add(1))),
+        };
+        let in_range = |k: &RecordKey| *k >= lower && upper.is_none_or(|u| *k < u);
+        let mut out: Vec<(RecordKey, pb::FlowEvent)> = Vec::new();
+        let blocks: Vec<(u64, RecordKey)> = {
+            let mem = self.mem();
+            // Keys first, clones only of the page's records.
+            let mut hits: Vec<(RecordKey, &pb::FlowEvent)> = mem
+                .open
+                .newest_below(upper)
+                .take_while(|(k, _)| *k >= lower)
+                .filter(|(_, f)| filter.matches(f))
+                .take(limit)
+                .chain(
+                    mem.tail
+                        .iter()
+                        .map(|(k, f)| (*k, f))
+                        .filter(|(k, f)| in_range(k) && filter.matches(f)),
+                )
+                .collect();
+            if hits.len() > limit {
+                hits.select_nth_unstable_by(limit, |a, b| b.0.cmp(&a.0));
+                hits.truncate(limit);
+            }
+            out.extend(hits.into_iter().map(|(k, f)| (k, f.clone())));
+            let mut v: Vec<(u64, RecordKey)> = mem
+                .blocks
+                .iter()
+                .filter(|(_, s)| {
+                    s.max_key >= lower
+                        && upper.is_none_or(|u| s.min_key < u)
+                        && s.may_match(filter.app, filter.host, filter.verdict, filter.rule)
+                })
+                .map(|(id, s)| (*id, s.max_key))
+                .collect();
+            v.sort_by_key(|b| std::cmp::Reverse(b.1));
+            v
+        };
+        let settle = |out: &mut Vec<(RecordKey, pb::FlowEvent)>| {
+            out.sort_by_key(|b| std::cmp::Reverse(b.0));
+            out.truncate(limit);
+        };
+        settle(&mut out);
+        let mut stopped_at = None;
+        let mut decoded = 0usize;
+        for (id, max_key) in blocks {
+            if out.len() >= limit && out.last().is_some_and(|l| max_key < l.0) {
+                break;
+            }
+            if decoded >= MAX_SCAN_BLOCKS {
+                stopped_at = Some(max_key);
+                break;
+            }
+            let Some(v) = self.read(|db| {
+                get_chunked(
+                    &db.open_tree(crate::schema::BLOCKS_TREE)?,
+                    &block_key(P_BLOCK, id),
+                )
+            })?
+            else {
+                continue;
             };
-            for kv in db.range((Bound::Included(lo), hi)).rev() {
-                let (k, _) = kv?;
-                let Some(key) = k.get(prefix.len()..).and_then(RecordKey::from_slice) else {
-                    continue;
-                };
-                scanned += 1;
-                last_key = Some(key);
-                if let Some(flow) = record(db, &key)?
-                    && filter.matches(&flow)
-                {
-                    push(key, flow, &mut page);
+            let Some(blk) = Block::decode(&v) else {
+                tracing::warn!(block = id, "Corrupt block in the store database; skipped.");
+                continue;
+            };
+            decoded += 1;
+            let f = blk.resolve_filters(filter.app, filter.host, filter.verdict, filter.rule);
+            let mut found = 0;
+            for i in (0..blk.len()).rev() {
+                let Some(k) = blk.keys.get(i) else { continue };
+                if *k < lower {
+                    break;
                 }
-                if page.flows.len() >= limit || scanned >= MAX_SCAN {
+                if !in_range(k) || !blk.matches(i, &f) {
+                    continue;
+                }
+                if let Some(r) = blk.record(i) {
+                    out.push((*k, r));
+                    found += 1;
+                }
+                if found >= limit {
                     break;
                 }
             }
+            settle(&mut out);
         }
-        None => {
-            let lo = Bound::Included(lower.db_key().to_vec());
-            let hi = match upper {
-                Some(u) => Bound::Excluded(u.db_key().to_vec()),
-                None => Bound::Excluded(vec![P_RECORD + 1]),
-            };
-            for kv in db.range((lo, hi)).rev() {
-                let (k, v) = kv?;
-                let Some(key) = k.get(1..).and_then(RecordKey::from_slice) else {
-                    continue;
-                };
-                scanned += 1;
-                last_key = Some(key);
-                if let Ok(flow) = pb::FlowEvent::decode(v.as_ref()) {
-                    push(key, flow, &mut page);
-                }
-                if page.flows.len() >= limit {
-                    break;
-                }
-            }
+        if let Some(bound) = stopped_at {
+            // Keys up to the unread block's newest are not settled yet: the next page starts there.
+            out.retain(|(k, _)| *k > bound);
         }
+        let mut page = pb::FlowPage::default();
+        if out.len() >= limit {
+            page.next_key = out.last().map(|(k, _)| k.0.to_vec()).unwrap_or_default();
+        } else if let Some(bound) = stopped_at {
+            page.next_key = bound.successor().0.to_vec();
+        }
+        page.flows = out
+            .into_iter()
+            .map(|(k, f)| pb::FlowRecord {
+                key: k.0.to_vec(),
+                flow: Some(f),
+            })
+            .collect();
+        Ok(page)
     }
-    if page.flows.len() >= limit || scanned >= MAX_SCAN {
-        page.next_key = last_key.map(|k| k.0.to_vec()).unwrap_or_default();
-    }
-    Ok(page)
 }
 
 /// LAN-host usage through one handle (see [`FlowStore::usage`]).
@@ -739,19 +1113,38 @@ fn usage_in(db: &sled::Db, now_s: u64) -> Result<pb::UsageSnapshot, StoreError> 
     let w = UsageWindows::at(now_s);
     let mut hosts: HashMap<Vec<u8>, pb::HostUsage> = HashMap::new();
     let from = w.week_start.min(w.month_start);
-    for kv in db.range(
-        agg_key(Dim::Client, Level::Day, from, b"")
-            ..agg_key(Dim::Client, Level::Day, w.day_start + 86_400, b""),
-    ) {
+    for kv in db.range(usage_key(from)..usage_key(w.day_start + 86_400)) {
         let (k, v) = kv?;
-        let (Some((bucket, name)), Some(v)) = (split_agg_key(&k), AggValue::decode(&v)) else {
+        let (Some(day), Some(m)) = (parse_block_key(&k), buckets::decode(&v)) else {
             continue;
         };
+        for ((dim, name), v) in m {
+            if dim != Dim::Client as u8 {
+                continue;
+            }
+            let h = hosts.entry(name.clone()).or_insert_with(|| pb::HostUsage {
+                ip: name,
+                ..Default::default()
+            });
+            usage::add(h, &w, day, v.bytes);
+        }
+    }
+    for kv in db
+        .range(open_agg_prefix(Level::Day, from)..open_agg_prefix(Level::Day, w.day_start + 86_400))
+    {
+        let (k, v) = kv?;
+        let (Some((_, day, dim, name)), Some(v)) = (parse_open_agg_key(&k), AggValue::decode(&v))
+        else {
+            continue;
+        };
+        if dim != Dim::Client as u8 {
+            continue;
+        }
         let h = hosts.entry(name.to_vec()).or_insert_with(|| pb::HostUsage {
             ip: name.to_vec(),
             ..Default::default()
         });
-        usage::add(h, &w, bucket, v.bytes);
+        usage::add(h, &w, day, v.bytes);
     }
     let mut hosts: Vec<pb::HostUsage> = hosts.into_values().collect();
     hosts.sort_by(|a, b| a.ip.cmp(&b.ip));
@@ -773,27 +1166,102 @@ fn is_no_space(e: &StoreError) -> bool {
     }
 }
 
-/// Reads the hot aggregates (all hour and day buckets, minute buckets of the hot window) at open.
-fn load_hot(db: &sled::Db, now_s: u64) -> Result<Hot, StoreError> {
+/// Everything memory mirrors, read at open: hot aggregates (all hour and day buckets, minute buckets
+/// of the hot window), open records, the tail, block summaries.
+fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
+    let now_s = crate::now_ms() / 1000;
     let mut hot = Hot::new(now_s);
-    for dim in [Dim::App, Dim::Host, Dim::Verdict, Dim::Rule, Dim::Total] {
-        for level in Level::ALL {
-            let from = if level == Level::Minute {
-                hot.minute_floor
-            } else {
-                0
-            };
-            for kv in db.range(agg_key(dim, level, from, b"")..agg_key(dim, level, u64::MAX, b"")) {
-                let (k, v) = kv?;
-                if let (Some((d, l, bucket, name)), Some(v)) =
-                    (parse_agg_key(&k), AggValue::decode(&v))
-                {
-                    hot.add(d, l, bucket, name, &v);
-                }
+    for level in Level::ALL {
+        let from = if level == Level::Minute {
+            hot.minute_floor
+        } else {
+            0
+        };
+        for kv in db.range(bucket_key(level, from)..=bucket_key(level, u64::MAX)) {
+            let (k, v) = kv?;
+            if let (Some((l, bucket)), Some(m)) = (parse_bucket_key(&k), buckets::decode(&v)) {
+                hot.put(l, bucket, m);
             }
         }
     }
-    Ok(hot)
+    let mut open_buckets = BTreeSet::new();
+    let mut open_sums: HashMap<(Level, u64), AggBucket> = HashMap::new();
+    for kv in db.scan_prefix([crate::schema::P_OPEN_AGG]) {
+        let (k, v) = kv?;
+        let (Some((level, bucket, dim, name)), Some(v)) =
+            (parse_open_agg_key(&k), AggValue::decode(&v))
+        else {
+            continue;
+        };
+        open_buckets.insert((level, bucket));
+        if dim != Dim::Client as u8 && hot.holds(level, bucket) {
+            open_sums
+                .entry((level, bucket))
+                .or_default()
+                .entry((dim, name.to_vec()))
+                .or_default()
+                .add(&v);
+        }
+    }
+    for ((level, bucket), m) in open_sums {
+        let mut all = hot.stored(level, bucket).unwrap_or_default();
+        buckets::add_all(&mut all, &m);
+        hot.put(level, bucket, all);
+    }
+    let mut open = OpenSet::default();
+    for kv in db.scan_prefix([P_OPEN]) {
+        let (k, v) = kv?;
+        let Ok(f) = pb::FlowEvent::decode(v.as_ref()) else {
+            continue;
+        };
+        let Some(id) = FlowId::from_pb(f.flow.as_ref()) else {
+            continue;
+        };
+        if k.as_ref() == &id.db_key()[..] {
+            open.insert(id, f);
+        }
+    }
+    let mut tail = Vec::new();
+    let mut tail_chunks = Vec::new();
+    for kv in db.scan_prefix(TAIL_KEY) {
+        let (k, v) = kv?;
+        let Some(seq) = parse_block_key(&k) else {
+            continue;
+        };
+        match Block::decode(&v) {
+            Some(b) => tail.extend(b.records()),
+            None => {
+                tracing::warn!("Corrupt tail chunk in the store database; its records are lost.")
+            }
+        }
+        tail_chunks.push(seq);
+    }
+    let next_tail_seq = tail_chunks.last().map_or(0, |s| s + 1);
+    let mut blocks = BTreeMap::new();
+    for kv in db.scan_prefix([P_SUMMARY]) {
+        let (k, v) = kv?;
+        if let (Some(id), Some(s)) = (parse_block_key(&k), Summary::decode(&v)) {
+            blocks.insert(id, s);
+        }
+    }
+    let next_block =
+        read_u64(db, META_NEXT_BLOCK)?.max(blocks.keys().next_back().map_or(0, |id| id + 1));
+    // Bodies written by a flush that failed before its summaries (see `write_with`).
+    let tree = db.open_tree(crate::schema::BLOCKS_TREE)?;
+    for k in tree.range(block_key(P_BLOCK, next_block)..).keys() {
+        tree.remove(k?)?;
+    }
+    Ok(Mem {
+        hot,
+        open,
+        tail_since_ms: if tail.is_empty() { 0 } else { crate::now_ms() },
+        tail_chunks,
+        next_tail_seq,
+        tail,
+        blocks,
+        next_block,
+        open_buckets,
+    })
 }
 
 /// Opens (creating) the database and checks its schema version.
@@ -813,6 +1281,13 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
                 .unwrap_or(u32::MAX);
             if found > SCHEMA_VERSION {
                 return Err(StoreError::SchemaTooNew {
+                    path: path.display().to_string(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            if found < SCHEMA_VERSION {
+                return Err(StoreError::SchemaOld {
                     path: path.display().to_string(),
                     found,
                     supported: SCHEMA_VERSION,

@@ -1,10 +1,12 @@
 //! Hot aggregates: an in-memory copy of the day and hour buckets and of the last [`HOT_MINUTES`] of
 //! minute buckets, kept equal to the database by the writer (under the store's write lock). Top-N over
 //! a day with thousands of hosts sums ~50 000 entries: from memory that takes milliseconds, from sled
-//! hundreds (measured: `examples/bench.rs`, "top hosts 24 h" 392 ms before this cache).
+//! hundreds (measured: `examples/bench.rs`, "top hosts 24 h" 392 ms before this cache). The writer
+//! also starts each bucket it rewrites from this copy instead of reading it back.
 
 use std::collections::HashMap;
 
+use crate::buckets::AggBucket;
 use crate::schema::{AggValue, Dim, Level};
 
 /// Minute buckets younger than this stay in memory.
@@ -13,14 +15,12 @@ pub const HOT_MINUTES: u64 = 3 * 3600;
 /// bounded whatever the host cardinality (≈ 100 B per entry).
 pub const HOT_MAX_ENTRIES: usize = 2_000_000;
 
-pub type BucketId = (u8, u8, u64);
-
 #[derive(Debug, Default)]
 pub struct Hot {
     pub enabled: bool,
     /// Minute buckets at or after this start are held.
     pub minute_floor: u64,
-    pub buckets: HashMap<BucketId, HashMap<Vec<u8>, AggValue>>,
+    pub buckets: HashMap<(Level, u64), AggBucket>,
     pub entries: usize,
 }
 
@@ -38,36 +38,28 @@ impl Hot {
         self.enabled && (level != Level::Minute || first >= self.minute_floor)
     }
 
-    /// The stored value of one aggregate when its bucket is held (zero if the bucket has no such name),
-    /// `None` when only the database knows it. The writer adds a batch's increments to this instead of
-    /// reading every aggregate back from sled (that read was 12 % of ingest time in `examples/bench.rs`).
-    pub fn stored(&self, dim: u8, level: u8, bucket: u64, name: &[u8]) -> Option<AggValue> {
-        if dim == Dim::Client as u8 || !self.holds(Level::from_u8(level)?, bucket) {
+    /// The stored bucket when it is held (empty if nothing was stored in it), `None` when only the
+    /// database knows it.
+    pub fn stored(&self, level: Level, bucket: u64) -> Option<AggBucket> {
+        if !self.holds(level, bucket) {
             return None;
         }
         Some(
             self.buckets
-                .get(&(dim, level, bucket))
-                .and_then(|m| m.get(name))
-                .copied()
+                .get(&(level, bucket))
+                .cloned()
                 .unwrap_or_default(),
         )
     }
 
-    pub fn add(&mut self, dim: u8, level: u8, bucket: u64, name: &[u8], v: &AggValue) {
-        if !self.enabled || dim == Dim::Client as u8 {
+    /// Replaces a bucket with its stored value (ignored when not held).
+    pub fn put(&mut self, level: Level, bucket: u64, b: AggBucket) {
+        if !self.holds(level, bucket) {
             return;
         }
-        if level == Level::Minute as u8 && bucket < self.minute_floor {
-            return;
-        }
-        let m = self.buckets.entry((dim, level, bucket)).or_default();
-        match m.get_mut(name) {
-            Some(e) => e.add(v),
-            None => {
-                m.insert(name.to_vec(), *v);
-                self.entries += 1;
-            }
+        self.entries += b.len();
+        if let Some(old) = self.buckets.insert((level, bucket), b) {
+            self.entries = self.entries.saturating_sub(old.len());
         }
         if self.entries > HOT_MAX_ENTRIES {
             tracing::warn!(
@@ -85,15 +77,15 @@ impl Hot {
             return;
         }
         self.minute_floor = floor;
-        self.drop_where(|(_, l, b)| *l == Level::Minute as u8 && *b < floor);
+        self.drop_where(|(l, b)| *l == Level::Minute && *b < floor);
     }
 
-    /// Drops buckets of `dim`/`level` starting before `end` (retention).
-    pub fn expire(&mut self, dim: u8, level: u8, end: u64) {
-        self.drop_where(|(d, l, b)| *d == dim && *l == level && *b < end);
+    /// Drops buckets of `level` starting before `end` (retention).
+    pub fn expire(&mut self, level: Level, end: u64) {
+        self.drop_where(|(l, b)| *l == level && *b < end);
     }
 
-    fn drop_where(&mut self, f: impl Fn(&BucketId) -> bool) {
+    fn drop_where(&mut self, f: impl Fn(&(Level, u64)) -> bool) {
         let mut removed = 0;
         self.buckets.retain(|id, m| {
             let keep = !f(id);
@@ -105,7 +97,7 @@ impl Hot {
         self.entries = self.entries.saturating_sub(removed);
     }
 
-    /// Adds buckets `[first, end)` of `dim`/`level` into `out`.
+    /// Adds `dim`'s entries of buckets `[first, end)` of `level` into `out`.
     pub fn sum_into(
         &self,
         dim: Dim,
@@ -116,18 +108,26 @@ impl Hot {
     ) {
         let mut b = first;
         while b < end {
-            if let Some(m) = self.buckets.get(&(dim as u8, level as u8, b)) {
-                for (name, v) in m {
-                    // Look up before inserting: cloning every key would allocate per entry.
-                    match out.get_mut(name) {
-                        Some(e) => e.add(v),
-                        None => {
-                            out.insert(name.clone(), *v);
-                        }
-                    }
-                }
+            if let Some(m) = self.buckets.get(&(level, b)) {
+                sum_dim(m, dim, out);
             }
             b = b.saturating_add(level.secs());
+        }
+    }
+}
+
+/// Adds `dim`'s entries of one bucket into `out`.
+pub fn sum_dim(m: &AggBucket, dim: Dim, out: &mut HashMap<Vec<u8>, AggValue>) {
+    for ((d, name), v) in m {
+        if *d != dim as u8 {
+            continue;
+        }
+        // Look up before inserting: cloning every key would allocate per entry.
+        match out.get_mut(name) {
+            Some(e) => e.add(v),
+            None => {
+                out.insert(name.clone(), *v);
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! nfguard-store: the only process that opens the flow database (DESIGN §3, §8).
 //!
 //! It subscribes to every capture's `flows-q<N>.sock` and the conntrack worker's `flows-ct.sock`, merges
-//! START / UPDATE / END events into one record per flow plus per-minute/hour/day aggregates, and writes
+//! START / UPDATE / END events into one record per flow (a conntrack END into the capture's record of
+//! the same flow, `open.rs`) plus per-minute/hour/day aggregates, keeps closed records in compressed
+//! blocks (`block.rs`), and writes
 //! them in one atomic batch every `[store] flush_interval` (default 1 s — the most a kill -9 can lose),
 //! followed by an fsync. It answers queries on `store.sock`, publishes LAN-host usage on `usage.sock`
 //! after every flush and every [`USAGE_INTERVAL`], and deletes data older than `retention` in small
@@ -9,9 +11,13 @@
 //! queries go on reading the last durable state, and writing resumes by itself once space returns (see
 //! `db.rs` and `reserve.rs`).
 
+pub mod block;
+pub mod buckets;
+pub mod codec;
 pub mod db;
 pub mod hot;
 pub mod ingest;
+pub mod open;
 pub mod reserve;
 pub mod retention;
 pub mod schema;
@@ -24,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nfguard_proto::bus::BusError;
 use nfguard_proto::config::Config;
 
-pub use db::{FlowStore, SledStore};
+pub use db::{FlowStore, SledStore, StoreKnown};
 pub use service::{answer, run};
 
 /// Usage snapshots are published at least this often (and after every flush).
@@ -43,6 +49,14 @@ pub enum StoreError {
         "the store database {path} has schema version {found}, newer than this nfguard-store supports ({supported}); run a newer nfguard-store or point [store] path at another directory"
     )]
     SchemaTooNew {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "the store database {path} has schema version {found} (one sled key per flow record, before closed records moved into blocks); this nfguard-store reads only version {supported} and does not migrate it: stop the store, move {path} aside (or delete it: its flow history is lost) and start again, or point [store] path at another directory"
+    )]
+    SchemaOld {
         path: String,
         found: u32,
         supported: u32,

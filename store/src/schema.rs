@@ -1,33 +1,64 @@
 //! The on-disk layout: one sled tree whose keys start with a kind byte, so that one `apply_batch` per
-//! flush is atomic across records, index entries, aggregates and counters (sled batches are atomic per
-//! tree only). Pure encoding functions; nothing here touches the database.
+//! flush is atomic across records, blocks, aggregates and counters (sled batches are atomic per tree
+//! only). Pure encoding functions; nothing here touches the database.
 //!
 //! | prefix | key | value |
 //! | --- | --- | --- |
-//! | `m` | `m` + name | meta: `schema` (u32 BE), `records` (u64 BE) |
-//! | `r` | `r` + [`RecordKey`] (first seen ms, queue, boot id, flow id) | `pb::FlowEvent`, merged |
-//! | `f` | `f` + queue + boot id + flow id | [`RecordKey`] of that flow |
-//! | `i` | `i` + dim + len(value) + value + [`RecordKey`] | empty: secondary index |
-//! | `a` | `a` + dim + level + bucket start s (u64 BE) + name | [`AggValue`] |
+//! | `m` | `m` + name | meta: `schema` (u32 BE), `records` (u64 BE), `nextblock` (u64 BE) |
+//! | `o` | `o` + queue + boot id + flow id | an open flow's record, `pb::FlowEvent` (rewritten as it changes) |
+//! | `t` | `t` + chunk seq (u64 BE) | the tail: closed records not yet in a block, one chunk per flush, as block bodies |
+//! | `s` | `s` + block id | that block's [`crate::block::Summary`] |
+//! | `a` | `a` + level + bucket start s (u64 BE) | every dimension's aggregates of one closed bucket (`buckets.rs`) |
+//! | `u` | `u` + day start s | LAN-host usage of one closed day (`buckets.rs`) |
+//! | `n` | `n` + level + bucket start s + dim + name | one aggregate of a bucket still open, [`AggValue`] |
+//!
+//! Tree `blocks`: `b` + block id (u64 BE) + chunk (u16 BE) → a sealed block of closed records
+//! (`block.rs`). Blocks have a tree of their own so no leaf that holds them also holds a key rewritten
+//! every flush (sled rewrites a whole leaf, as one blob file once it passes 128 KiB, when any of its
+//! keys changes: measured, a leaf of blocks beside the record counter grew `examples/steady.rs` by
+//! 35 MiB a window). For the same reason a bucket is written as small per-name `n` keys while flushes
+//! still change it and folded into one compressed `a` value once it is [`AGG_CLOSE_GRACE_S`] past its
+//! end; a summary `s` is the commit point of a block (written after its body, deleted before it).
+//!
+//! Block bodies are stored in [`BLOCK_CHUNK`]-byte values (a block, ~150 KiB, is one):
+//! sled 0.34 writes any leaf over 128 KiB to a blob file, so sealed blocks live in blobs and small
+//! keys in its log. Splitting blocks into 6 KiB values to keep every leaf in the log was measured and
+//! rejected (`examples/bench.rs`, 1 M flows: 51.2 MiB instead of 43.7 MiB, and retention grew it more).
+//!
+//! Schema 1 (one key per record plus index keys, one key per aggregate) is refused at open with a
+//! message saying how to start over: its flow data is not migrated.
 
 use std::net::IpAddr;
 
 use nfguard_proto::pb;
 
-/// Bump on any change of this layout; a database written by a newer version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bump on any change of this layout; a database written by another version is refused.
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub const P_META: u8 = b'm';
-pub const P_RECORD: u8 = b'r';
-pub const P_REF: u8 = b'f';
-pub const P_INDEX: u8 = b'i';
+pub const P_OPEN: u8 = b'o';
+pub const P_TAIL: u8 = b't';
+pub const P_BLOCK: u8 = b'b';
+pub const P_SUMMARY: u8 = b's';
 pub const P_AGG: u8 = b'a';
+pub const P_USAGE: u8 = b'u';
+pub const P_OPEN_AGG: u8 = b'n';
+/// The sled tree holding block bodies.
+pub const BLOCKS_TREE: &[u8] = b"blocks";
+/// A bucket is closed (folded into its `a` value) this long after its end: flushes of the last
+/// moments' events have landed by then (an event is at most one `flush_interval` old when written).
+pub const AGG_CLOSE_GRACE_S: u64 = 120;
 
 pub const META_SCHEMA: &[u8] = b"mschema";
 pub const META_RECORDS: &[u8] = b"mrecords";
+pub const META_NEXT_BLOCK: &[u8] = b"mnextblock";
+pub const TAIL_KEY: &[u8] = b"t";
+/// Largest value of a stored body; bigger bodies (never a block of [`crate::block::BLOCK_RECORDS`]
+/// synthetic flows) take several keys.
+pub const BLOCK_CHUNK: usize = 4 << 20;
 
-/// Index values are cut here (the length travels in one byte); lookups verify against the record.
-pub const MAX_INDEX_VALUE: usize = 255;
+/// Aggregate names (hosts) are cut here, as the schema-1 index did.
+pub const MAX_NAME: usize = 255;
 
 /// Aggregate name for the empty rule (the policy's `default`).
 pub const DEFAULT_RULE: &str = "(default)";
@@ -63,7 +94,7 @@ pub enum Dim {
 }
 
 /// Aggregate bucket sizes. Queries cover a window with the coarsest buckets that fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Level {
     Minute = 1,
@@ -111,11 +142,37 @@ impl RecordKey {
         RecordKey(k)
     }
 
-    pub fn db_key(&self) -> [u8; Self::LEN + 1] {
-        let mut k = [0u8; Self::LEN + 1];
-        k[0] = P_RECORD;
-        k[1..].copy_from_slice(&self.0);
-        k
+    /// The flow identity inside the key.
+    pub fn flow_id(&self) -> FlowId {
+        let u = |r: std::ops::Range<usize>| {
+            self.0
+                .get(r)
+                .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                .map_or(0, u64::from_be_bytes)
+        };
+        FlowId {
+            queue: self
+                .0
+                .get(8..12)
+                .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                .map_or(0, u32::from_be_bytes),
+            boot_id: u(12..20),
+            flow_id: u(20..28),
+        }
+    }
+
+    /// The next key in order (saturating at the largest): an exclusive bound that admits `self`.
+    pub fn successor(&self) -> Self {
+        let mut k = self.0;
+        for b in k.iter_mut().rev() {
+            if *b == 0xff {
+                *b = 0;
+            } else {
+                *b += 1;
+                return RecordKey(k);
+            }
+        }
+        *self
     }
 }
 
@@ -132,9 +189,10 @@ impl FlowId {
         })
     }
 
+    /// Key of the flow's open record.
     pub fn db_key(&self) -> [u8; 21] {
         let mut k = [0u8; 21];
-        k[0] = P_REF;
+        k[0] = P_OPEN;
         k[1..5].copy_from_slice(&self.queue.to_be_bytes());
         k[5..13].copy_from_slice(&self.boot_id.to_be_bytes());
         k[13..].copy_from_slice(&self.flow_id.to_be_bytes());
@@ -195,55 +253,15 @@ impl AggValue {
     }
 }
 
-// ------------------------------------------------------------------ index keys
+// ------------------------------------------------------------------ names
 
 fn cut(v: &[u8]) -> &[u8] {
-    v.get(..MAX_INDEX_VALUE).unwrap_or(v)
-}
-
-/// `i` + dim + len + value: every entry of one value, ordered by record key.
-pub fn index_prefix(dim: Dim, value: &[u8]) -> Vec<u8> {
-    let v = cut(value);
-    let mut k = Vec::with_capacity(3 + v.len() + RecordKey::LEN);
-    k.push(P_INDEX);
-    k.push(dim as u8);
-    k.push(u8::try_from(v.len()).unwrap_or(u8::MAX));
-    k.extend_from_slice(v);
-    k
-}
-
-pub fn index_key(dim: Dim, value: &[u8], rk: &RecordKey) -> Vec<u8> {
-    let mut k = index_prefix(dim, value);
-    k.extend_from_slice(&rk.0);
-    k
+    v.get(..MAX_NAME).unwrap_or(v)
 }
 
 /// The app part of a label: `TLS.YouTube` → `YouTube`; a label without a dot is its own app.
 pub fn app_of(label: &str) -> &str {
     label.rsplit_once('.').map_or(label, |(_, app)| app)
-}
-
-/// The index entries a record needs: (dimension, value). Empty values are not indexed.
-pub fn index_values(ev: &pb::FlowEvent) -> Vec<(Dim, Vec<u8>)> {
-    let mut out = Vec::with_capacity(5);
-    if !ev.label.is_empty() {
-        let label = ev.label.to_ascii_lowercase();
-        let app = app_of(&label).to_string();
-        if app != label {
-            out.push((Dim::App, app.into_bytes()));
-        }
-        out.push((Dim::App, label.into_bytes()));
-    }
-    if let Some(host) = ev.classification.as_ref().map(|c| &c.host)
-        && !host.is_empty()
-    {
-        out.push((Dim::Host, host.to_ascii_lowercase().into_bytes()));
-    }
-    if !ev.verdict.is_empty() {
-        out.push((Dim::Verdict, ev.verdict.as_bytes().to_vec()));
-    }
-    out.push((Dim::Rule, rule_name(&ev.rule).as_bytes().to_vec()));
-    out
 }
 
 /// How the empty (default) rule is named in indexes, aggregates and queries.
@@ -253,6 +271,7 @@ pub fn rule_name(rule: &str) -> &str {
 
 // ------------------------------------------------------------------ aggregate keys
 
+/// Identifies one aggregate inside a batch: dimension, level, bucket start (s), name.
 pub fn agg_key(dim: Dim, level: Level, bucket_s: u64, name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(11 + name.len());
     k.extend_from_slice(&[P_AGG, dim as u8, level as u8]);
@@ -261,16 +280,88 @@ pub fn agg_key(dim: Dim, level: Level, bucket_s: u64, name: &[u8]) -> Vec<u8> {
     k
 }
 
-/// (bucket start, name) of an aggregate key, `None` if it is too short.
-pub fn split_agg_key(k: &[u8]) -> Option<(u64, &[u8])> {
+/// (dim byte, level byte, bucket start, name) of an [`agg_key`].
+pub fn parse_agg_key(k: &[u8]) -> Option<(u8, u8, u64, &[u8])> {
     let bucket = u64::from_be_bytes(k.get(3..11)?.try_into().ok()?);
-    Some((bucket, k.get(11..)?))
+    Some((*k.get(1)?, *k.get(2)?, bucket, k.get(11..)?))
 }
 
-/// (dim byte, level byte, bucket start, name) of an aggregate key.
-pub fn parse_agg_key(k: &[u8]) -> Option<(u8, u8, u64, &[u8])> {
-    let (bucket, name) = split_agg_key(k)?;
-    Some((*k.get(1)?, *k.get(2)?, bucket, name))
+/// Database key of one aggregate bucket (all dimensions but `Client`).
+pub fn bucket_key(level: Level, bucket_s: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = P_AGG;
+    k[1] = level as u8;
+    k[2..].copy_from_slice(&bucket_s.to_be_bytes());
+    k
+}
+
+/// (level, bucket start) of a [`bucket_key`].
+pub fn parse_bucket_key(k: &[u8]) -> Option<(Level, u64)> {
+    (k.len() == 10 && k.first() == Some(&P_AGG)).then_some(())?;
+    let level = Level::from_u8(*k.get(1)?)?;
+    Some((level, u64::from_be_bytes(k.get(2..10)?.try_into().ok()?)))
+}
+
+/// Key of one aggregate of a bucket still open.
+pub fn open_agg_key(level: Level, bucket_s: u64, dim: u8, name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(11 + name.len());
+    k.extend_from_slice(&open_agg_prefix(level, bucket_s));
+    k.push(dim);
+    k.extend_from_slice(name);
+    k
+}
+
+/// The prefix of every open aggregate of one bucket.
+pub fn open_agg_prefix(level: Level, bucket_s: u64) -> [u8; 10] {
+    let mut k = bucket_key(level, bucket_s);
+    k[0] = P_OPEN_AGG;
+    k
+}
+
+/// (level, bucket start, dim byte, name) of an [`open_agg_key`].
+pub fn parse_open_agg_key(k: &[u8]) -> Option<(Level, u64, u8, &[u8])> {
+    (k.first() == Some(&P_OPEN_AGG)).then_some(())?;
+    let level = Level::from_u8(*k.get(1)?)?;
+    let bucket = u64::from_be_bytes(k.get(2..10)?.try_into().ok()?);
+    Some((level, bucket, *k.get(10)?, k.get(11..)?))
+}
+
+/// True while flushes may still change a bucket (see [`AGG_CLOSE_GRACE_S`]).
+pub fn bucket_is_open(level: Level, bucket_s: u64, now_s: u64) -> bool {
+    bucket_s
+        .saturating_add(level.secs())
+        .saturating_add(AGG_CLOSE_GRACE_S)
+        > now_s
+}
+
+/// Database key of one day of LAN-host usage.
+pub fn usage_key(day_s: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = P_USAGE;
+    k[1..].copy_from_slice(&day_s.to_be_bytes());
+    k
+}
+
+/// Database key of a sealed block or of its summary.
+pub fn block_key(prefix: u8, id: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Key of chunk `n` of a body stored under `prefix` (a [`block_key`] or [`TAIL_KEY`]).
+pub fn chunk_key(prefix: &[u8], n: u16) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 2);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// The id in a [`block_key`] (of a summary, or of a block chunk).
+pub fn parse_block_key(k: &[u8]) -> Option<u64> {
+    (k.len() == 9 || k.len() == 11).then_some(())?;
+    Some(u64::from_be_bytes(k.get(1..9)?.try_into().ok()?))
 }
 
 /// The aggregate names one flow contributes to, per dimension.
@@ -398,15 +489,25 @@ mod tests {
     }
 
     #[test]
-    fn index_values_cover_label_and_app() {
-        let ev = pb::FlowEvent {
-            label: "TLS.YouTube".into(),
-            verdict: "accept".into(),
-            ..Default::default()
+    fn successor_and_flow_id() {
+        let id = FlowId {
+            queue: 3,
+            boot_id: 4,
+            flow_id: u64::MAX,
         };
-        let v = index_values(&ev);
-        assert!(v.contains(&(Dim::App, b"youtube".to_vec())));
-        assert!(v.contains(&(Dim::App, b"tls.youtube".to_vec())));
-        assert!(v.contains(&(Dim::Rule, DEFAULT_RULE.as_bytes().to_vec())));
+        let k = RecordKey::new(77, &id);
+        assert_eq!(k.flow_id(), id);
+        let n = k.successor();
+        assert!(n > k);
+        assert_eq!(n.flow_id().boot_id, 5);
+        assert_eq!(
+            RecordKey([0xff; RecordKey::LEN]).successor(),
+            RecordKey([0xff; RecordKey::LEN])
+        );
+        assert_eq!(
+            parse_bucket_key(&bucket_key(Level::Hour, 7200)),
+            Some((Level::Hour, 7200))
+        );
+        assert_eq!(parse_block_key(&block_key(P_BLOCK, 9)), Some(9));
     }
 }

@@ -42,6 +42,9 @@ struct StoreStats {
     db_size: AtomicU64,
     records: AtomicU64,
     expired: AtomicU64,
+    /// Conntrack ENDs merged into a capture's record, and capture events dropped after one.
+    kernel_merged: AtomicU64,
+    late_dropped: AtomicU64,
     flush: Histogram,
 }
 
@@ -61,6 +64,8 @@ impl StoreStats {
             db_size: z(),
             records: z(),
             expired: z(),
+            kernel_merged: z(),
+            late_dropped: z(),
             flush: Histogram::new(FLUSH_BOUNDS),
         }
     }
@@ -95,6 +100,16 @@ impl StoreStats {
                 g(&self.malformed_body),
             )
             .counter("nfguard_store_expired_records_total", &[], g(&self.expired))
+            .counter(
+                "nfguard_store_kernel_ends_merged_total",
+                &[],
+                g(&self.kernel_merged),
+            )
+            .counter(
+                "nfguard_store_late_events_dropped_total",
+                &[],
+                g(&self.late_dropped),
+            )
             .gauge(
                 "nfguard_store_ingest_lag_seconds",
                 &[],
@@ -124,10 +139,28 @@ pub fn answer(store: &dyn FlowStore, req: pb::StoreRequest, now_ms: u64) -> pb::
         Some(Q::Flows(q)) => store.flows(&q).map(R::Flows),
         Some(Q::Top(q)) => store.top(&q, now_ms).map(R::Top),
         Some(Q::Totals(q)) => store.totals(&q, now_ms).map(R::Totals),
-        None => Ok(R::Error("empty request".into())),
+        None => Err(StoreError::BadQuery("empty request")),
     };
-    pb::StoreResponse {
-        body: Some(body.unwrap_or_else(|e| R::Error(e.to_string()))),
+    match body {
+        Ok(b) => pb::StoreResponse {
+            body: Some(b),
+            error_kind: pb::StoreErrorKind::Unspecified as i32,
+        },
+        Err(e) => pb::StoreResponse {
+            error_kind: error_kind(&e) as i32,
+            body: Some(R::Error(e.to_string())),
+        },
+    }
+}
+
+/// The kind a query error travels with (`StoreResponse.error_kind`).
+pub fn error_kind(e: &StoreError) -> pb::StoreErrorKind {
+    match e {
+        StoreError::BadQuery(_) => pb::StoreErrorKind::BadQuery,
+        StoreError::Reopening | StoreError::Paused | StoreError::NoSpace { .. } => {
+            pb::StoreErrorKind::Unavailable
+        }
+        _ => pb::StoreErrorKind::Internal,
     }
 }
 
@@ -271,7 +304,10 @@ impl Ingest {
             return;
         };
         let store = &self.store;
-        match self.batch.add(ev, now_ms(), |id| store.lookup(id)) {
+        match self
+            .batch
+            .add_known(ev, now_ms(), crate::StoreKnown(&**store))
+        {
             Ok(Ok(())) => {
                 self.stats.events.fetch_add(1, Ordering::Relaxed);
             }
@@ -329,6 +365,10 @@ impl Ingest {
                 s.batches.fetch_add(1, Ordering::Relaxed);
                 s.records_written
                     .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+                s.kernel_merged
+                    .fetch_add(batch.kernel_merged, Ordering::Relaxed);
+                s.late_dropped
+                    .fetch_add(batch.late_dropped, Ordering::Relaxed);
                 s.ingest_lag_ms.store(
                     batch
                         .oldest_event_ms

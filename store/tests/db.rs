@@ -267,3 +267,55 @@ fn aggregates_accumulate_across_flushes() {
     assert_eq!(u.hosts.len(), 1);
     assert_eq!(u.hosts[0].day_bytes, 900);
 }
+
+/// Typed errors (issue #17): the reply carries the kind, so the gateway needs no message parsing.
+#[test]
+fn query_errors_carry_their_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("db"), 8 << 20).unwrap();
+    let bad = pb::StoreRequest {
+        body: Some(pb::store_request::Body::Flows(pb::FlowQuery {
+            after_key: vec![1, 2, 3],
+            ..Default::default()
+        })),
+    };
+    let r = nfguard_store::answer(&store, bad, 0);
+    assert!(
+        matches!(r.body, Some(pb::store_response::Body::Error(_))),
+        "{r:?}"
+    );
+    assert_eq!(r.error_kind, pb::StoreErrorKind::BadQuery as i32);
+    let empty = nfguard_store::answer(&store, pb::StoreRequest { body: None }, 0);
+    assert_eq!(empty.error_kind, pb::StoreErrorKind::BadQuery as i32);
+    let ok = nfguard_store::answer(
+        &store,
+        pb::StoreRequest {
+            body: Some(pb::store_request::Body::Totals(pb::TotalsQuery::default())),
+        },
+        0,
+    );
+    assert!(matches!(ok.body, Some(pb::store_response::Body::Totals(_))));
+    assert_eq!(ok.error_kind, pb::StoreErrorKind::Unspecified as i32);
+}
+
+/// A schema-1 database is refused with what to do, not misread.
+#[test]
+fn schema_one_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = sled::open(&path).unwrap();
+        db.insert(META_SCHEMA, &1u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(&path, 8 << 20).err().unwrap();
+    assert!(
+        matches!(err, StoreError::SchemaOld { found: 1, .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("move") && msg.contains("[store] path"),
+        "{msg}"
+    );
+}

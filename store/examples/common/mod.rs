@@ -2,8 +2,17 @@
 
 use nfguard_proto::pb;
 
-/// Flow `i`: 2 000 hosts, 100 apps, 20 rules, 3 verdicts, 2 048 LAN hosts; an END carries its final
-/// counters, a START or UPDATE small ones.
+/// SplitMix64 (Steele, Lea, Flood 2014): the example's deterministic randomness.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Flow `i`: 2 000 server hosts, 100 apps, 20 rules, 3 verdicts, 2 048 LAN hosts, random client ports,
+/// counters spread over four orders of magnitude; an END carries its final counters, a START or UPDATE
+/// small ones.
 pub fn synthetic_flow(
     i: u64,
     first_ms: u64,
@@ -11,6 +20,14 @@ pub fn synthetic_flow(
     life_ms: u64,
 ) -> pb::FlowEvent {
     let end = kind == pb::FlowEventKind::FlowEventEnd;
+    let r = mix(i);
+    let r2 = mix(r);
+    let lan = r % 2048;
+    let host = i % 2000;
+    // Heavy-tailed sizes: most flows are small, some carry megabytes.
+    let scale = 10u64.pow((r2 % 4) as u32 + 2);
+    let down = scale + r2 % (scale * 9);
+    let up = 200 + (r2 >> 20) % 4000;
     pb::FlowEvent {
         kind: kind as i32,
         flow: Some(pb::FlowRef {
@@ -19,23 +36,28 @@ pub fn synthetic_flow(
             flow_id: i,
         }),
         tuple: Some(pb::Tuple {
-            client_ip: vec![10, 0, (i / 256 % 8) as u8, (i % 256) as u8],
-            server_ip: vec![93, 184, (i % 251) as u8, 34],
-            client_port: 40_000 + (i % 20_000) as u32,
-            server_port: 443,
-            l4: 6,
+            client_ip: vec![10, 0, (lan / 256) as u8, (lan % 256) as u8],
+            server_ip: vec![
+                93,
+                184,
+                (host % 251) as u8,
+                (host / 251) as u8 + (r as u8 & 1),
+            ],
+            client_port: 1024 + ((r >> 16) % 64_511) as u32,
+            server_port: [443, 443, 443, 80, 53, 8443][((r >> 40) % 6) as usize],
+            l4: if (r >> 40) % 6 == 4 { 17 } else { 6 },
         }),
         classification: Some(pb::Classification {
-            host: format!("host{}.example.com", i % 2000),
+            host: format!("host{host}.example.com"),
             ..Default::default()
         }),
         label: format!("TLS.App{}", i % 100),
         verdict: ["accept", "drop", "reject"][(i % 3) as usize].into(),
         rule: format!("rule{}", i % 20),
-        bytes_c2s: if end { 1000 + i % 5000 } else { 500 },
-        bytes_s2c: if end { 20_000 } else { 1000 },
-        packets_c2s: if end { 10 } else { 3 },
-        packets_s2c: if end { 20 } else { 2 },
+        bytes_c2s: if end { up } else { up.min(500) },
+        bytes_s2c: if end { down } else { down.min(1000) },
+        packets_c2s: if end { 1 + up / 300 } else { 3 },
+        packets_s2c: if end { 1 + down / 1200 } else { 2 },
         first_seen_unix_ms: first_ms,
         last_seen_unix_ms: first_ms + life_ms,
         end_reason: if end { "idle".into() } else { String::new() },
