@@ -149,4 +149,24 @@ impl Classification {
         self.host = host;
         self
     }
+
+    /// The wire form, as the classifier process sends it (and replay hands it to the flow path).
+    pub fn to_pb(&self) -> nfguard_proto::pb::Classification {
+        use nfguard_proto::pb;
+        let confidence = match self.confidence {
+            Confidence::Unknown => pb::Confidence::Unknown,
+            Confidence::Dpi => pb::Confidence::Dpi,
+            Confidence::DpiCache => pb::Confidence::DpiCache,
+            Confidence::Port => pb::Confidence::Port,
+            Confidence::Ip => pb::Confidence::Ip,
+        };
+        pb::Classification {
+            master_id: u32::from(self.master.0),
+            app_id: u32::from(self.app.0),
+            host: self.host.clone(),
+            category: self.category.to_string(),
+            confidence: confidence as i32,
+            risks: self.risks.names().map(str::to_string).collect(),
+        }
+    }
 }

@@ -20,9 +20,7 @@ use nfguard_proto::pb;
 use nfguard_proto::process::{endpoints, spawn_metrics};
 use nfguard_proto::types::ip_from_bytes;
 
-use crate::engine::{
-    Classification, Confidence, Engine, EngineConfig, FlowState, PacketView, State,
-};
+use crate::engine::{Engine, EngineConfig, FlowState, PacketView, State};
 
 /// Requests queued for the DPI actor before new ones count as overload.
 pub const DPI_MAILBOX: usize = 1024;
@@ -194,28 +192,9 @@ impl Handler<Work> for Dpi {
         let reply = pb::ClassifyReply {
             flow: Some(*flow),
             state: state as i32,
-            classification: Some(to_pb(&c)),
+            classification: Some(c.to_pb()),
         };
         self.replier.reply(&req.reply_to, req.id, &reply);
-    }
-}
-
-/// The wire form of a classification.
-pub fn to_pb(c: &Classification) -> pb::Classification {
-    let confidence = match c.confidence {
-        Confidence::Unknown => pb::Confidence::Unknown,
-        Confidence::Dpi => pb::Confidence::Dpi,
-        Confidence::DpiCache => pb::Confidence::DpiCache,
-        Confidence::Port => pb::Confidence::Port,
-        Confidence::Ip => pb::Confidence::Ip,
-    };
-    pb::Classification {
-        master_id: u32::from(c.master.0),
-        app_id: u32::from(c.app.0),
-        host: c.host.clone(),
-        category: c.category.to_string(),
-        confidence: confidence as i32,
-        risks: c.risks.names().map(str::to_string).collect(),
     }
 }
 

@@ -131,38 +131,8 @@ impl DemoSystem {
             }
         }
         let lab = Lab::new().context("creating the namespace lab")?;
-        let gateway_ip = lab.add_host_link()?;
-        lab.wait_ready(Duration::from_secs(5))?;
-        // The seed's NAT router: the LAN leaves masqueraded.
-        lab.router.iptables(&[
-            "-t",
-            "nat",
-            "-A",
-            "POSTROUTING",
-            "-o",
-            &lab.wan_if,
-            "-j",
-            "MASQUERADE",
-        ])?;
-        // The gateway listens on the router's loopback; the host link reaches it through DNAT.
-        lab.router
-            .exec(&["sysctl", "-q", "-w", "net.ipv4.conf.host0.route_localnet=1"])?;
-        lab.router.iptables(&[
-            "-t",
-            "nat",
-            "-A",
-            "PREROUTING",
-            "-i",
-            "host0",
-            "-p",
-            "tcp",
-            "--dport",
-            &GATEWAY_PORT.to_string(),
-            "-j",
-            "DNAT",
-            "--to-destination",
-            &format!("127.0.0.1:{GATEWAY_PORT}"),
-        ])?;
+        // The seed's NAT router; the gateway listens on the router's loopback, reached through DNAT.
+        let gateway_ip = lab.nat_router_with_gateway(GATEWAY_PORT)?;
         start_services(&lab)?;
         let config = write_config(&lab, bin_dir, gateway_ip)?;
         let log = std::fs::File::create(lab.dir.join("nfguard.log"))?;

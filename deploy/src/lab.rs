@@ -437,6 +437,47 @@ impl Lab {
         Ok(router)
     }
 
+    /// The seed's NAT router with a gateway the host can browse: a host link ([`Lab::add_host_link`]),
+    /// the LAN masqueraded out of the WAN side, and TCP `port` on the host link forwarded (DNAT) to the
+    /// router's loopback, where nfguard's gateway listens. Returns the address the host browses to.
+    ///
+    /// # Errors
+    /// A failing `ip`, `sysctl` or `iptables` command, or the lab not ready within 5 s.
+    pub fn nat_router_with_gateway(&self, port: u16) -> io::Result<Ipv4Addr> {
+        let gateway_ip = self.add_host_link()?;
+        self.wait_ready(Duration::from_secs(5))?;
+        self.router.iptables(&[
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            &self.wan_if,
+            "-j",
+            "MASQUERADE",
+        ])?;
+        // Loopback is not routable from an interface unless route_localnet says so.
+        self.router
+            .exec(&["sysctl", "-q", "-w", "net.ipv4.conf.host0.route_localnet=1"])?;
+        self.router.iptables(&[
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-i",
+            "host0",
+            "-p",
+            "tcp",
+            "--dport",
+            &port.to_string(),
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &format!("127.0.0.1:{port}"),
+        ])?;
+        Ok(gateway_ip)
+    }
+
     /// Waits until the client reaches the server over IPv4 and IPv6 (neighbour discovery done).
     ///
     /// # Errors

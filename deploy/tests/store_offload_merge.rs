@@ -87,41 +87,7 @@ fn wait_ready(lab: &Lab, gw: SocketAddr) {
 }
 
 fn setup(lab: &Lab, bin_dir: &Path) -> (Nfguard, SocketAddr) {
-    let gateway_ip: Ipv4Addr = lab.add_host_link().unwrap();
-    lab.wait_ready(Duration::from_secs(5)).unwrap();
-    lab.router
-        .iptables(&[
-            "-t",
-            "nat",
-            "-A",
-            "POSTROUTING",
-            "-o",
-            &lab.wan_if,
-            "-j",
-            "MASQUERADE",
-        ])
-        .unwrap();
-    lab.router
-        .exec(&["sysctl", "-q", "-w", "net.ipv4.conf.host0.route_localnet=1"])
-        .unwrap();
-    lab.router
-        .iptables(&[
-            "-t",
-            "nat",
-            "-A",
-            "PREROUTING",
-            "-i",
-            "host0",
-            "-p",
-            "tcp",
-            "--dport",
-            &GATEWAY_PORT.to_string(),
-            "-j",
-            "DNAT",
-            "--to-destination",
-            &format!("127.0.0.1:{GATEWAY_PORT}"),
-        ])
-        .unwrap();
+    let gateway_ip: Ipv4Addr = lab.nat_router_with_gateway(GATEWAY_PORT).unwrap();
     // The kernel destroys a closed connection's entry (and the conntrack worker publishes its END)
     // after these timeouts; the defaults (TIME_WAIT 120 s) would only make the test wait.
     for t in ["time_wait", "close_wait", "fin_wait", "last_ack", "close"] {

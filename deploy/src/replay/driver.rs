@@ -295,7 +295,7 @@ impl<'p> Driver<'p> {
             engine::State::Done => pb::ClassifyState::Done,
             engine::State::GaveUp => pb::ClassifyState::GaveUp,
         };
-        let classification = (c.state != engine::State::NeedMore).then(|| to_pb(&c));
+        let classification = (c.state != engine::State::NeedMore).then(|| c.to_pb());
         if c.state != engine::State::NeedMore && dpi.result.is_none() {
             dpi.result = Some(c);
         }
@@ -352,7 +352,7 @@ impl<'p> Driver<'p> {
                 Some(d) => (Some(d.verdict), d.rule),
                 None => {
                     // Undecided at the end: what policy says once DPI gives up.
-                    let class = to_pb(&c);
+                    let class = c.to_pb();
                     let facts = FlowFacts {
                         key,
                         in_iface: "",
@@ -462,24 +462,5 @@ fn classification_of_entry(r: &Removed) -> Classification {
         },
         state: engine::State::Done,
         ..Classification::default()
-    }
-}
-
-/// The wire form of a classification (as the classifier process sends it).
-fn to_pb(c: &Classification) -> pb::Classification {
-    let confidence = match c.confidence {
-        Confidence::Unknown => pb::Confidence::Unknown,
-        Confidence::Dpi => pb::Confidence::Dpi,
-        Confidence::DpiCache => pb::Confidence::DpiCache,
-        Confidence::Port => pb::Confidence::Port,
-        Confidence::Ip => pb::Confidence::Ip,
-    };
-    pb::Classification {
-        master_id: u32::from(c.master.0),
-        app_id: u32::from(c.app.0),
-        host: c.host.clone(),
-        category: c.category.to_string(),
-        confidence: confidence as i32,
-        risks: c.risks.names().map(str::to_string).collect(),
     }
 }
