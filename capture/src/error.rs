@@ -12,6 +12,10 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "queue {queue} is already bound by another process (netlink port {portid}); stop it, or serve another queue"
+    )]
+    QueueTaken { queue: u16, portid: u32 },
     #[error("NFQUEUE socket: {0}")]
     Queue(#[source] std::io::Error),
     #[error("bus: {0}")]

@@ -50,7 +50,7 @@ pub async fn run(
     // config ACK: DESIGN §4, crates.md §1.6.1). `bind` resets the copy range, so it comes first.
     let c = &cfg.capture;
     let mut rq = ReadyQueue::open().map_err(setup(queue, "open"))?;
-    rq.queue.bind(queue).map_err(setup(queue, "bind"))?;
+    rq.queue.bind(queue).map_err(|e| bind_error(queue, e))?;
     rq.queue
         .set_copy_range(queue, c.copy_range)
         .map_err(setup(queue, "set_copy_range"))?;
@@ -114,4 +114,23 @@ pub async fn run(
     let result = serve::serve(worker, rq, done_rx, policy_events, shutdown).await;
     let _ = stop_tx.send(true);
     result
+}
+
+/// The kernel answers EPERM both without CAP_NET_ADMIN and when another socket holds the queue;
+/// the queue table (`/proc/net/netfilter/nfnetlink_queue`) tells the second apart and names the holder.
+fn bind_error(queue: u16, e: std::io::Error) -> CaptureError {
+    let holder = std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
+        .ok()
+        .and_then(|t| {
+            conntrack::bypass::parse_proc(&t)
+                .into_iter()
+                .find(|q| q.queue == queue && q.portid != 0)
+        });
+    match holder {
+        Some(q) if e.raw_os_error() == Some(1) => CaptureError::QueueTaken {
+            queue,
+            portid: q.portid,
+        },
+        _ => setup(queue, "bind")(e),
+    }
 }
