@@ -2,8 +2,9 @@
 //! table, human units, the `nfguard.toml` configuration, and (feature `bus`) every ZeroMQ socket.
 
 pub mod config;
-pub mod iface;
+pub mod host_name;
 pub mod ids;
+pub mod iface;
 pub mod metrics;
 #[cfg(feature = "bus")]
 pub mod process;
