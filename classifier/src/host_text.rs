@@ -1,7 +1,9 @@
 //! The host field as the flow record, API, JSON and replay show it: the name as sent, with every
-//! byte outside printable ASCII (and `\` itself) written `\xHH`, at most [`MAX_HOST_TEXT`] bytes.
-//! A longer text keeps its tail behind `…`: the tail is what suffix rules match
-//! (`nfguard_proto::host_name`), and the policy reads its match name from this text.
+//! control character, invalid UTF-8 byte, bidirectional or invisible formatting character and `\`
+//! itself written `\xHH` (one per byte), at most [`MAX_HOST_TEXT`] bytes. Printable UTF-8 stays as
+//! it is (nDPI shows such LLMNR names too). A longer text keeps its tail behind `…`: the tail is
+//! what suffix rules match (`nfguard_proto::host_name`), and the policy reads its match name from
+//! this text.
 
 use std::fmt::Write as _;
 
@@ -9,40 +11,53 @@ use std::fmt::Write as _;
 pub const MAX_HOST_TEXT: usize = 320;
 const ELLIPSIS: &str = "…";
 
-/// Whether `b` is shown as itself.
-fn is_plain(b: u8) -> bool {
-    (0x20..0x7f).contains(&b) && b != b'\\'
+/// Characters that print as something they are not: controls, and the Unicode format characters
+/// that reorder or hide text (bidi embeddings/overrides/isolates, zero-width joiners, BOM).
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+fn escape_bytes(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        let _ = write!(out, "\\x{b:02x}");
+    }
 }
 
 /// The escaped, bounded text of `raw` (module docs). Plain ASCII names come out unchanged.
 pub fn host_text(raw: &[u8]) -> String {
-    if raw.len() <= MAX_HOST_TEXT && raw.iter().all(|&b| is_plain(b)) {
+    if raw.len() <= MAX_HOST_TEXT && raw.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
         return raw.iter().map(|&b| char::from(b)).collect();
     }
-    // Walk back from the end to find how much of the tail fits once escaped.
-    let budget = MAX_HOST_TEXT.saturating_sub(ELLIPSIS.len());
-    let mut used = 0usize;
-    let mut start = raw.len();
-    for (i, &b) in raw.iter().enumerate().rev() {
-        let w = if is_plain(b) { 1 } else { 4 };
-        if used.saturating_add(w) > budget {
-            break;
+    let mut out = String::new();
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' || is_hidden(c) {
+                escape_bytes(&mut out, c.encode_utf8(&mut [0u8; 4]).as_bytes());
+            } else {
+                out.push(c);
+            }
         }
-        used = used.saturating_add(w);
-        start = i;
+        escape_bytes(&mut out, chunk.invalid());
     }
-    let mut out = String::with_capacity(used.saturating_add(ELLIPSIS.len()));
-    if start > 0 {
-        out.push_str(ELLIPSIS);
+    if out.len() <= MAX_HOST_TEXT {
+        return out;
     }
-    for &b in raw.get(start..).unwrap_or(&[]) {
-        if is_plain(b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "\\x{b:02x}");
-        }
+    // Keep the tail: from a char boundary, and not inside a `\xHH` (every `\` starts one).
+    let mut cut = out
+        .len()
+        .saturating_sub(MAX_HOST_TEXT.saturating_sub(ELLIPSIS.len()));
+    while !out.is_char_boundary(cut) {
+        cut = cut.saturating_add(1);
     }
-    out
+    if let Some(back) = out
+        .get(cut.saturating_sub(3)..cut)
+        .and_then(|w| w.rfind('\\'))
+    {
+        cut = cut.saturating_sub(3).saturating_add(back).saturating_add(4);
+    }
+    let tail = out.get(cut..).unwrap_or_default();
+    format!("{ELLIPSIS}{tail}")
 }
 
 #[cfg(test)]
@@ -59,7 +74,10 @@ mod tests {
             "SSH-2.0-OpenSSH_9.2p1 Debian"
         );
         assert_eq!(host_text(b"x\0.evil.test"), "x\\x00.evil.test");
-        assert_eq!(host_text(b"a\\b\x7f\xc3\xa9"), "a\\x5cb\\x7f\\xc3\\xa9");
+        assert_eq!(host_text(b"a\\b\x7f\xc3"), "a\\x5cb\\x7f\\xc3");
+        // Printable UTF-8 stays; a right-to-left override does not.
+        assert_eq!(host_text("小佛.test".as_bytes()), "小佛.test");
+        assert_eq!(host_text("a\u{202e}b".as_bytes()), "a\\xe2\\x80\\xaeb");
         let long = format!("{}.example-video.test", "a".repeat(5000));
         let t = host_text(long.as_bytes());
         assert!(t.len() <= MAX_HOST_TEXT, "{}", t.len());
@@ -73,7 +91,7 @@ mod tests {
     #[test]
     fn text_and_raw_have_the_same_match_name() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let alphabet = b"ab.-_\0\\ \xff.AZ.x";
+        let alphabet = b"ab.-_\0\\ \xff.AZ.x\xe4\xbd\x9b\xe2\x80\xae";
         for n in 0..4000usize {
             // xorshift: reproducible names of every length up to 600, mostly valid bytes.
             seed ^= seed << 13;
