@@ -219,16 +219,11 @@ fn bittorrent_dropped_http_passes_v6() {
 }
 
 /// A TCP peer standing in for a TLS server that serves any name: it answers `served` to anything
-/// that starts like a TLS handshake record.
+/// that starts like a TLS handshake record, one thread per connection (a dropped hello leaves its
+/// connection waiting).
 const NAME_PEER: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(('::', int(sys.argv[1])))
-s.listen(16)
-while True:
-    c, _ = s.accept()
+import socket, sys, threading
+def serve(c):
     c.settimeout(5)
     try:
         if c.recv(4096)[:1] == b'\x16':
@@ -236,6 +231,13 @@ while True:
     except OSError:
         pass
     c.close()
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(('::', int(sys.argv[1])))
+s.listen(16)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
 "#;
 
 /// The client: a TLS 1.3 ClientHello built from RFC 8446 §4.1.2 whose server_name is the hex bytes
@@ -281,6 +283,12 @@ risk = ["ndpi_invalid_characters", "ndpi_malformed_packet"]
 action = "drop"
 "#;
     let mut rig = Rig::new(PLAIN, rules);
+    // The runtime_dir must be private (issue #20 point 9); the lab creates its directory 0755.
+    std::fs::set_permissions(
+        &rig.lab.dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     rig.plain_queue_rule("--queue-num 0");
     rig.start_peers(&policy, &classifier);
     rig.start_capture(&capture, 0);
@@ -323,5 +331,9 @@ action = "drop"
         }
         assert_eq!(got, "blocked", "{:?}", String::from_utf8_lossy(sni));
     }
-    assert_eq!(hello(b"www.other.test"), "reply");
+    let again = hello(b"www.other.test");
+    if again != "reply" {
+        rig.dump_logs();
+    }
+    assert_eq!(again, "reply", "the control name after the blocked ones");
 }
