@@ -2,7 +2,6 @@
 //! table, human units, the `nfguard.toml` configuration, and (feature `bus`) every ZeroMQ socket.
 
 pub mod config;
-pub mod host_name;
 pub mod ids;
 pub mod iface;
 pub mod metrics;
@@ -11,6 +10,9 @@ pub mod process;
 pub mod protocols;
 pub mod types;
 pub mod units;
+
+/// Host names as a server reads them: shared by the classifier's host list and the policy's rules.
+pub mod host_name;
 
 /// Limits that several modules check.
 pub mod limits {
