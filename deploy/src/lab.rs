@@ -243,7 +243,15 @@ impl Lab {
         let router = Netns::create(format!("nfg{id}-r"))?;
         let server = Netns::create(format!("nfg{id}-s"))?;
         let dir = std::env::temp_dir().join(format!("nfg{id}"));
-        std::fs::create_dir_all(&dir)?;
+        // Private (0700): rigs use it as the bus's runtime_dir, which must not be open to others.
+        {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
         let lab = Lab {
             client_addr: Addrs {
                 v4: Ipv4Addr::new(10, net, 1, 2),
