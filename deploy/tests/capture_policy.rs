@@ -283,12 +283,6 @@ risk = ["ndpi_invalid_characters", "ndpi_malformed_packet"]
 action = "drop"
 "#;
     let mut rig = Rig::new(PLAIN, rules);
-    // The runtime_dir must be private (issue #20 point 9); the lab creates its directory 0755.
-    std::fs::set_permissions(
-        &rig.lab.dir,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
     rig.plain_queue_rule("--queue-num 0");
     rig.start_peers(&policy, &classifier);
     rig.start_capture(&capture, 0);
