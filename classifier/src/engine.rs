@@ -311,7 +311,7 @@ impl Engine {
         match dissector::quic(ctx, pkt.payload, &mut dpi.quic, &mut self.scratch) {
             Probe::Match(sni) => {
                 let mut c = follow_up::by_host(&self.hosts, &Hit::with_host(ids::QUIC, sni));
-                c.risks = risks::of_classification(&c, ctx, &[]);
+                c.risks.insert(risks::of_classification(&c, ctx, &[]));
                 return Some(c);
             }
             Probe::NeedMore => return None,
@@ -340,7 +340,8 @@ impl Engine {
         now: Instant,
     ) -> Decided {
         let mut d = follow_up::decide(&self.hosts, &mut self.cache, ctx, hit, pkt, now);
-        d.c.risks = risks::of_classification(&d.c, ctx, data);
+        let payload_risks = risks::of_classification(&d.c, ctx, data);
+        d.c.risks.insert(payload_risks);
         d
     }
 

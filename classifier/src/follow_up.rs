@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use nfguard_proto::AppId;
+use nfguard_proto::host_name::match_name;
 use nfguard_proto::types::IPPROTO_UDP;
 
 use crate::classification::{Classification, PacketView, category_of};
@@ -16,8 +17,10 @@ use crate::dissect::mail::starttls;
 use crate::dissect::tls::certificate;
 use crate::dissect::{Ctx, Hit, Probe, dns, dtls, ids, stun, tor};
 use crate::dns_cache::DnsCache;
+use crate::host_text::host_text;
 use crate::hosts::HostMatcher;
 use crate::reassembly::{MAX_HANDSHAKE_BYTES, StreamStart};
+use crate::risks;
 
 /// Ids only a follow-up produces (for `supported_ids`).
 pub const EMITS: &[AppId] = &[
@@ -104,17 +107,24 @@ pub fn decide(
 }
 
 /// The classification of a hit, its application replaced by a host-name match when it has none.
+/// The host is matched as a server reads it (`nfguard_proto::host_name`), shown escaped
+/// (`host_text.rs`), and a malformed server name is a risk. SSH's "host" is its banner and mDNS
+/// names are free text (`Living Room._airplay._tcp.local`): neither is held to host-name bytes.
 pub fn by_host(hosts: &HostMatcher, hit: &Hit<'_>) -> Classification {
     use crate::classification::{Confidence, State, finished};
-    let host_app = (hit.app == hit.master && !hit.host.is_empty())
-        .then(|| hosts.lookup(hit.host))
+    let name = match_name(hit.host).name;
+    let host_app = (hit.app == hit.master && !name.is_empty())
+        .then(|| hosts.lookup(name))
         .flatten();
-    let host = String::from_utf8_lossy(hit.host).into_owned();
-    match host_app {
+    let mut c = match host_app {
         Some(h) => finished(hit.master, h.app, h.category, Confidence::Dpi, State::Done),
         None => finished(hit.master, hit.app, "", Confidence::Dpi, State::Done),
     }
-    .with_host(host)
+    .with_host(host_text(hit.host));
+    if !hit.host.is_empty() && hit.master != ids::SSH && hit.master != ids::MDNS {
+        c.risks = risks::of_server_name(hit.host);
+    }
+    c
 }
 
 /// A decided hit: final (`Some`), or the start or advance of a follow-up (`None`). DNS queries

@@ -9,6 +9,7 @@ pub mod dissect;
 pub mod dns_cache;
 pub mod engine;
 mod follow_up;
+pub mod host_text;
 pub mod hosts;
 mod hosts_data;
 pub mod ip_lists;

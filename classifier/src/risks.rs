@@ -19,7 +19,7 @@ use crate::dissect::{http, ids};
 pub struct Risks(u8);
 
 /// Each risk's bit and nDPI name, in the order names are listed.
-const NAMES: [(u8, &str); 5] = [
+const NAMES: [(u8, &str); 7] = [
     (
         Risks::CLEAR_TEXT_CREDENTIALS.0,
         "ndpi_clear_text_credentials",
@@ -34,6 +34,8 @@ const NAMES: [(u8, &str); 5] = [
         Risks::BINARY_APPLICATION_TRANSFER.0,
         "ndpi_binary_application_transfer",
     ),
+    (Risks::INVALID_CHARACTERS.0, "ndpi_invalid_characters"),
+    (Risks::MALFORMED_PACKET.0, "ndpi_malformed_packet"),
 ];
 
 impl Risks {
@@ -48,6 +50,12 @@ impl Risks {
     pub const SUSPICIOUS_DGA_DOMAIN: Risks = Risks(1 << 3);
     /// A Windows executable requested or served over plain HTTP.
     pub const BINARY_APPLICATION_TRANSFER: Risks = Risks(1 << 4);
+    /// A server name (SNI, QUIC SNI, HTTP Host) holding bytes no host name holds: a NUL, a space,
+    /// UTF-8 (nDPI raises `NDPI_INVALID_CHARACTERS` on such DNS names in `dns.c`).
+    pub const INVALID_CHARACTERS: Risks = Risks(1 << 5);
+    /// A server name longer than a DNS name may be (253 bytes): nDPI's `NDPI_MALFORMED_PACKET`,
+    /// "an unexpected format … an attempt to jeopardize a valid protocol".
+    pub const MALFORMED_PACKET: Risks = Risks(1 << 6);
 
     pub fn is_empty(self) -> bool {
         self.0 == 0
@@ -73,6 +81,22 @@ impl Risks {
     pub fn all_names() -> impl Iterator<Item = &'static str> {
         NAMES.iter().map(|&(_, name)| name)
     }
+}
+
+/// The risks of a server name as sent (before escaping): invalid bytes, excess length. An IP
+/// literal (`::1` from `Host: [::1]`) is a valid server name.
+pub fn of_server_name(raw: &[u8]) -> Risks {
+    let d = nfguard_proto::host_name::Defects::of(raw);
+    let mut r = Risks::NONE;
+    if d.invalid_bytes
+        && !std::str::from_utf8(raw).is_ok_and(|s| s.parse::<std::net::IpAddr>().is_ok())
+    {
+        r.insert(Risks::INVALID_CHARACTERS);
+    }
+    if d.too_long {
+        r.insert(Risks::MALFORMED_PACKET);
+    }
+    r
 }
 
 /// What the risk checks need to know about the deciding packet.
@@ -442,6 +466,28 @@ mod tests {
         let mut f = facts(ids::TLS, 443, b"xjwqkrtzvbnm.com", b"");
         f.host_known = true;
         assert!(assess(&f).is_empty());
+    }
+
+    #[test]
+    fn malformed_server_names() {
+        assert!(of_server_name(b"WWW.Example.test.").is_empty());
+        assert!(of_server_name(b"::1").is_empty());
+        assert!(of_server_name(b"10.0.0.1").is_empty());
+        assert_eq!(
+            names(of_server_name(b"x\0.evil.example-video.test")),
+            ["ndpi_invalid_characters"]
+        );
+        let long = format!("{}.example-video.test", "a".repeat(300));
+        assert_eq!(
+            names(of_server_name(long.as_bytes())),
+            ["ndpi_malformed_packet"]
+        );
+        let both = format!("{long}\0");
+        assert_eq!(
+            names(of_server_name(both.as_bytes())),
+            ["ndpi_invalid_characters", "ndpi_malformed_packet"]
+        );
+        assert!(Risks::all_names().any(|n| n == "ndpi_invalid_characters"));
     }
 
     #[test]

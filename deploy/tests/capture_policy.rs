@@ -1,6 +1,6 @@
 //! Policy through the capture worker, end to end with the real policy and classifier processes:
 //! pass-through with one and two workers, a port rule that drops the SYN, an app rule that stops a
-//! BitTorrent handshake while HTTP passes — over IPv4 and IPv6.
+//! BitTorrent handshake while HTTP passes — over IPv4 and IPv6; malformed SNIs meeting a host rule.
 #![allow(clippy::unwrap_used)]
 
 mod capture_support;
@@ -216,4 +216,118 @@ fn bittorrent_dropped_http_passes_v6() {
     if lab_ok() {
         bittorrent_dropped_http_passes(true);
     }
+}
+
+/// A TCP peer standing in for a TLS server that serves any name: it answers `served` to anything
+/// that starts like a TLS handshake record, one thread per connection (a dropped hello leaves its
+/// connection waiting).
+const NAME_PEER: &str = r#"
+import socket, sys, threading
+def serve(c):
+    c.settimeout(5)
+    try:
+        if c.recv(4096)[:1] == b'\x16':
+            c.sendall(b'served')
+    except OSError:
+        pass
+    c.close()
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(('::', int(sys.argv[1])))
+s.listen(16)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// The client: a TLS 1.3 ClientHello built from RFC 8446 §4.1.2 whose server_name is the hex bytes
+/// of argv[3] (any bytes: a NUL, 300 of them); prints `reply` when the peer answered, else `blocked`.
+const NAME_CLIENT: &str = r#"
+import socket, struct, sys
+def v16(b): return struct.pack('!H', len(b)) + b
+sni = bytes.fromhex(sys.argv[3])
+exts = (struct.pack('!H', 0) + v16(v16(b'\x00' + v16(sni)))
+        + struct.pack('!H', 16) + v16(v16(b'\x02h2'))
+        + struct.pack('!H', 43) + v16(b'\x02\x03\x04'))
+body = b'\x03\x03' + b'\x11' * 32 + b'\x00' + v16(b'\x13\x01') + b'\x01\x00' + v16(exts)
+msg = b'\x01' + struct.pack('!I', len(body))[1:] + body
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+    c.sendall(b'\x16\x03\x01' + v16(msg))
+    print('reply' if c.recv(16) == b'served' else 'blocked')
+except OSError:
+    print('blocked')
+"#;
+
+/// Issue #20: SNIs that are too long, hold a NUL, or differ by case and a trailing dot still meet
+/// `host = "*.example-video.test"` (reject) through the real capture → classifier → policy path,
+/// and a malformed name no host rule names meets the `risk` rule; a plain other name passes.
+#[test]
+fn malformed_sni_cannot_evade_a_host_rule() {
+    if !lab_ok() {
+        return;
+    }
+    let Some((capture, policy, classifier)) = binaries() else {
+        return;
+    };
+    let rules = r#"default = "accept"
+
+[[rule]]
+name = "no-video"
+host = "*.example-video.test"
+action = "reject"
+
+[[rule]]
+name = "bad-names"
+risk = ["ndpi_invalid_characters", "ndpi_malformed_packet"]
+action = "drop"
+"#;
+    let mut rig = Rig::new(PLAIN, rules);
+    rig.plain_queue_rule("--queue-num 0");
+    rig.start_peers(&policy, &classifier);
+    rig.start_capture(&capture, 0);
+    let peer = rig.lab.dir.join("name_peer.py");
+    let client = rig.lab.dir.join("name_client.py");
+    std::fs::write(&peer, NAME_PEER).unwrap();
+    std::fs::write(&client, NAME_CLIENT).unwrap();
+    rig.lab
+        .server
+        .spawn(&["python3", peer.to_str().unwrap(), "8443"])
+        .unwrap();
+    let server = rig.lab.server_addr.v4.to_string();
+    let hello = |sni: &[u8]| {
+        let hex: String = sni.iter().map(|b| format!("{b:02x}")).collect();
+        let out = rig
+            .lab
+            .client
+            .output(&["python3", client.to_str().unwrap(), &server, "8443", &hex])
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // The peer needs a moment to listen: wait for the control name to be served.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while hello(b"www.other.test") != "reply" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the control name was never served"
+        );
+    }
+    let long = format!("{}.example-video.test", "a".repeat(300));
+    for sni in [
+        long.as_bytes(),
+        b"x\0.evil.example-video.test",
+        b"WWW.Example-Video.TEST.",
+        b"x\0.other.test",
+    ] {
+        let got = hello(sni);
+        if got != "blocked" {
+            rig.dump_logs();
+        }
+        assert_eq!(got, "blocked", "{:?}", String::from_utf8_lossy(sni));
+    }
+    let again = hello(b"www.other.test");
+    if again != "reply" {
+        rig.dump_logs();
+    }
+    assert_eq!(again, "reply", "the control name after the blocked ones");
 }

@@ -3,10 +3,17 @@
 //!
 //! Choice: `*.example.test` also matches the bare `example.test` — operators who block a site mean the
 //! site, and `example.test` usually serves the same content. Write `?*.example.test` to require a label.
+//!
+//! The flow's host is matched as a server reads it (`nfguard_proto::host_name::match_name`, shared
+//! with the classifier): case and one trailing dot do not matter, and a name that is too long or
+//! holds invalid bytes (shown escaped by the classifier, `x\x00.evil.example.test`) is matched by its
+//! longest valid suffix — by suffix and glob patterns only, never by an exact one. The policy does
+//! this itself, from the host text it is given, so no sender can hand it a pre-cut name.
 
-/// Longest host name we look at: a DNS name is at most 253 characters (RFC 1035 §2.3.4); a longer
-/// SNI or Host header is hostile and matches no host pattern (which also bounds glob matching to
-/// 255 × 255 steps).
+use nfguard_proto::host_name::match_name;
+
+/// Longest pattern accepted; a DNS name is at most 253 characters (RFC 1035 §2.3.4). Match names
+/// are at most 253 bytes (`host_name::MAX_NAME_LEN`), which bounds glob matching to 255 × 253 steps.
 pub(crate) const MAX_HOST_LEN: usize = 255;
 
 /// A compiled host pattern, lowercased.
@@ -51,16 +58,13 @@ impl HostPattern {
         }
     }
 
-    /// True when `host` (any case, optional trailing dot) matches.
+    /// True when `host` (any case, optional trailing dot, malformed or not: module docs) matches.
     pub(crate) fn matches(&self, host: &str) -> bool {
-        let host = host.strip_suffix('.').unwrap_or(host).as_bytes();
-        if host.len() > MAX_HOST_LEN {
-            return false;
-        }
+        let n = match_name(host.as_bytes());
         match self {
-            HostPattern::Exact(p) => host.eq_ignore_ascii_case(p.as_bytes()),
-            HostPattern::Suffix(s) => suffix_matches(host, s.as_bytes()),
-            HostPattern::Glob(g) => glob_matches(g.as_bytes(), host),
+            HostPattern::Exact(p) => n.whole && n.name.eq_ignore_ascii_case(p.as_bytes()),
+            HostPattern::Suffix(s) => suffix_matches(n.name, s.as_bytes()),
+            HostPattern::Glob(g) => glob_matches(g.as_bytes(), n.name),
         }
     }
 }
@@ -135,9 +139,32 @@ mod tests {
         assert!(m("*cdn*", "x.cdn.net"));
         assert!(m("*", "anything"));
         assert!(!m("a?c", "ac"));
+    }
+
+    /// Issue #20: a name a server still serves cannot slip past the rules by being malformed.
+    #[test]
+    fn malformed_names_match_by_their_valid_suffix() {
         let long = format!("{}.example.test", "a".repeat(300));
-        assert!(!m("*.example.test", &long));
-        assert!(!m("*", &long));
+        assert!(m("*.example.test", &long));
+        assert!(m("*", &long));
+        assert!(!m("example.test", &long));
+        assert!(!m("*.other.test", &long));
+        for host in [
+            "x\\x00.evil.example-video.test",
+            "x\0.evil.example-video.test",
+            "EVIL.Example-Video.TEST.",
+            "a b.example-video.test",
+        ] {
+            assert!(m("*.example-video.test", host), "{host:?}");
+            assert!(m("*video.test", host), "{host:?}");
+            assert!(!m("*.video.test", host), "{host:?}");
+        }
+        // An exact pattern names a whole, well-formed name only.
+        assert!(m("evil.example-video.test", "EVIL.Example-Video.TEST."));
+        assert!(!m("evil.example-video.test", "x\0.evil.example-video.test"));
+        // Nothing valid left: only `*` matches.
+        assert!(m("*", "\x00\x01"));
+        assert!(!m("*.test", "a.test\x00"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
+use nfguard_proto::host_name::match_name;
 use nfguard_proto::protocols;
 
 use crate::host::{HostPattern, MAX_HOST_LEN};
@@ -226,13 +227,18 @@ impl Index {
     }
 
     fn host_buckets(&self, host: &str, visit: &mut impl FnMut(&[u32])) {
-        let host = host.strip_suffix('.').unwrap_or(host);
+        // The name rules match (`host.rs`): a malformed host by its valid suffix, never exactly.
+        let n = match_name(host.as_bytes());
         let mut buf = [0u8; MAX_HOST_LEN];
-        // Longer than any DNS name: matches no pattern (HostPattern::matches says the same).
-        let Some(h) = lower(host, &mut buf) else {
+        let Some(h) = std::str::from_utf8(n.name)
+            .ok()
+            .and_then(|name| lower(name, &mut buf))
+        else {
             return;
         };
-        if let Some(b) = self.host_exact.get(h) {
+        if n.whole
+            && let Some(b) = self.host_exact.get(h)
+        {
             visit(b);
         }
         if self.host_suffix.is_empty() {

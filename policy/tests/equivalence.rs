@@ -44,6 +44,10 @@ const HOSTS: &[&str] = &[
     "xy.b.test",
     "b.test",
     "other.test",
+    // Malformed (issue #20): matched by the valid suffix, exact patterns never.
+    "x\\x00.b.a.test",
+    "A.TEST.",
+    "q\0.xy.b.test",
 ];
 const CATEGORIES: &[&str] = &["Media", "Web", "Network", "Download", "Video"];
 const NETS: &[&str] = &[

@@ -286,6 +286,41 @@ fn risk_matches_any_listed() {
     );
 }
 
+/// Issue #20: a malformed name (as the classifier shows it: escaped, case and trailing dot as sent)
+/// still meets its host rule, and its risk can be acted on by a rule of its own.
+#[test]
+fn malformed_host_names_are_not_an_evasion() {
+    let p = policy(
+        "[[rule]]\nname = \"no-video\"\nhost = \"*.example-video.test\"\naction = \"reject\"\n[[rule]]\nname = \"bad-names\"\nrisk = [\"ndpi_invalid_characters\", \"ndpi_malformed_packet\"]\naction = \"drop\"\n",
+    );
+    let long = format!("{}.example-video.test", "a".repeat(300));
+    for host in [
+        "x\\x00.evil.example-video.test",
+        "WWW.Example-Video.TEST.",
+        long.as_str(),
+    ] {
+        let d = decide(&p, &with(tcp(443), class(91, 91, "Web", Some(host))));
+        assert_eq!(rule_of(&d), Some("no-video"), "{host:?}");
+        assert_eq!(
+            (d.action, d.verdict),
+            (Action::Reject, Verdict::Reject),
+            "{host:?}"
+        );
+    }
+    // A malformed name whose valid part no host rule names: the risk rule catches it.
+    let risks = vec!["ndpi_invalid_characters".to_string()];
+    let mut c = class(91, 91, "Web", Some("x\\x00.other.test"));
+    c.risks = &risks;
+    assert_eq!(rule_of(&decide(&p, &with(tcp(443), c))), Some("bad-names"));
+    assert_eq!(
+        rule_of(&decide(
+            &p,
+            &with(tcp(443), class(91, 91, "Web", Some("other.test")))
+        )),
+        None
+    );
+}
+
 #[test]
 fn shape_quota_and_mark_actions() {
     let p = policy(

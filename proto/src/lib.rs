@@ -11,6 +11,9 @@ pub mod protocols;
 pub mod types;
 pub mod units;
 
+/// Host names as a server reads them: shared by the classifier's host list and the policy's rules.
+pub mod host_name;
+
 /// Limits that several modules check.
 pub mod limits {
     /// `sun_path` is 108 bytes with the NUL; `nfguard check` rejects longer ipc endpoints (DESIGN §3).

@@ -279,6 +279,30 @@ mod tests {
         assert_eq!(h.app, ids::HTTP);
     }
 
+    /// Issue #20: a Host that is too long, holds a NUL, or differs by case and a trailing dot is
+    /// the flow's host as sent (the engine matches, escapes and flags it).
+    #[test]
+    fn malformed_host_is_kept_as_sent() {
+        let ctx = Ctx::client(6, 40000, 80);
+        let long = format!("{}.example-video.test", "a".repeat(300));
+        for host in [
+            long.as_bytes(),
+            b"x\0.evil.example-video.test",
+            b"WWW.Example-Video.TEST.",
+        ] {
+            let req = [
+                &b"GET / HTTP/1.1\r\nHost: "[..],
+                host,
+                b":8080\r\nAccept: */*\r\n\r\n",
+            ]
+            .concat();
+            let Probe::Match(h) = probe(&ctx, &req) else {
+                panic!("{host:?}")
+            };
+            assert_eq!((h.master, h.host), (ids::HTTP, host), "{host:?}");
+        }
+    }
+
     /// What `curl http://www.youtube.com/watch` sends (curl 7.88, Debian 12).
     const CURL_GET: &[u8] = b"GET /watch HTTP/1.1\r\nHost: www.youtube.com\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 

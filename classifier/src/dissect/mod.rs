@@ -187,6 +187,45 @@ pub(crate) mod testutil {
         }
     }
 
+    /// A TLS 1.3 ClientHello handshake message built from RFC 8446 §4.1.2 with one server_name
+    /// (RFC 6066 §3, any bytes), ALPN `h2` and supported_versions `0x0304`.
+    pub fn client_hello_message(sni: &[u8]) -> Vec<u8> {
+        fn vec16(v: &[u8]) -> Vec<u8> {
+            let mut out = u16::try_from(v.len()).unwrap().to_be_bytes().to_vec();
+            out.extend_from_slice(v);
+            out
+        }
+        let mut names = vec![0u8]; // NameType::host_name
+        names.extend(vec16(sni));
+        let mut exts = Vec::new();
+        for (ty, data) in [
+            (0u16, vec16(&names)),
+            (16, vec16(b"\x02h2")),
+            (43, vec![2, 3, 4]),
+        ] {
+            exts.extend(ty.to_be_bytes());
+            exts.extend(vec16(&data));
+        }
+        let mut body = vec![3, 3];
+        body.extend([0x11; 32]); // random
+        body.push(0); // legacy_session_id
+        body.extend(vec16(&[0x13, 0x01])); // TLS_AES_128_GCM_SHA256
+        body.extend([1, 0]); // null compression
+        body.extend(vec16(&exts));
+        let len = u32::try_from(body.len()).unwrap().to_be_bytes();
+        let mut msg = vec![1, len[1], len[2], len[3]];
+        msg.extend(body);
+        msg
+    }
+
+    /// `msg` in one handshake record (RFC 8446 §5.1).
+    pub fn tls_record(msg: &[u8]) -> Vec<u8> {
+        let mut out = vec![22, 3, 1];
+        out.extend(u16::try_from(msg.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(msg);
+        out
+    }
+
     /// Every proper prefix of `data` must give `NeedMore` until `need` bytes, and every prefix from
     /// `need` on must give the final answer `check` accepts (linkerd `check_all_prefixes`).
     pub fn check_all_prefixes(

@@ -37,6 +37,45 @@ fn tls_hello_in_one_segment() {
     assert_eq!(f.heap_bytes(), 0);
 }
 
+/// Issue #20: malformed server names through the engine — the host shown escaped and bounded,
+/// the app found from the valid suffix, the risk named — for TLS and HTTP alike.
+#[test]
+fn malformed_server_names_are_escaped_matched_and_flagged() {
+    use crate::dissect::testutil::{client_hello_message, tls_record};
+    use crate::risks::Risks;
+    let long = format!("{}.www.youtube.com", "a".repeat(300));
+    let cases: [(&[u8], &str, Risks); 3] = [
+        (
+            b"x\0.www.youtube.com",
+            "x\\x00.www.youtube.com",
+            Risks::INVALID_CHARACTERS,
+        ),
+        (long.as_bytes(), long.as_str(), Risks::MALFORMED_PACKET),
+        (b"WWW.YouTube.COM.", "WWW.YouTube.COM.", Risks::NONE),
+    ];
+    let now = Instant::now();
+    for (raw, text, risk) in cases {
+        let mut e = Engine::new(EngineConfig::default());
+        let hello = tls_record(&client_hello_message(raw));
+        let http = [&b"GET / HTTP/1.1\r\nHost: "[..], raw, b"\r\n\r\n"].concat();
+        for (payload, port, label) in [(&hello, 443, "TLS.YouTube"), (&http, 80, "HTTP.YouTube")] {
+            let mut f = FlowState::new();
+            let c = e.classify(&mut f, &pkt(IPPROTO_TCP, 40000, port, payload, 1), now);
+            assert_eq!(
+                (c.label(), c.state),
+                (label.to_string(), State::Done),
+                "{text}"
+            );
+            assert_eq!(c.host, text);
+            assert!(c.risks.contains(risk), "{text}: {:?}", c.risks);
+            assert_eq!(
+                c.risks.contains(Risks::INVALID_CHARACTERS),
+                risk == Risks::INVALID_CHARACTERS
+            );
+        }
+    }
+}
+
 fn server<'a>(l4: u8, sport: u16, dport: u16, payload: &'a [u8], seq: u32) -> PacketView<'a> {
     PacketView {
         from_client: false,

@@ -391,7 +391,7 @@ fn find_chlo_sni(data: &[u8]) -> Option<&[u8]> {
         let end = usize::try_from(u32::from_le_bytes(entry.get(4..8)?.try_into().ok()?)).ok()?;
         if tag == b"SNI\0" {
             let sni = values.get(prev_end..end)?;
-            return tls::is_hostname(sni).then_some(sni);
+            return (!sni.is_empty()).then_some(sni);
         }
         prev_end = end;
     }

@@ -180,3 +180,28 @@ fn every_prefix_of_an_initial_is_not_a_match() {
         );
     }
 }
+
+/// Issue #20: a client Initial whose ClientHello (built from the spec, `testutil`) carries a
+/// malformed SNI — too long, a NUL, upper case and a trailing dot — gives that SNI as sent.
+#[test]
+fn malformed_sni_in_an_initial_is_kept_as_sent() {
+    use crate::dissect::testutil::client_hello_message;
+    let long = format!("{}.example-video.test", "a".repeat(300));
+    for sni in [
+        long.as_bytes(),
+        b"x\0.evil.example-video.test",
+        b"WWW.Example-Video.TEST.",
+    ] {
+        let msg = client_hello_message(sni);
+        let mut payload = vec![0x06, 0x00, 0x40 | (msg.len() >> 8) as u8, msg.len() as u8];
+        payload.extend_from_slice(&msg);
+        payload.resize(1162, 0);
+        let packet = protect_client(&hex(CLIENT_UNPROTECTED_HEADER), &payload, 2, 18);
+        let ctx = Ctx::client(17, 40000, 443);
+        let (mut crypto, mut scratch) = (None, Vec::new());
+        let Probe::Match(h) = probe(&ctx, &packet, &mut crypto, &mut scratch) else {
+            panic!("no match for {sni:?}");
+        };
+        assert_eq!(h.sni, sni);
+    }
+}

@@ -16,8 +16,6 @@ const HANDSHAKE_SERVER_HELLO: u8 = 2;
 /// A ClientHello larger than this is not worth waiting for (linkerd `client_hello.rs` uses the
 /// same bound; post-quantum key shares make ~1.8 KiB hellos normal).
 pub const MAX_HELLO_LEN: usize = 8192;
-/// RFC 6066 §3: host_name is at most 2^16-1, but DNS names are at most 253 bytes (RFC 1035).
-pub const MAX_SNI_LEN: usize = 253;
 
 const EXT_SERVER_NAME: u16 = 0;
 const EXT_ALPN: u16 = 16;
@@ -208,8 +206,10 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello<'_>> {
                 while !list.is_empty() {
                     let name_type = list.u8()?;
                     let name = list.vec16()?;
-                    // NameType::host_name; the name must look like a DNS name to be trusted.
-                    if name_type == 0 && name.len() <= MAX_SNI_LEN && is_hostname(name) {
+                    // NameType::host_name, as sent: a malformed name (too long, a NUL) is still
+                    // what the server may serve, so it is kept, matched by its valid suffix and
+                    // flagged (`nfguard_proto::host_name`, `risks.rs`). The record bounds it.
+                    if name_type == 0 && !name.is_empty() {
                         out.sni = name;
                         break;
                     }
@@ -229,13 +229,6 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello<'_>> {
         }
     }
     Some(out)
-}
-
-/// Letters, digits, `-`, `.`, `_` only: what a host name in SNI may contain.
-pub fn is_hostname(b: &[u8]) -> bool {
-    !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
 }
 
 #[doc(hidden)]
@@ -304,6 +297,35 @@ mod tests {
         // Plain text on a mail port is not TLS.
         let ctx = Ctx::client(6, 40000, 993);
         assert_eq!(probe(&ctx, b"* OK IMAP4rev1 ready\r\n"), Probe::NoMatch);
+    }
+
+    /// Issue #20: a malformed SNI is still the flow's host (the engine matches it by its valid
+    /// suffix, shows it escaped and flags it), not silently dropped.
+    #[test]
+    fn malformed_sni_is_kept_as_sent() {
+        use crate::dissect::testutil::{client_hello_message, tls_record};
+        let ctx = Ctx::client(6, 40000, 443);
+        let long = format!("{}.example-video.test", "a".repeat(300));
+        for sni in [
+            long.as_bytes(),
+            b"x\0.evil.example-video.test",
+            b"WWW.Example-Video.TEST.",
+        ] {
+            let rec = tls_record(&client_hello_message(sni));
+            let Probe::Match(h) = probe(&ctx, &rec) else {
+                panic!("{sni:?}")
+            };
+            assert_eq!((h.master, h.host), (ids::TLS, sni), "{sni:?}");
+            let msg = client_hello_message(sni);
+            let ch = parse_client_hello(&msg[4..]).unwrap();
+            assert_eq!((ch.sni, ch.version), (sni, 0x0304));
+        }
+        // An empty host_name is no name.
+        let rec = tls_record(&client_hello_message(b""));
+        let Probe::Match(h) = probe(&ctx, &rec) else {
+            panic!()
+        };
+        assert_eq!(h.host, b"");
     }
 
     #[test]
