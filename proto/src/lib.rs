@@ -2,6 +2,8 @@
 //! table, human units, the `nfguard.toml` configuration, and (feature `bus`) every ZeroMQ socket.
 
 pub mod config;
+/// Host names as a server reads them: shared by the classifier's host list and the policy's rules.
+pub mod host_name;
 pub mod ids;
 pub mod iface;
 pub mod metrics;
@@ -10,9 +12,6 @@ pub mod process;
 pub mod protocols;
 pub mod types;
 pub mod units;
-
-/// Host names as a server reads them: shared by the classifier's host list and the policy's rules.
-pub mod host_name;
 
 /// Limits that several modules check.
 pub mod limits {
