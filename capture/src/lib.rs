@@ -119,13 +119,9 @@ pub async fn run(
 /// The kernel answers EPERM both without CAP_NET_ADMIN and when another socket holds the queue;
 /// the queue table (`/proc/net/netfilter/nfnetlink_queue`) tells the second apart and names the holder.
 fn bind_error(queue: u16, e: std::io::Error) -> CaptureError {
-    let holder = std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
-        .ok()
-        .and_then(|t| {
-            conntrack::bypass::parse_proc(&t)
-                .into_iter()
-                .find(|q| q.queue == queue && q.portid != 0)
-        });
+    let holder = conntrack::bypass::read_ids()
+        .into_iter()
+        .find(|q| q.queue == queue && q.portid != 0);
     match holder {
         Some(q) if e.raw_os_error() == Some(1) => CaptureError::QueueTaken {
             queue,

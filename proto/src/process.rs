@@ -133,22 +133,23 @@ static PEER_ERRORS: RateLimit = RateLimit::new();
 
 /// Lets one event through per [`PEER_ERROR_INTERVAL`], measured from the first.
 struct RateLimit {
-    /// Milliseconds after `START` at which the next event may pass.
+    /// When the first event was seen; times below are milliseconds after it.
+    start: std::sync::OnceLock<Instant>,
+    /// When the next event may pass.
     next_ms: std::sync::atomic::AtomicU64,
 }
-
-static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 impl RateLimit {
     const fn new() -> RateLimit {
         RateLimit {
+            start: std::sync::OnceLock::new(),
             next_ms: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     fn allow(&self) -> bool {
         use std::sync::atomic::Ordering;
-        let now = u64::try_from(START.get_or_init(Instant::now).elapsed().as_millis())
+        let now = u64::try_from(self.start.get_or_init(Instant::now).elapsed().as_millis())
             .unwrap_or(u64::MAX);
         let next = self.next_ms.load(Ordering::Relaxed);
         now >= next

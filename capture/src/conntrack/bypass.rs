@@ -205,7 +205,8 @@ pub struct Sample {
     pub after: Vec<QueueIds>,
 }
 
-fn read_ids() -> Vec<QueueIds> {
+/// The queues' ids now (`/proc/net/netfilter/nfnetlink_queue`); empty when it cannot be read.
+pub fn read_ids() -> Vec<QueueIds> {
     std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue")
         .map(|t| parse_proc(&t))
         .unwrap_or_default()

@@ -268,14 +268,7 @@ impl<H> FlowPath<H> {
         token: Token,
         reply: Result<pb::Decision, FailReason>,
     ) {
-        let deadline = self.pending.deadline(token).unwrap_or(now);
-        let Some(held) = self.release(token) else {
-            return;
-        };
-        match reply {
-            Ok(d) => self.advance(held, Input::Decision(d), now, deadline),
-            Err(reason) => self.fail_held(held, reason),
-        }
+        self.on_reply(now, token, reply.map(Input::Decision));
     }
 
     /// The classifier's reply (or why there is none) for the packet held under `token`.
@@ -285,12 +278,17 @@ impl<H> FlowPath<H> {
         token: Token,
         reply: Result<pb::ClassifyReply, FailReason>,
     ) {
+        self.on_reply(now, token, reply.map(Input::Classified));
+    }
+
+    /// A peer's reply for the packet held under `token`, within that packet's own deadline.
+    fn on_reply(&mut self, now: Instant, token: Token, reply: Result<Input, FailReason>) {
         let deadline = self.pending.deadline(token).unwrap_or(now);
         let Some(held) = self.release(token) else {
             return;
         };
         match reply {
-            Ok(r) => self.advance(held, Input::Classified(r), now, deadline),
+            Ok(input) => self.advance(held, input, now, deadline),
             Err(reason) => self.fail_held(held, reason),
         }
     }
