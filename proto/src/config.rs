@@ -209,6 +209,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub gateway: GatewayConfig,
     pub supervisor: SupervisorConfig,
+    pub export: ExportConfig,
     /// Where this config was read from; relative paths inside it resolve against its directory.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -333,6 +334,41 @@ pub struct SupervisorConfig {
     pub bin_dir: Option<PathBuf>,
 }
 
+/// `[export]`: flow records to IPFIX collectors (RFC 7011), sent by the store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// Collectors, `udp://ADDRESS:PORT` or `tcp://ADDRESS:PORT` (an IP address, not a name). Default
+    /// empty: no export, no socket. Filled from `ipfix_raw` when the file is parsed.
+    #[serde(skip)]
+    pub ipfix: Vec<Collector>,
+    /// `ipfix` as written, with each element's position (so an error names the element's own line).
+    #[serde(rename = "ipfix")]
+    pub ipfix_raw: Vec<toml::Spanned<String>>,
+    /// IPFIX Observation Domain ID of this gateway's records. Default 1.
+    pub observation_domain: u32,
+    /// UDP: templates are re-sent at least this often (RFC 7011 §8.4). Default `"60s"`.
+    pub template_refresh: HumanDuration,
+    /// Records waiting per collector; past it records are dropped and counted. Default 65536.
+    pub queue: usize,
+    /// Largest IPFIX message over UDP, IP and UDP headers excluded. Default 1400 (a 1500-byte path
+    /// with room for tunnels and IPv6).
+    pub max_message: u16,
+}
+
+/// One IPFIX collector of `[export] ipfix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collector {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
 /// Inclusive range of NFQUEUE numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueRange {
@@ -367,6 +403,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             gateway: GatewayConfig::default(),
             supervisor: SupervisorConfig::default(),
+            export: ExportConfig::default(),
             source: None,
         }
     }
@@ -390,7 +427,8 @@ impl Config {
     /// # Errors
     /// As [`Config::load`].
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = parse_toml(file, text)?;
+        let mut cfg: Config = parse_toml(file, text)?;
+        cfg.export.resolve(file, text)?;
         cfg.validate(file, text)?;
         Ok(cfg)
     }
@@ -563,6 +601,7 @@ impl Config {
                 return Err(error_at(file, text, &format!("capture.interfaces[{i}]"), e));
             }
         }
+        self.export.validate(file, text)?;
         self.check_memory(file, text)?;
         let ipc = self.runtime_dir.join("policy-events.sock");
         if ipc.as_os_str().len() + "ipc://".len() > crate::limits::MAX_IPC_PATH {
@@ -764,6 +803,133 @@ impl Default for SupervisorConfig {
     }
 }
 
+// === impl ExportConfig ===
+
+/// Most collectors one store sends to (each has a queue and a thread).
+pub const MAX_COLLECTORS: usize = 16;
+/// Most records waiting per collector.
+pub const MAX_EXPORT_QUEUE: usize = 1 << 22;
+/// An IPFIX message must hold its header, a set header and the longest IPv6 record (721 bytes:
+/// `nfguard_store::export::ipfix::MAX_RECORD`).
+pub const MIN_EXPORT_MESSAGE: u16 = 768;
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            ipfix: Vec::new(),
+            ipfix_raw: Vec::new(),
+            observation_domain: 1,
+            template_refresh: HumanDuration(std::time::Duration::from_secs(60)),
+            queue: 65_536,
+            max_message: 1400,
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Parses `ipfix_raw` into `ipfix`.
+    fn resolve(&mut self, file: &str, text: &str) -> Result<(), ConfigError> {
+        self.ipfix = self
+            .ipfix_raw
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                raw.get_ref().parse().map_err(|message| ConfigError {
+                    file: file.to_string(),
+                    line: line_at(text, raw.span().start),
+                    path: format!("export.ipfix[{i}]"),
+                    message,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        if self.ipfix.len() > MAX_COLLECTORS {
+            return Err(error_at(
+                file,
+                text,
+                "export.ipfix",
+                format!("at most {MAX_COLLECTORS} collectors"),
+            ));
+        }
+        for (i, c) in self.ipfix.iter().enumerate() {
+            if let Some(j) = self.ipfix.iter().take(i).position(|o| o == c) {
+                let mut e = error_at(
+                    file,
+                    text,
+                    &format!("export.ipfix[{i}]"),
+                    format!("{c} is also export.ipfix[{j}]"),
+                );
+                if let Some(raw) = self.ipfix_raw.get(i) {
+                    e.line = line_at(text, raw.span().start);
+                }
+                return Err(e);
+            }
+        }
+        if self.template_refresh.0 < std::time::Duration::from_secs(1) {
+            return Err(error_at(
+                file,
+                text,
+                "export.template_refresh",
+                "must be at least 1s",
+            ));
+        }
+        if !(1..=MAX_EXPORT_QUEUE).contains(&self.queue) {
+            return Err(error_at(
+                file,
+                text,
+                "export.queue",
+                format!("must be between 1 and {MAX_EXPORT_QUEUE} records"),
+            ));
+        }
+        if self.max_message < MIN_EXPORT_MESSAGE {
+            return Err(error_at(
+                file,
+                text,
+                "export.max_message",
+                format!("must be at least {MIN_EXPORT_MESSAGE} bytes"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        write!(f, "{scheme}://{}", self.addr)
+    }
+}
+
+impl FromStr for Collector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (transport, rest) = if let Some(r) = s.strip_prefix("udp://") {
+            (Transport::Udp, r)
+        } else if let Some(r) = s.strip_prefix("tcp://") {
+            (Transport::Tcp, r)
+        } else {
+            return Err(format!(
+                "{s:?}: expected udp://ADDRESS:PORT or tcp://ADDRESS:PORT (IPFIX over SCTP is not supported)"
+            ));
+        };
+        let addr: SocketAddr = rest.parse().map_err(|_| {
+            format!("{s:?}: expected an IP address and port after the scheme (IPv6 in brackets: [2001:db8::1]:4739); host names are not resolved")
+        })?;
+        if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
+            return Err(format!(
+                "{s:?}: a collector needs a unicast address and a port other than 0"
+            ));
+        }
+        Ok(Collector { transport, addr })
+    }
+}
+
 // === impl QueueRange ===
 
 impl QueueRange {
@@ -904,6 +1070,67 @@ mod tests {
         assert_eq!(line_of_path(text, "rule[1].app"), 6);
         assert_eq!(line_of_path(text, "rule[0].name"), 3);
         assert_eq!(line_of_path(text, "default"), 1);
+    }
+
+    #[test]
+    fn export_collectors_parse_and_errors_name_the_element() {
+        let c = Config::parse(
+            "n.toml",
+            "[export]\nipfix = [\"udp://192.0.2.10:4739\", \"tcp://[2001:db8::1]:4739\"]\nobservation_domain = 7\n",
+        )
+        .unwrap();
+        assert_eq!(c.export.ipfix.len(), 2);
+        assert_eq!(c.export.ipfix[0].transport, Transport::Udp);
+        assert_eq!(c.export.ipfix[1].to_string(), "tcp://[2001:db8::1]:4739");
+        assert_eq!(c.export.observation_domain, 7);
+        assert!(Config::parse("n.toml", "").unwrap().export.ipfix.is_empty());
+        for (text, line, path, says) in [
+            (
+                "[export]\nipfix = [\n  \"udp://192.0.2.10:4739\",\n  \"sctp://192.0.2.10:4739\",\n]\n",
+                4,
+                "export.ipfix[1]",
+                "expected udp://",
+            ),
+            (
+                "[export]\nipfix = [\"udp://collector.example:4739\"]\n",
+                2,
+                "export.ipfix[0]",
+                "not resolved",
+            ),
+            (
+                "[export]\nipfix = [\"udp://192.0.2.1:0\"]\n",
+                2,
+                "export.ipfix[0]",
+                "port other than 0",
+            ),
+            (
+                "[export]\nipfix = [\"udp://192.0.2.1:4739\", \"udp://192.0.2.1:4739\"]\n",
+                2,
+                "export.ipfix[1]",
+                "also export.ipfix[0]",
+            ),
+            (
+                "[export]\ntemplate_refresh = \"0s\"\n",
+                2,
+                "export.template_refresh",
+                "at least 1s",
+            ),
+            (
+                "[export]\nmax_message = 100\n",
+                2,
+                "export.max_message",
+                "at least 768",
+            ),
+        ] {
+            let e = Config::parse("n.toml", text).unwrap_err();
+            assert_eq!((e.line, e.path.as_str()), (line, path), "{e}");
+            assert!(e.message.contains(says), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("n.toml:{line}: {path}: ")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! batches, times every query kind (best and median of 7 runs), then runs retention for the older half
 //! and reports the database size before and after. A third argument `keep` keeps DIR (and reuses it
 //! when it already holds RECORDS) and skips retention; `retain` reuses DIR and runs retention.
+//! `--export` (anywhere) also hands every written batch to the IPFIX exporter, as the store service
+//! does, sending to a UDP sink on loopback: the ingest rate with export on vs off, and the records/s
+//! the exporter's sender thread sustains (time until it has sent everything offered).
 #![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use std::time::{Duration, Instant};
@@ -22,7 +25,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const HOUR_MS: u64 = 3_600_000;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let export_on = all.iter().any(|a| a == "--export");
+    let mut args = all.into_iter().filter(|a| a != "--export");
+    let mut export = export_on.then(start_export);
     let n: u64 = args
         .next()
         .and_then(|s| s.parse().ok())
@@ -62,14 +68,23 @@ fn main() {
         b.add(ev, now, |id| store.lookup(id)).unwrap().unwrap();
         if b.events >= 10_000 {
             store.write(&b).unwrap();
+            if let Some((x, _)) = export.as_mut() {
+                x.offer(b.records.values(), now);
+            }
             b = Batch::default();
         }
     }
     if !b.is_empty() {
         store.write(&b).unwrap();
+        if let Some((x, _)) = export.as_mut() {
+            x.offer(b.records.values(), now);
+        }
     }
     store.sync().unwrap();
     let ingest = t0.elapsed();
+    if let Some((x, sink)) = export.take() {
+        report_export(x, &sink, t0);
+    }
     println!(
         "wrote {n} records in {:.1} s ({:.0} records/s); records = {}; db size {:.1} MiB",
         ingest.as_secs_f64(),
@@ -258,4 +273,49 @@ fn main() {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// The exporter of `--export`, sending to a UDP sink thread on loopback that counts datagrams.
+fn start_export() -> (
+    nfguard_store::export::Exporter,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sink.local_addr().unwrap();
+    let got = std::sync::Arc::new(AtomicU64::new(0));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65_536];
+        while sink.recv(&mut buf).is_ok() {
+            g.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let cfg = nfguard_proto::config::ExportConfig {
+        ipfix: vec![format!("udp://{addr}").parse().unwrap()],
+        // Every record of the run may wait: the bench measures the sender, not the drop policy.
+        queue: nfguard_proto::config::MAX_EXPORT_QUEUE,
+        ..Default::default()
+    };
+    let x = nfguard_store::export::Exporter::start(&cfg)
+        .unwrap()
+        .unwrap();
+    (x, got)
+}
+
+fn report_export(
+    x: nfguard_store::export::Exporter,
+    sink: &std::sync::atomic::AtomicU64,
+    t0: Instant,
+) {
+    let stats = x.stats();
+    x.stop();
+    let elapsed = t0.elapsed();
+    let (_, sent, dropped) = stats.totals()[0].clone();
+    println!(
+        "export: {sent} IPFIX records sent ({dropped} dropped) in {:.1} s from the first batch = {:.0} records/s; sink got {} messages",
+        elapsed.as_secs_f64(),
+        sent as f64 / elapsed.as_secs_f64(),
+        sink.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }

@@ -9,12 +9,14 @@
 //! after every flush and every [`USAGE_INTERVAL`], and deletes data older than `retention` in small
 //! chunks so ingest never waits long. When a write fails (full disk) ingest pauses and keeps its batch,
 //! queries go on reading the last durable state, and writing resumes by itself once space returns (see
-//! `db.rs` and `reserve.rs`).
+//! `db.rs` and `reserve.rs`). With `[export] ipfix` set, every flushed batch also goes to the IPFIX
+//! exporter (`export/`).
 
 pub mod block;
 pub mod buckets;
 pub mod codec;
 pub mod db;
+pub mod export;
 pub mod hot;
 pub mod ingest;
 pub mod open;

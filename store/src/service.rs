@@ -14,6 +14,7 @@ use nfguard_proto::pb;
 use nfguard_proto::process::{endpoints, spawn_metrics};
 use tokio::sync::watch;
 
+use crate::export::Exporter;
 use crate::ingest::{Batch, Malformed};
 use crate::retention::{EXPIRE_CHUNK, cutoffs};
 use crate::{
@@ -192,6 +193,8 @@ pub async fn run(
         .collect();
     flow_eps.push(cfg.endpoint(endpoints::FLOWS_CONNTRACK));
     let sub = Subscriber::connect(&flow_eps);
+    let export = Exporter::start(&cfg.export).map_err(|e| StoreError::Worker(e.to_string()))?;
+    let export_stats = export.as_ref().map(Exporter::stats).unwrap_or_default();
 
     let stats = Arc::new(StoreStats::new());
     stats.records.store(store.records()?, Ordering::Relaxed);
@@ -209,6 +212,7 @@ pub async fn run(
             sub_stats.report(b, "flows");
             rpc_stats.report(b, "store");
             usage_stats.report(b, "usage");
+            export_stats.report(b);
         }
     };
     spawn_metrics(&cfg, "store", 0, collect, stopped(stop_rx.clone())).await?;
@@ -236,8 +240,12 @@ pub async fn run(
         batch: Batch::default(),
         paused: false,
         last_recover: None,
+        export,
     };
     ingest.run(sub, cfg.store.flush_interval.0, shutdown).await;
+    if let Some(e) = ingest.export.take() {
+        let _ = tokio::task::spawn_blocking(move || e.stop()).await;
+    }
     let _ = stop_tx.send(true);
     let _ = queries.await;
     let _ = retention.await;
@@ -265,6 +273,8 @@ struct Ingest {
     /// The last write failed (full disk…): stop reading the bus until a retry succeeds.
     paused: bool,
     last_recover: Option<Instant>,
+    /// `[export] ipfix`: gets every flushed batch.
+    export: Option<Exporter>,
 }
 
 impl Ingest {
@@ -387,6 +397,9 @@ impl Ingest {
                     s.paused.store(1, Ordering::Relaxed);
                 } else if self.paused {
                     self.resume();
+                }
+                if let Some(x) = self.export.as_mut() {
+                    x.offer(batch.records.values(), now_ms());
                 }
                 self.publish_usage().await;
             }
