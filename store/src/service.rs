@@ -399,7 +399,7 @@ impl Ingest {
                     self.resume();
                 }
                 if let Some(x) = self.export.as_mut() {
-                    x.offer(batch.records.values(), now_ms());
+                    x.offer(batch.records, now_ms());
                 }
                 self.publish_usage().await;
             }
