@@ -1,11 +1,13 @@
 //! Sealed block bodies as files beside the sled database (DESIGN §8, a deliberate deviation from
 //! "everything in sled"): `<db dir>/nfguard-blocks/<id as 16 hex digits>.blk`, one file per block.
 //!
-//! Why not sled: sled 0.34 writes any leaf over 128 KiB as a blob file and the log around it keeps
-//! every rewritten version until its segment is reclaimed, so deleting a block gave nothing back.
-//! Measured with `examples/bench.rs` (1 M flows) and `examples/steady.rs` before this change: retention
-//! of the older half grew the database from 49 to 57 MiB, and the steady state crept from 16 to 49 MiB
-//! over 10 windows (see `NOTE`/the commit for the numbers after). A file is gone when it is deleted.
+//! Why not sled: sled 0.34 writes any leaf over 128 KiB (a sealed block is ~140 KiB) as a blob file,
+//! and the rewritten versions of a leaf stay on disk until sled reclaims the log segment that points
+//! at them, so deleting blocks gave no space back. Measured with `examples/bench.rs` (1 M flows):
+//! blocks in a sled tree, 49.2 MiB before retention of the older half and 57 MiB after; as files,
+//! 41.4 MiB before and 36.8 MiB after (the block files halve, 17.8 → 8.9 MiB; sled's own log grows by
+//! ~4 MiB of rewritten aggregate leaves). `examples/steady.rs` (500 flows/s, 300 s retention, 10
+//! windows): 16 → 49 MiB before, 21.6 → 17.4 MiB (between 10.5 and 23.2, sled's log cleaning) after.
 //!
 //! Crash safety: a body is written to `<id>.tmp`, fsynced, renamed to `<id>.blk` and the directory
 //! fsynced before the sled batch that adds its summary (the commit point) is applied; a summary is

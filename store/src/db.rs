@@ -53,6 +53,11 @@ pub const DEFAULT_TOP: u32 = 10;
 /// A tail older than this is sealed into a block even if it is short, so a quiet gateway's closed
 /// flows reach a block within minutes.
 pub const TAIL_MAX_AGE_MS: u64 = 10 * 60_000;
+/// A tail whose stored chunks would pass this is sealed even if it is short: sled keeps up to 16 keys
+/// in a leaf and writes a leaf over 128 KiB as a blob file, rewritten whenever a key in it changes
+/// (`examples/steady.rs`: tail-chunk leaves of ~150 KiB made the blob directory grow 0.6 MiB a
+/// window); this leaves room for the block summaries beside them.
+pub const TAIL_MAX_BYTES: usize = 96 << 10;
 
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -132,6 +137,8 @@ struct Mem {
     tail_since_ms: u64,
     /// Sequence numbers of the tail's stored chunks (`t` keys), and the next one.
     tail_chunks: Vec<u64>,
+    /// Bytes of those chunks.
+    tail_bytes: usize,
     next_tail_seq: u64,
     blocks: BTreeMap<u64, Summary>,
     next_block: u64,
@@ -409,19 +416,37 @@ impl SledStore {
         }
         let mut tail_chunks = mem.tail_chunks.clone();
         let mut tail_seq = mem.next_tail_seq;
-        let unstored: &[(RecordKey, pb::FlowEvent)] = if sealed.is_empty() {
-            tail.get(stored..).unwrap_or(&[])
+        let mut tail_bytes = mem.tail_bytes;
+        let first_unstored = if sealed.is_empty() {
+            stored
         } else {
             for seq in tail_chunks.drain(..) {
                 b.remove(&tail_chunk_key(seq)[..]);
             }
-            &tail
+            tail_bytes = 0;
+            0
         };
-        if !unstored.is_empty() {
+        if let Some(unstored) = tail.get(first_unstored..).filter(|u| !u.is_empty()) {
             let body = crate::block::encode(&mut unstored.to_vec()).0;
-            b.insert(&tail_chunk_key(tail_seq)[..], body);
-            tail_chunks.push(tail_seq);
-            tail_seq += 1;
+            if tail_bytes.saturating_add(body.len()) > TAIL_MAX_BYTES {
+                // Sealed short rather than stored: a sled leaf of tail chunks past 128 KiB would be a
+                // blob file rewritten every flush.
+                for seq in tail_chunks.drain(..) {
+                    b.remove(&tail_chunk_key(seq)[..]);
+                }
+                tail_bytes = 0;
+                let (body, summary) = crate::block::encode(&mut tail);
+                tail.clear();
+                bodies.push((next_block, body));
+                b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
+                sealed.push((next_block, summary));
+                next_block += 1;
+            } else {
+                tail_bytes = tail_bytes.saturating_add(body.len());
+                b.insert(&tail_chunk_key(tail_seq)[..], body);
+                tail_chunks.push(tail_seq);
+                tail_seq += 1;
+            }
         }
         let tail_changed = any_closed || !sealed.is_empty();
         b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
@@ -549,6 +574,7 @@ impl SledStore {
                 mem.tail_since_ms = now;
             }
             mem.tail_chunks = tail_chunks;
+            mem.tail_bytes = tail_bytes;
             mem.next_tail_seq = tail_seq;
         }
         // Back in place also when unchanged: it was taken above (a flush that closed nothing once
@@ -615,15 +641,16 @@ impl SledStore {
         }
         let mut tail_seq = mem.next_tail_seq;
         let mut tail_chunks = mem.tail_chunks.clone();
+        let mut tail_bytes = mem.tail_bytes;
         if tail_changed {
             for seq in tail_chunks.drain(..) {
                 b.remove(&tail_chunk_key(seq)[..]);
             }
+            tail_bytes = 0;
             if !tail.is_empty() {
-                b.insert(
-                    &tail_chunk_key(tail_seq)[..],
-                    crate::block::encode(&mut tail.clone()).0,
-                );
+                let body = crate::block::encode(&mut tail.clone()).0;
+                tail_bytes = body.len();
+                b.insert(&tail_chunk_key(tail_seq)[..], body);
                 tail_chunks.push(tail_seq);
                 tail_seq += 1;
             }
@@ -740,6 +767,7 @@ impl SledStore {
             }
             mem.tail = tail;
             mem.tail_chunks = tail_chunks;
+            mem.tail_bytes = tail_bytes;
             mem.next_tail_seq = tail_seq;
         }
         for id in blocks_gone {
@@ -1245,11 +1273,13 @@ fn load_mem(db: &sled::Db, files: &BlockFiles) -> Result<Mem, StoreError> {
     }
     let mut tail = Vec::new();
     let mut tail_chunks = Vec::new();
+    let mut tail_bytes = 0usize;
     for kv in db.scan_prefix(TAIL_KEY) {
         let (k, v) = kv?;
         let Some(seq) = parse_block_key(&k) else {
             continue;
         };
+        tail_bytes = tail_bytes.saturating_add(v.len());
         match Block::decode(&v) {
             Some(b) => tail.extend(b.records()),
             None => {
@@ -1309,6 +1339,7 @@ fn load_mem(db: &sled::Db, files: &BlockFiles) -> Result<Mem, StoreError> {
         next_early_seq,
         tail_since_ms: if tail.is_empty() { 0 } else { crate::now_ms() },
         tail_chunks,
+        tail_bytes,
         next_tail_seq,
         tail,
         blocks,

@@ -552,3 +552,50 @@ fn a_flush_without_closed_records_keeps_the_tail() {
     };
     assert_eq!(store.flows(&q).unwrap().flows.len(), 1);
 }
+
+/// Small flushes of closed records are sealed into a short block once the tail's stored chunks
+/// would pass `TAIL_MAX_BYTES` (a sled leaf of them would otherwise become a blob file).
+#[test]
+fn a_large_tail_is_sealed_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("db"), 8 << 20).unwrap();
+    let mut id = 0u64;
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..200 {
+        let events = (0..50)
+            .map(|_| {
+                id += 1;
+                // Incompressible host names: xorshift64.
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut e = ev(id, 1000 + id, 2000 + id, "X");
+                e.kind = pb::FlowEventKind::FlowEventEnd as i32;
+                e.classification = Some(pb::Classification {
+                    host: format!("{seed:016x}{:016x}.example", seed.rotate_left(7)),
+                    ..Default::default()
+                });
+                e
+            })
+            .collect();
+        write(&store, events);
+    }
+    let (blocks, tail, _) = store.layout();
+    assert!(blocks >= 1, "{blocks} blocks, {tail} tail records");
+    assert!(
+        (blocks as u64) * (nfguard_store::block::BLOCK_RECORDS as u64) > id,
+        "blocks were sealed short: {blocks} for {id} records"
+    );
+    assert_eq!(store.records().unwrap(), id);
+    assert_eq!(
+        store
+            .flows(&pb::FlowQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap()
+            .flows
+            .len(),
+        1000
+    );
+}
