@@ -1,8 +1,10 @@
 //! The storage trait and its sled implementation (layout in `schema.rs`): open flows in memory and
-//! under `o` keys, closed ones in compressed columnar blocks (`block.rs`) found through in-memory
-//! block summaries, aggregates as small per-name keys while a bucket is open and one compressed value
-//! once it is closed (`buckets.rs`), the recent ones in memory (`hot.rs`). Every flush is one atomic sled batch; retention deletes whole blocks (and
-//! rewrites the one block a cutoff falls into, so it stays exact).
+//! under `o` keys, closed ones in compressed columnar blocks (`block.rs`), stored as files
+//! (`blockfile.rs`) and found through in-memory block summaries, aggregates as small per-name keys
+//! while a bucket is open and one compressed value once it is closed (`buckets.rs`), the recent ones
+//! in memory (`hot.rs`). Every flush writes its new block files, then one atomic sled batch (the commit
+//! point); retention deletes whole block files (and rewrites the one block a cutoff falls into, so it
+//! stays exact). A block-file write error is handled like a sled write error (see below).
 //!
 //! Full disk (issue #8): after an I/O error sled 0.34 keeps a "global error" in that instance until it
 //! is reopened: every later write fails, and so do reads that meet a node needing a split or merge
@@ -177,7 +179,8 @@ impl SledStore {
     ///
     /// # Errors
     /// [`StoreError::Open`] if sled cannot open it, [`StoreError::SchemaTooNew`] for a newer layout,
-    /// [`StoreError::SchemaOld`] for schema 1.
+    /// [`StoreError::SchemaOld`] for schema 1 or 2, [`StoreError::BlockFile`] if the block directory
+    /// cannot be created or cleaned.
     ///
     /// It also writes the reserve (see `reserve.rs`) when it is missing or too small; on a disk too full
     /// for it the store still opens, with a warning (a later write error may then leave queries without

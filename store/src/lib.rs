@@ -3,7 +3,8 @@
 //! It subscribes to every capture's `flows-q<N>.sock` and the conntrack worker's `flows-ct.sock`, merges
 //! START / UPDATE / END events into one record per flow (a conntrack END into the capture's record of
 //! the same flow, `open.rs`) plus per-minute/hour/day aggregates, keeps closed records in compressed
-//! blocks (`block.rs`), and writes
+//! blocks (`block.rs`) stored as files beside sled (`blockfile.rs`), closes offloaded records whose
+//! kernel END never comes (`open.rs`, every [`SWEEP_INTERVAL`]), and writes
 //! them in one atomic batch every `[store] flush_interval` (default 1 s — the most a kill -9 can lose),
 //! followed by an fsync. It answers queries on `store.sock`, publishes LAN-host usage on `usage.sock`
 //! after every flush and every [`USAGE_INTERVAL`], and deletes data older than `retention` in small
