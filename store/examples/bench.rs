@@ -2,8 +2,10 @@
 //! `cargo run --release -p nfguard-store --example bench -- [RECORDS] [DIR]`.
 //! Writes RECORDS flows spread over 24 h (2 000 hosts, 100 apps, 20 rules, 3 verdicts) in 10 000-event
 //! batches, times every query kind (best and median of 7 runs), then runs retention for the older half
-//! and reports the database size before and after. A third argument `keep` keeps DIR (and reuses it
-//! when it already holds RECORDS) and skips retention; `retain` reuses DIR and runs retention.
+//! and reports the database size before and after, and this process's memory (VmRSS, VmHWM: the
+//! store process holds the same database state; sled's cache is the config default). A third
+//! argument `keep` keeps DIR (and reuses it when it already holds RECORDS) and skips retention;
+//! `retain` reuses DIR and runs retention.
 //! `--export` (anywhere) also hands every written batch to the IPFIX exporter, as the store service
 //! does, sending to a UDP sink on loopback: the ingest rate with export on vs off, and the records/s
 //! the exporter's sender thread sustains (time until it has sent everything offered).
@@ -16,7 +18,7 @@ use nfguard_store::ingest::Batch;
 use nfguard_store::{FlowStore, SledStore};
 
 mod common;
-use common::synthetic_flow;
+use common::{memory, sizes, synthetic_flow};
 
 /// The store binary's allocator (`src/main.rs`), so measurements match the service.
 #[global_allocator]
@@ -47,7 +49,11 @@ fn main() {
     if !keep && !retain {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let store = SledStore::open(&dir, 256 << 20).unwrap();
+    let cache = nfguard_proto::config::Config::default()
+        .store
+        .cache_capacity
+        .0;
+    let store = SledStore::open(&dir, cache).unwrap();
     let reuse = (keep || retain) && store.records().unwrap() >= n;
     // Reused data was written relative to its own "now": the newest record's time stands in for it.
     let now = if reuse {
@@ -253,6 +259,16 @@ fn main() {
         );
     }
     println!("worst median: {:.2} ms", ms(worst));
+    let (blocks, tail, open) = store.layout();
+    println!(
+        "layout: {blocks} blocks, {tail} tail records, {open} open; {}",
+        sizes(&dir)
+    );
+    println!(
+        "memory at {} records: {}",
+        store.records().unwrap(),
+        memory()
+    );
     if keep {
         return;
     }
@@ -279,6 +295,7 @@ fn main() {
         store.records().unwrap(),
         store.size_on_disk() as f64 / 1048576.0
     );
+    println!("after retention: {}; {}", sizes(&dir), memory());
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,8 @@
 //! the flows started 30 s earlier, the way captures publish them; retention runs every simulated 60 s
 //! (as the store does, `RETENTION_INTERVAL`) with a cutoff WINDOW_S behind the simulated clock, in
 //! `EXPIRE_CHUNK` passes. So a run of a few minutes covers WINDOWS retention windows. After every window
-//! it prints the record count, the size on disk and the keys per kind (`o` open records, `s` block summaries (one per block),
+//! it prints the record count, the size on disk (and by part: sled's log, snapshots, block files,
+//! the reserve) and the keys per kind (`o` open records, `s` block summaries (one per block),
 //! `a` aggregate buckets, `u` usage days): if the size kept growing while the keys stay flat, the
 //! growth is sled's, not left-over keys of ours.
 #![allow(clippy::unwrap_used)]
@@ -19,7 +20,7 @@ use nfguard_store::retention::EXPIRE_CHUNK;
 use nfguard_store::{FlowStore, SledStore};
 
 mod common;
-use common::synthetic_flow;
+use common::{memory, sizes, synthetic_flow};
 
 /// The store binary's allocator (`src/main.rs`), so measurements match the service.
 #[global_allocator]
@@ -136,6 +137,7 @@ fn main() {
                 expire.as_secs_f64(),
                 t0.elapsed().as_secs_f64()
             );
+            println!("       {}; {}", sizes(&dir), memory());
             ingest = Duration::ZERO;
             expire = Duration::ZERO;
         }

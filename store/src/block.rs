@@ -20,8 +20,10 @@ pub const BLOCK_RECORDS: usize = 8192;
 /// positives, which only costs decoding a block that turns out not to match.
 const HOST_FILTER_BITS: usize = 16_384;
 const HOST_PROBES: u64 = 3;
-/// Format byte of bodies and summaries.
+/// Format byte of bodies.
 const FORMAT: u8 = 1;
+/// Format byte of summaries (2: without schema 2's chunk count).
+const SUMMARY_FORMAT: u8 = 2;
 /// Columns, in the order they are written.
 const COLUMNS: usize = 25;
 /// Upper bound on records, dictionary entries and list lengths read back.
@@ -35,8 +37,6 @@ pub struct Summary {
     pub max_key: RecordKey,
     pub min_last_ms: u64,
     pub max_last_ms: u64,
-    /// Database values the body is split into (`db.rs`, `BLOCK_CHUNK`); set by the writer.
-    pub chunks: u32,
     /// Distinct labels (as stored), verdicts and rules (as stored; empty is the default rule).
     pub labels: Vec<String>,
     pub verdicts: Vec<String>,
@@ -103,13 +103,12 @@ impl Summary {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut o = vec![FORMAT];
+        let mut o = vec![SUMMARY_FORMAT];
         put_varint(&mut o, self.count);
         o.extend_from_slice(&self.min_key.0);
         o.extend_from_slice(&self.max_key.0);
         put_varint(&mut o, self.min_last_ms);
         put_varint(&mut o, self.max_last_ms);
-        put_varint(&mut o, u64::from(self.chunks));
         for list in [&self.labels, &self.verdicts, &self.rules] {
             put_varint(&mut o, list.len() as u64);
             for s in list {
@@ -125,13 +124,12 @@ impl Summary {
 
     pub fn decode(b: &[u8]) -> Option<Summary> {
         let mut r = Reader::new(b);
-        (r.u8()? == FORMAT).then_some(())?;
+        (r.u8()? == SUMMARY_FORMAT).then_some(())?;
         let count = r.varint()?;
         let min_key = RecordKey::from_slice(r.take(RecordKey::LEN)?)?;
         let max_key = RecordKey::from_slice(r.take(RecordKey::LEN)?)?;
         let min_last_ms = r.varint()?;
         let max_last_ms = r.varint()?;
-        let chunks = u32::try_from(r.varint()?).ok()?;
         let mut lists = [Vec::new(), Vec::new(), Vec::new()];
         for list in &mut lists {
             let n = r.len(MAX_ITEMS)?;
@@ -151,7 +149,6 @@ impl Summary {
             max_key,
             min_last_ms,
             max_last_ms,
-            chunks,
             labels,
             verdicts,
             rules,
@@ -319,7 +316,6 @@ pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) 
             .map_or(RecordKey([0; RecordKey::LEN]), |r| r.0),
         min_last_ms: if records.is_empty() { 0 } else { min_last },
         max_last_ms: max_last,
-        chunks: 0,
         labels: labels.order,
         verdicts: verdicts.order,
         rules: rules.order,

@@ -1,8 +1,10 @@
 //! The storage trait and its sled implementation (layout in `schema.rs`): open flows in memory and
-//! under `o` keys, closed ones in compressed columnar blocks (`block.rs`) found through in-memory
-//! block summaries, aggregates as small per-name keys while a bucket is open and one compressed value
-//! once it is closed (`buckets.rs`), the recent ones in memory (`hot.rs`). Every flush is one atomic sled batch; retention deletes whole blocks (and
-//! rewrites the one block a cutoff falls into, so it stays exact).
+//! under `o` keys, closed ones in compressed columnar blocks (`block.rs`), stored as files
+//! (`blockfile.rs`) and found through in-memory block summaries, aggregates as small per-name keys
+//! while a bucket is open and one compressed value once it is closed (`buckets.rs`), the recent ones
+//! in memory (`hot.rs`). Every flush writes its new block files, then one atomic sled batch (the commit
+//! point); retention deletes whole block files (and rewrites the one block a cutoff falls into, so it
+//! stays exact). A block-file write error is handled like a sled write error (see below).
 //!
 //! Full disk (issue #8): after an I/O error sled 0.34 keeps a "global error" in that instance until it
 //! is reopened: every later write fails, and so do reads that meet a node needing a split or merge
@@ -21,16 +23,20 @@ use prost::Message;
 
 use crate::StoreError;
 use crate::block::{BLOCK_RECORDS, Block, Summary};
+use crate::blockfile::BlockFiles;
 use crate::buckets::{self, AggBucket};
 use crate::hot::{Hot, sum_dim};
 use crate::ingest::{Batch, Known};
-use crate::open::{KERNEL_END, MatchKey, OpenSet, is_capture};
+use crate::open::{
+    CLOSED_EARLY_MEMORY_MS, MatchKey, OpenSet, closes_early, decode_ids, encode_ids,
+};
 use crate::reserve::{RESUME_HEADROOM, Reserve};
 use crate::schema::{
-    AggValue, Dim, FlowId, Level, META_NEXT_BLOCK, META_RECORDS, META_SCHEMA, P_BLOCK, P_OPEN,
-    P_SUMMARY, RecordKey, SCHEMA_VERSION, TAIL_KEY, app_of, block_key, bucket_is_open, bucket_key,
-    chunk_key, cover, open_agg_key, open_agg_prefix, parse_agg_key, parse_block_key,
-    parse_bucket_key, parse_open_agg_key, rule_name, usage_key,
+    AggValue, Dim, FlowId, Level, META_NEXT_BLOCK, META_RECORDS, META_SCHEMA, P_CLOSED_EARLY,
+    P_OPEN, P_SUMMARY, RecordKey, SCHEMA_VERSION, TAIL_KEY, app_of, block_key, bucket_is_open,
+    bucket_key, closed_early_key, cover, open_agg_key, open_agg_prefix, parse_agg_key,
+    parse_block_key, parse_bucket_key, parse_closed_early_key, parse_open_agg_key, rule_name,
+    usage_key,
 };
 use crate::usage::{self, UsageWindows};
 
@@ -49,6 +55,11 @@ pub const DEFAULT_TOP: u32 = 10;
 /// A tail older than this is sealed into a block even if it is short, so a quiet gateway's closed
 /// flows reach a block within minutes.
 pub const TAIL_MAX_AGE_MS: u64 = 10 * 60_000;
+/// A tail whose stored chunks would pass this is sealed even if it is short: sled keeps up to 16 keys
+/// in a leaf and writes a leaf over 128 KiB as a blob file, rewritten whenever a key in it changes
+/// (`examples/steady.rs`: tail-chunk leaves of ~150 KiB made the blob directory grow 0.6 MiB a
+/// window); this leaves room for the block summaries beside them.
+pub const TAIL_MAX_BYTES: usize = 96 << 10;
 
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,10 +76,12 @@ pub trait FlowStore: Send + Sync {
     fn lookup(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, StoreError>;
     /// Ids of open capture records under a conntrack match key (`open.rs`).
     fn candidates(&self, _key: &MatchKey, _out: &mut Vec<FlowId>) {}
-    /// True when a capture record of this flow was closed by a kernel END.
-    fn kernel_ended(&self, _id: &FlowId) -> bool {
+    /// True when a capture record of this flow was closed early (`open::closes_early`).
+    fn closed_early(&self, _id: &FlowId) -> bool {
         false
     }
+    /// Ids of open records the sweep should close at `now_ms` (`open::is_stale`).
+    fn stale(&self, _now_ms: u64, _out: &mut Vec<FlowId>) {}
     /// Writes a batch atomically (open records, closed records and blocks, aggregate increments,
     /// record count).
     fn write(&self, batch: &Batch) -> Result<(), StoreError>;
@@ -107,8 +120,11 @@ impl Known for StoreKnown<'_> {
     fn candidates(&self, key: &MatchKey, out: &mut Vec<FlowId>) {
         self.0.candidates(key, out);
     }
-    fn kernel_ended(&self, id: &FlowId) -> bool {
-        self.0.kernel_ended(id)
+    fn closed_early(&self, id: &FlowId) -> bool {
+        self.0.closed_early(id)
+    }
+    fn stale(&self, now_ms: u64, out: &mut Vec<FlowId>) {
+        self.0.stale(now_ms, out);
     }
 }
 
@@ -123,11 +139,15 @@ struct Mem {
     tail_since_ms: u64,
     /// Sequence numbers of the tail's stored chunks (`t` keys), and the next one.
     tail_chunks: Vec<u64>,
+    /// Bytes of those chunks.
+    tail_bytes: usize,
     next_tail_seq: u64,
     blocks: BTreeMap<u64, Summary>,
     next_block: u64,
     /// Buckets that have `n` keys (still open, or closed and not folded yet).
     open_buckets: BTreeSet<(Level, u64)>,
+    /// Sequence number of the next `k` key (flows closed early).
+    next_early_seq: u64,
 }
 
 /// [`FlowStore`] on one sled tree (see `schema` for the key layout).
@@ -148,6 +168,7 @@ pub struct SledStore {
     /// so nothing spends the space the reserve freed for the reopen and for reads.
     writable: AtomicBool,
     reserve: Reserve,
+    files: BlockFiles,
     /// Serialises writes (ingest flush, retention) and every reopen (all on blocking threads; never
     /// held across an `.await`).
     write_lock: Mutex<()>,
@@ -158,14 +179,22 @@ impl SledStore {
     ///
     /// # Errors
     /// [`StoreError::Open`] if sled cannot open it, [`StoreError::SchemaTooNew`] for a newer layout,
-    /// [`StoreError::SchemaOld`] for schema 1.
+    /// [`StoreError::SchemaOld`] for schema 1 or 2, [`StoreError::BlockFile`] if the block directory
+    /// cannot be created or cleaned.
     ///
     /// It also writes the reserve (see `reserve.rs`) when it is missing or too small; on a disk too full
     /// for it the store still opens, with a warning (a later write error may then leave queries without
     /// a database until space returns).
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
         let db = open_db(path, cache_capacity)?;
-        let mem = load_mem(&db)?;
+        let files = BlockFiles::open(path).map_err(|source| StoreError::BlockFile {
+            path: path
+                .join(crate::blockfile::BLOCKS_DIR)
+                .display()
+                .to_string(),
+            source,
+        })?;
+        let mem = load_mem(&db, &files)?;
         let records = read_u64(&db, META_RECORDS)?;
         let reserve = Reserve::new(path);
         let want = crate::reserve::size_for(path);
@@ -188,6 +217,7 @@ impl SledStore {
             records: AtomicU64::new(records),
             writable: AtomicBool::new(true),
             reserve,
+            files,
             write_lock: Mutex::new(()),
         })
     }
@@ -240,7 +270,7 @@ impl SledStore {
         let (db, _) = self.handle()?;
         let res = f(&db);
         drop(db);
-        if let Err(StoreError::Db(e)) = &res {
+        if let Err(e @ (StoreError::Db(_) | StoreError::BlockFile { .. })) = &res {
             self.writable.store(false, Ordering::Release);
             match self.reopen_locked(true) {
                 Ok(()) => tracing::info!(
@@ -277,7 +307,7 @@ impl SledStore {
         for _ in 0..REOPEN_TRIES {
             match open_db(&self.path, self.cache_capacity) {
                 Ok(db) => {
-                    *self.mem() = load_mem(&db)?;
+                    *self.mem() = load_mem(&db, &self.files)?;
                     self.records
                         .store(read_u64(&db, META_RECORDS)?, Ordering::Release);
                     *slot = Some(db);
@@ -324,6 +354,13 @@ impl SledStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn file_error(&self, source: std::io::Error) -> StoreError {
+        StoreError::BlockFile {
+            path: self.files.dir().display().to_string(),
+            source,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // A panic while holding it leaves no partial state (sled batches are atomic): recover the guard.
         self.write_lock
@@ -337,19 +374,27 @@ impl SledStore {
         let mut mem = self.mem();
         mem.hot.advance(now / 1000);
         let mut b = sled::Batch::default();
-        let mut bodies = sled::Batch::default();
+        let mut bodies: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut closed = Vec::new();
+        let mut early = Vec::new();
         let mut any_closed = false;
         for p in batch.records.values() {
             if p.closed {
                 if p.was_open {
                     b.remove(&p.id.db_key()[..]);
                 }
+                if closes_early(&p.id, &p.flow) {
+                    early.push(p.id);
+                }
                 closed.push((p.key, p.flow.clone()));
                 any_closed = true;
             } else {
                 b.insert(&p.id.db_key()[..], p.flow.encode_to_vec());
             }
+        }
+        let early_seq = mem.next_early_seq;
+        if !early.is_empty() {
+            b.insert(&closed_early_key(now, early_seq)[..], encode_ids(&early));
         }
         // Closed records join the tail, stored as one compressed `t` chunk per flush (append-only: a
         // tail rewritten whole every flush was a sled blob per flush, and one key per record wrote
@@ -366,27 +411,45 @@ impl SledStore {
         while tail.len() >= BLOCK_RECORDS || (aged && !tail.is_empty()) {
             let rest = tail.split_off(tail.len().min(BLOCK_RECORDS));
             let mut chunk = std::mem::replace(&mut tail, rest);
-            let (body, mut summary) = crate::block::encode(&mut chunk);
-            summary.chunks = put_chunked(&mut bodies, &block_key(P_BLOCK, next_block), &body, 0);
+            let (body, summary) = crate::block::encode(&mut chunk);
+            bodies.push((next_block, body));
             b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
             sealed.push((next_block, summary));
             next_block += 1;
         }
         let mut tail_chunks = mem.tail_chunks.clone();
         let mut tail_seq = mem.next_tail_seq;
-        let unstored: &[(RecordKey, pb::FlowEvent)] = if sealed.is_empty() {
-            tail.get(stored..).unwrap_or(&[])
+        let mut tail_bytes = mem.tail_bytes;
+        let first_unstored = if sealed.is_empty() {
+            stored
         } else {
             for seq in tail_chunks.drain(..) {
                 b.remove(&tail_chunk_key(seq)[..]);
             }
-            &tail
+            tail_bytes = 0;
+            0
         };
-        if !unstored.is_empty() {
+        if let Some(unstored) = tail.get(first_unstored..).filter(|u| !u.is_empty()) {
             let body = crate::block::encode(&mut unstored.to_vec()).0;
-            b.insert(&tail_chunk_key(tail_seq)[..], body);
-            tail_chunks.push(tail_seq);
-            tail_seq += 1;
+            if tail_bytes.saturating_add(body.len()) > TAIL_MAX_BYTES {
+                // Sealed short rather than stored: a sled leaf of tail chunks past 128 KiB would be a
+                // blob file rewritten every flush.
+                for seq in tail_chunks.drain(..) {
+                    b.remove(&tail_chunk_key(seq)[..]);
+                }
+                tail_bytes = 0;
+                let (body, summary) = crate::block::encode(&mut tail);
+                tail.clear();
+                bodies.push((next_block, body));
+                b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
+                sealed.push((next_block, summary));
+                next_block += 1;
+            } else {
+                tail_bytes = tail_bytes.saturating_add(body.len());
+                b.insert(&tail_chunk_key(tail_seq)[..], body);
+                tail_chunks.push(tail_seq);
+                tail_seq += 1;
+            }
         }
         let tail_changed = any_closed || !sealed.is_empty();
         b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
@@ -486,19 +549,23 @@ impl SledStore {
             .load(Ordering::Acquire)
             .saturating_add(batch.new_records);
         b.insert(META_RECORDS, &count.to_be_bytes()[..]);
-        // Bodies first: a body without its summary (a crash in between) is never read, and is
-        // overwritten or removed at the next open (its id is not below `next_block`).
-        db.open_tree(crate::schema::BLOCKS_TREE)?
-            .apply_batch(bodies)?;
+        // Files first: a file without its summary (a crash in between) is never read, and is removed
+        // at the next open.
+        self.files
+            .write_all(bodies.iter().map(|(id, body)| (*id, body.as_slice())))
+            .map_err(|e| self.file_error(e))?;
         db.apply_batch(b)?;
         // Applied: memory follows.
         self.records.store(count, Ordering::Release);
+        if !early.is_empty() {
+            mem.next_early_seq = early_seq + 1;
+        }
+        for id in early {
+            mem.open.note_closed_early(id, now, now);
+        }
         for p in batch.records.values() {
             if p.closed {
                 mem.open.remove(&p.id);
-                if is_capture(&p.id) && p.flow.end_reason == KERNEL_END {
-                    mem.open.note_kernel_ended(p.id, now);
-                }
             } else {
                 mem.open.insert(p.id, p.flow.clone());
             }
@@ -509,10 +576,13 @@ impl SledStore {
             } else if !had_tail || !sealed.is_empty() {
                 mem.tail_since_ms = now;
             }
-            mem.tail = tail;
             mem.tail_chunks = tail_chunks;
+            mem.tail_bytes = tail_bytes;
             mem.next_tail_seq = tail_seq;
         }
+        // Back in place also when unchanged: it was taken above (a flush that closed nothing once
+        // dropped the tail from memory, and the next seal then deleted its stored chunks).
+        mem.tail = tail;
         for (id, s) in sealed {
             mem.blocks.insert(id, s);
         }
@@ -539,11 +609,9 @@ impl SledStore {
         let mut mem = self.mem();
         let mut out = Expired::default();
         let mut b = sled::Batch::default();
-        // Bodies go before their summaries (a summary whose body is gone is skipped by queries and
-        // removed by the next pass); a rewritten block's new body, under a new id, goes in first.
-        let blocks_tree = db.open_tree(crate::schema::BLOCKS_TREE)?;
-        let mut gone_bodies = sled::Batch::default();
-        let mut new_bodies = sled::Batch::default();
+        // Summaries go before their files (a crash in between leaves orphan files, removed at the next
+        // open); a rewritten block's new file, under a new id, is written before its summary.
+        let mut new_bodies: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut next_block = mem.next_block;
         // `work` bounds a pass: one per open or tail record deleted, one per whole block deleted (two
         // key removals), the record count of a block rewritten around the cutoff.
@@ -576,15 +644,16 @@ impl SledStore {
         }
         let mut tail_seq = mem.next_tail_seq;
         let mut tail_chunks = mem.tail_chunks.clone();
+        let mut tail_bytes = mem.tail_bytes;
         if tail_changed {
             for seq in tail_chunks.drain(..) {
                 b.remove(&tail_chunk_key(seq)[..]);
             }
+            tail_bytes = 0;
             if !tail.is_empty() {
-                b.insert(
-                    &tail_chunk_key(tail_seq)[..],
-                    crate::block::encode(&mut tail.clone()).0,
-                );
+                let body = crate::block::encode(&mut tail.clone()).0;
+                tail_bytes = body.len();
+                b.insert(&tail_chunk_key(tail_seq)[..], body);
                 tail_chunks.push(tail_seq);
                 tail_seq += 1;
             }
@@ -603,34 +672,35 @@ impl SledStore {
                 break;
             }
             let count = usize::try_from(s.count).unwrap_or(usize::MAX);
-            let (bk, sk) = (block_key(P_BLOCK, *id), block_key(P_SUMMARY, *id));
+            let sk = block_key(P_SUMMARY, *id);
             if s.max_last_ms < cutoff_ms {
-                put_chunked(&mut gone_bodies, &bk, &[], s.chunks);
                 b.remove(&sk[..]);
                 blocks_gone.push(*id);
                 removed = removed.saturating_add(count);
                 work += 1;
                 continue;
             }
-            let survivors: Vec<(RecordKey, pb::FlowEvent)> =
-                match get_chunked(&blocks_tree, &bk)?.and_then(|v| Block::decode(&v)) {
-                    Some(blk) => blk
-                        .records()
-                        .into_iter()
-                        .filter(|(_, f)| !is_expired(f, cutoff_ms))
-                        .collect(),
-                    None => Vec::new(),
-                };
+            let survivors: Vec<(RecordKey, pb::FlowEvent)> = match self
+                .files
+                .read(*id)
+                .map_err(|e| self.file_error(e))?
+                .and_then(|v| Block::decode(&v))
+            {
+                Some(blk) => blk
+                    .records()
+                    .into_iter()
+                    .filter(|(_, f)| !is_expired(f, cutoff_ms))
+                    .collect(),
+                None => Vec::new(),
+            };
             removed = removed.saturating_add(count.saturating_sub(survivors.len()));
             work = work.saturating_add(count);
-            put_chunked(&mut gone_bodies, &bk, &[], s.chunks);
             b.remove(&sk[..]);
             blocks_gone.push(*id);
             if !survivors.is_empty() {
                 let mut survivors = survivors;
-                let (body, mut summary) = crate::block::encode(&mut survivors);
-                let nk = block_key(P_BLOCK, next_block);
-                summary.chunks = put_chunked(&mut new_bodies, &nk, &body, 0);
+                let (body, summary) = crate::block::encode(&mut survivors);
+                new_bodies.push((next_block, body));
                 b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
                 blocks_new.push((next_block, summary));
                 next_block += 1;
@@ -667,15 +737,28 @@ impl SledStore {
             aggs += 1;
         }
         out.aggregates = aggs as u64;
+        // Flows closed early are remembered for a fixed time after they closed (wall clock, as written).
+        let forget = crate::now_ms().saturating_sub(CLOSED_EARLY_MEMORY_MS);
+        for k in db
+            .range(closed_early_key(0, 0)..closed_early_key(forget, 0))
+            .keys()
+        {
+            b.remove(k?);
+        }
         let count = self
             .records
             .load(Ordering::Acquire)
             .saturating_sub(out.records);
         b.insert(META_RECORDS, &count.to_be_bytes()[..]);
         b.insert(META_NEXT_BLOCK, &next_block.to_be_bytes()[..]);
-        blocks_tree.apply_batch(new_bodies)?;
+        self.files
+            .write_all(new_bodies.iter().map(|(id, body)| (*id, body.as_slice())))
+            .map_err(|e| self.file_error(e))?;
         db.apply_batch(b)?;
-        blocks_tree.apply_batch(gone_bodies)?;
+        if let Err(e) = self.files.remove_all(blocks_gone.iter().copied()) {
+            // Their summaries are gone: the next open removes what is left.
+            tracing::warn!(error = %e, "Cannot delete an expired block file; retried at the next open.");
+        }
         mem.next_block = next_block;
         self.records.store(count, Ordering::Release);
         for id in open_gone {
@@ -687,6 +770,7 @@ impl SledStore {
             }
             mem.tail = tail;
             mem.tail_chunks = tail_chunks;
+            mem.tail_bytes = tail_bytes;
             mem.next_tail_seq = tail_seq;
         }
         for id in blocks_gone {
@@ -769,35 +853,6 @@ fn tail_chunk_key(seq: u64) -> [u8; 9] {
     block_key(crate::schema::P_TAIL, seq)
 }
 
-/// Writes `body` as chunks under `prefix` (none for an empty body), removing chunks past its end of a
-/// previous version that had `old` chunks; returns the chunk count.
-fn put_chunked(b: &mut sled::Batch, prefix: &[u8], body: &[u8], old: u32) -> u32 {
-    let mut n = 0u16;
-    for c in body.chunks(crate::schema::BLOCK_CHUNK) {
-        b.insert(chunk_key(prefix, n), c);
-        n = n.saturating_add(1);
-    }
-    for stale in u32::from(n)..old {
-        b.remove(chunk_key(prefix, u16::try_from(stale).unwrap_or(u16::MAX)));
-    }
-    u32::from(n)
-}
-
-/// The body stored by [`put_chunked`] under `prefix`, `None` when there is none.
-fn get_chunked(db: &sled::Tree, prefix: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-    let mut out = Vec::new();
-    let mut any = false;
-    for kv in db.scan_prefix(prefix) {
-        let (k, v) = kv?;
-        if k.len() != prefix.len() + 2 {
-            continue;
-        }
-        any = true;
-        out.extend_from_slice(&v);
-    }
-    Ok(any.then_some(out))
-}
-
 /// One stored bucket (empty when absent; a corrupt one is replaced, with a warning).
 fn read_bucket(db: &sled::Db, key: &[u8]) -> Result<AggBucket, StoreError> {
     Ok(match db.get(key)? {
@@ -850,8 +905,12 @@ impl FlowStore for SledStore {
         self.mem().open.candidates(key, out);
     }
 
-    fn kernel_ended(&self, id: &FlowId) -> bool {
-        self.mem().open.kernel_ended(id)
+    fn closed_early(&self, id: &FlowId) -> bool {
+        self.mem().open.closed_early(id)
+    }
+
+    fn stale(&self, now_ms: u64, out: &mut Vec<FlowId>) {
+        self.mem().open.stale(now_ms, out);
     }
 
     fn write(&self, batch: &Batch) -> Result<(), StoreError> {
@@ -1053,13 +1112,7 @@ impl SledStore {
                 stopped_at = Some(max_key);
                 break;
             }
-            let Some(v) = self.read(|db| {
-                get_chunked(
-                    &db.open_tree(crate::schema::BLOCKS_TREE)?,
-                    &block_key(P_BLOCK, id),
-                )
-            })?
-            else {
+            let Some(v) = self.files.read(id).map_err(|e| self.file_error(e))? else {
                 continue;
             };
             let Some(blk) = Block::decode(&v) else {
@@ -1168,7 +1221,7 @@ fn is_no_space(e: &StoreError) -> bool {
 
 /// Everything memory mirrors, read at open: hot aggregates (all hour and day buckets, minute buckets
 /// of the hot window), open records, the tail, block summaries.
-fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
+fn load_mem(db: &sled::Db, files: &BlockFiles) -> Result<Mem, StoreError> {
     let now_s = crate::now_ms() / 1000;
     let mut hot = Hot::new(now_s);
     for level in Level::ALL {
@@ -1223,11 +1276,13 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
     }
     let mut tail = Vec::new();
     let mut tail_chunks = Vec::new();
+    let mut tail_bytes = 0usize;
     for kv in db.scan_prefix(TAIL_KEY) {
         let (k, v) = kv?;
         let Some(seq) = parse_block_key(&k) else {
             continue;
         };
+        tail_bytes = tail_bytes.saturating_add(v.len());
         match Block::decode(&v) {
             Some(b) => tail.extend(b.records()),
             None => {
@@ -1246,16 +1301,48 @@ fn load_mem(db: &sled::Db) -> Result<Mem, StoreError> {
     }
     let next_block =
         read_u64(db, META_NEXT_BLOCK)?.max(blocks.keys().next_back().map_or(0, |id| id + 1));
-    // Bodies written by a flush that failed before its summaries (see `write_with`).
-    let tree = db.open_tree(crate::schema::BLOCKS_TREE)?;
-    for k in tree.range(block_key(P_BLOCK, next_block)..).keys() {
-        tree.remove(k?)?;
+    // Files written by a flush that failed before its summaries, or left by retention (see
+    // `blockfile.rs`).
+    let orphans = files
+        .remove_orphans(|id| blocks.contains_key(&id))
+        .map_err(|source| StoreError::BlockFile {
+            path: files.dir().display().to_string(),
+            source,
+        })?;
+    if orphans > 0 {
+        tracing::info!(files = orphans, "Removed block files without a summary.");
+    }
+    // Flows closed early within the memory window, so a late capture event after a restart is still
+    // recognised (`open.rs`).
+    let now_ms = crate::now_ms();
+    let mut next_early_seq = 0;
+    for kv in db.scan_prefix([P_CLOSED_EARLY]) {
+        let (k, v) = kv?;
+        let Some((closed_ms, seq)) = parse_closed_early_key(&k) else {
+            continue;
+        };
+        next_early_seq = next_early_seq.max(seq.saturating_add(1));
+        if now_ms.saturating_sub(closed_ms) >= CLOSED_EARLY_MEMORY_MS {
+            continue;
+        }
+        match decode_ids(&v) {
+            Some(ids) => {
+                for id in ids {
+                    open.note_closed_early(id, closed_ms, now_ms);
+                }
+            }
+            None => {
+                tracing::warn!("Corrupt list of early-closed flows in the store database; skipped.")
+            }
+        }
     }
     Ok(Mem {
         hot,
         open,
+        next_early_seq,
         tail_since_ms: if tail.is_empty() { 0 } else { crate::now_ms() },
         tail_chunks,
+        tail_bytes,
         next_tail_seq,
         tail,
         blocks,
@@ -1290,6 +1377,11 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
                 return Err(StoreError::SchemaOld {
                     path: path.display().to_string(),
                     found,
+                    layout: if found == 1 {
+                        "one sled key per flow record, before closed records moved into blocks"
+                    } else {
+                        "closed-record blocks inside sled, before they moved to files"
+                    },
                     supported: SCHEMA_VERSION,
                 });
             }

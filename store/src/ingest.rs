@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use nfguard_proto::pb;
 
 use crate::open::{
-    KERNEL_END, MatchKey, awaits_kernel, client_key, exact_key, is_capture, keys_of,
+    KERNEL_END, MatchKey, NO_KERNEL_END, awaits_kernel, client_key, exact_key, is_capture,
+    is_stale, keys_of,
 };
 use crate::schema::{AggValue, Dim, FlowId, Level, RecordKey, agg_key, agg_names};
 
@@ -42,10 +43,12 @@ pub trait Known {
     fn record(&self, id: &FlowId) -> Result<Option<(RecordKey, pb::FlowEvent)>, Self::Error>;
     /// Ids of open capture records found under `key`.
     fn candidates(&self, _key: &MatchKey, _out: &mut Vec<FlowId>) {}
-    /// True when a capture record of this flow was closed by a kernel END.
-    fn kernel_ended(&self, _id: &FlowId) -> bool {
+    /// True when a capture record of this flow was closed early (`open::closes_early`).
+    fn closed_early(&self, _id: &FlowId) -> bool {
         false
     }
+    /// Ids of open records the sweep should close at `now_ms` (`open::is_stale`).
+    fn stale(&self, _now_ms: u64, _out: &mut Vec<FlowId>) {}
 }
 
 /// [`Known`] from a lookup function alone: no conntrack matches against stored records.
@@ -75,6 +78,8 @@ pub struct Batch {
     /// Conntrack ENDs merged into a capture record, and late capture events dropped after one.
     pub kernel_merged: u64,
     pub late_dropped: u64,
+    /// Offloaded records closed by [`Batch::sweep`] without a kernel END.
+    pub swept: u64,
     /// Match index of this batch's capture records (the store's covers the rest).
     index: HashMap<MatchKey, Vec<FlowId>>,
 }
@@ -142,7 +147,7 @@ impl Batch {
                 flow,
             }),
         };
-        if old.is_none() && is_capture(&id) && known.kernel_ended(&id) {
+        if old.is_none() && is_capture(&id) && known.closed_early(&id) {
             // The kernel's END already closed this flow's record with its final totals.
             self.late_dropped += 1;
             return Ok(Ok(()));
@@ -215,10 +220,53 @@ impl Batch {
         if delta.bytes > 0 || delta.packets > 0 {
             self.add_agg(&merged.flow, event_ms, &AggValue { flows: 0, ..delta });
         }
-        let mut merged = merged;
-        merged.closed = merged.flow.kind == pb::FlowEventKind::FlowEventEnd as i32;
-        self.records.insert(id, merged);
+        self.put(merged);
         Ok(Ok(()))
+    }
+
+    /// Closes the offloaded records that waited too long for the kernel's END (`open::is_stale`):
+    /// they end with the counters the capture saw and [`NO_KERNEL_END`]. Aggregates are unchanged
+    /// (nothing new was counted). Returns how many it closed.
+    ///
+    /// # Errors
+    /// A failed lookup in the store.
+    pub fn sweep<K: Known>(&mut self, now_ms: u64, known: K) -> Result<u64, K::Error> {
+        let mut ids = Vec::new();
+        known.stale(now_ms, &mut ids);
+        ids.extend(self.records.values().filter(|p| !p.closed).map(|p| p.id));
+        let mut n = 0;
+        for id in ids {
+            let p = match self.records.remove(&id) {
+                Some(p) => p,
+                None => match known.record(&id)? {
+                    Some((key, flow)) => PendingRecord {
+                        key,
+                        id,
+                        was_open: true,
+                        closed: false,
+                        flow,
+                    },
+                    None => continue,
+                },
+            };
+            let mut p = p;
+            if !p.closed && is_stale(&p.id, &p.flow, now_ms) {
+                p.flow.kind = pb::FlowEventKind::FlowEventEnd as i32;
+                p.flow.end_reason = NO_KERNEL_END.into();
+                n += 1;
+                self.events += 1;
+            }
+            self.put(p);
+        }
+        self.swept += n;
+        Ok(n)
+    }
+
+    /// Puts a record into the batch. The one place a record is marked closed: an END (the flush then
+    /// moves it from the open set to the tail, `db.rs` `write_with`).
+    fn put(&mut self, mut p: PendingRecord) {
+        p.closed = p.flow.kind == pb::FlowEventKind::FlowEventEnd as i32;
+        self.records.insert(p.id, p);
     }
 
     /// The capture record a conntrack END belongs to (see `open.rs` for the order), and whether its

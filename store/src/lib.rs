@@ -3,7 +3,8 @@
 //! It subscribes to every capture's `flows-q<N>.sock` and the conntrack worker's `flows-ct.sock`, merges
 //! START / UPDATE / END events into one record per flow (a conntrack END into the capture's record of
 //! the same flow, `open.rs`) plus per-minute/hour/day aggregates, keeps closed records in compressed
-//! blocks (`block.rs`), and writes
+//! blocks (`block.rs`) stored as files beside sled (`blockfile.rs`), closes offloaded records whose
+//! kernel END never comes (`open.rs`, every [`SWEEP_INTERVAL`]), and writes
 //! them in one atomic batch every `[store] flush_interval` (default 1 s — the most a kill -9 can lose),
 //! followed by an fsync. It answers queries on `store.sock`, publishes LAN-host usage on `usage.sock`
 //! after every flush and every [`USAGE_INTERVAL`], and deletes data older than `retention` in small
@@ -13,6 +14,7 @@
 //! exporter (`export/`).
 
 pub mod block;
+pub mod blockfile;
 pub mod buckets;
 pub mod codec;
 pub mod db;
@@ -39,6 +41,8 @@ pub use service::{answer, run};
 pub const USAGE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often retention runs.
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+/// How often offloaded records that wait for a kernel END are checked (`open::is_stale`).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// A batch this large is flushed before its interval ends, bounding memory and flush time.
 pub const MAX_BATCH_EVENTS: u64 = 20_000;
 
@@ -56,11 +60,13 @@ pub enum StoreError {
         supported: u32,
     },
     #[error(
-        "the store database {path} has schema version {found} (one sled key per flow record, before closed records moved into blocks); this nfguard-store reads only version {supported} and does not migrate it: stop the store, move {path} aside (or delete it: its flow history is lost) and start again, or point [store] path at another directory"
+        "the store database {path} has schema version {found} ({layout}); this nfguard-store reads only version {supported} and does not migrate it: stop the store, move {path} aside (or delete it: its flow history is lost) and start again, or point [store] path at another directory"
     )]
     SchemaOld {
         path: String,
         found: u32,
+        /// What that version stored differently.
+        layout: &'static str,
         supported: u32,
     },
     #[error("bad query: {0}")]
@@ -76,6 +82,11 @@ pub enum StoreError {
     },
     #[error("store database: {0}")]
     Db(#[from] sled::Error),
+    #[error("store block file {path}: {source}")]
+    BlockFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Bus(#[from] BusError),
     #[error("cannot create the runtime directory {path}: {source}")]

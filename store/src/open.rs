@@ -15,12 +15,75 @@ use std::collections::{BTreeMap, HashMap};
 
 use nfguard_proto::pb;
 
+use crate::codec::{Reader, compress, decompress, put_varint};
 use crate::schema::{FlowId, RecordKey};
 
 /// The conntrack worker's `FlowRef.queue` (capture `conntrack.rs`: `u16::MAX`).
 pub const CONNTRACK_QUEUE: u32 = u16::MAX as u32;
 /// `end_reason` of a conntrack END; a record carrying it has the kernel's final totals.
 pub const KERNEL_END: &str = "conntrack";
+/// `end_reason` of an offloaded record the sweep closed because no kernel END came (no conntrack
+/// worker, or its event was lost): it keeps the counters the capture saw.
+pub const NO_KERNEL_END: &str = "no-kernel-end";
+
+/// How long an offloaded capture record waits for the kernel's END after its last event before the
+/// sweep closes it ([`NO_KERNEL_END`]): the capture's idle timeout for the flow's protocol
+/// (`capture/src/flow_table.rs`, `Timeouts::default`; not configurable, so mirrored here). A live flow
+/// the capture still tracks gets an UPDATE every `flow_update_interval` (≤ these), so only a flow the
+/// capture gave up on, or whose capture died, waits this long without events; the kernel ends an idle
+/// offloaded flow within about the same time (nf_conntrack's UDP stream timeout is 120 s, a closed TCP
+/// connection's 120 s), so a kernel END that comes later is rare.
+pub fn kernel_end_wait_ms(f: &pb::FlowEvent) -> u64 {
+    match f.tuple.as_ref().map(|t| t.l4) {
+        Some(6) => 3_600_000,
+        Some(17) => 120_000,
+        _ => 30_000,
+    }
+}
+
+/// True for an offloaded capture record still waiting for the kernel's END whose last event is at
+/// least its [`kernel_end_wait_ms`] before `now_ms`: the sweep closes it.
+pub fn is_stale(id: &FlowId, f: &pb::FlowEvent, now_ms: u64) -> bool {
+    let last = f.last_seen_unix_ms.max(f.first_seen_unix_ms);
+    awaits_kernel(id, f) && now_ms.saturating_sub(last) >= kernel_end_wait_ms(f)
+}
+
+/// True when a closing record's flow id must be remembered ([`CLOSED_EARLY_MEMORY_MS`]): a capture
+/// record closed by a kernel END or by the sweep, whose capture may still send events for it.
+pub fn closes_early(id: &FlowId, f: &pb::FlowEvent) -> bool {
+    is_capture(id) && (f.end_reason == KERNEL_END || f.end_reason == NO_KERNEL_END)
+}
+
+/// The stored form of a list of flow ids (schema `k` values).
+pub fn encode_ids(ids: &[FlowId]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(ids.len() * 12 + 4);
+    put_varint(&mut raw, ids.len() as u64);
+    for id in ids {
+        put_varint(&mut raw, u64::from(id.queue));
+        put_varint(&mut raw, id.boot_id);
+        put_varint(&mut raw, id.flow_id);
+    }
+    compress(&raw)
+}
+
+/// Ids from [`encode_ids`]; `None` if corrupt.
+pub fn decode_ids(b: &[u8]) -> Option<Vec<FlowId>> {
+    let raw = decompress(b)?;
+    let mut r = Reader::new(&raw);
+    let n = r.len(MAX_IDS)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(FlowId {
+            queue: u32::try_from(r.varint()?).ok()?,
+            boot_id: r.varint()?,
+            flow_id: r.varint()?,
+        });
+    }
+    r.is_empty().then_some(out)
+}
+
+/// Upper bound on ids read back from one list (one flush closes at most `MAX_BATCH_EVENTS`).
+const MAX_IDS: usize = 1 << 20;
 
 /// A lookup key for conntrack matching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,14 +166,15 @@ pub struct OpenSet {
     /// Record keys in order, so a page of newest flows reads only what it returns.
     order: BTreeMap<RecordKey, FlowId>,
     index: HashMap<MatchKey, Vec<FlowId>>,
-    /// Capture records closed by a kernel END, with the time they closed (ms): later capture events of
-    /// the same flow (its idle or shutdown END) are dropped instead of starting a second record.
-    kernel_ended: HashMap<FlowId, u64>,
+    /// Capture records closed by a kernel END or the sweep ([`closes_early`]), with the time they
+    /// closed (ms): later capture events of the same flow (its idle or shutdown END) are dropped
+    /// instead of starting a second record. Stored too (schema `k`), so this holds after a restart.
+    closed_early: HashMap<FlowId, u64>,
 }
 
-/// How long a kernel-ended flow's id is remembered: longer than the capture's longest idle timeout
+/// How long a flow closed early is remembered: longer than the capture's longest idle timeout
 /// (`flow_table.rs`, 1 h for established TCP), after which its END has come.
-pub const KERNEL_ENDED_MEMORY_MS: u64 = 2 * 3_600_000;
+pub const CLOSED_EARLY_MEMORY_MS: u64 = 2 * 3_600_000;
 
 impl OpenSet {
     pub fn len(&self) -> usize {
@@ -177,16 +241,26 @@ impl OpenSet {
         }
     }
 
-    pub fn note_kernel_ended(&mut self, id: FlowId, now_ms: u64) {
-        self.kernel_ended.insert(id, now_ms);
-        if self.kernel_ended.len().is_multiple_of(4096) {
-            self.kernel_ended
-                .retain(|_, t| now_ms.saturating_sub(*t) < KERNEL_ENDED_MEMORY_MS);
+    /// Remembers a flow closed early at `closed_ms`.
+    pub fn note_closed_early(&mut self, id: FlowId, closed_ms: u64, now_ms: u64) {
+        self.closed_early.insert(id, closed_ms);
+        if self.closed_early.len().is_multiple_of(4096) {
+            self.closed_early
+                .retain(|_, t| now_ms.saturating_sub(*t) < CLOSED_EARLY_MEMORY_MS);
         }
     }
 
-    pub fn kernel_ended(&self, id: &FlowId) -> bool {
-        self.kernel_ended.contains_key(id)
+    pub fn closed_early(&self, id: &FlowId) -> bool {
+        self.closed_early.contains_key(id)
+    }
+
+    /// Ids of the records [`is_stale`] at `now_ms`.
+    pub fn stale(&self, now_ms: u64, out: &mut Vec<FlowId>) {
+        out.extend(
+            self.recs
+                .iter()
+                .filter_map(|(id, f)| is_stale(id, f, now_ms).then_some(*id)),
+        );
     }
 }
 

@@ -12,39 +12,35 @@
 //! | `u` | `u` + day start s | LAN-host usage of one closed day (`buckets.rs`) |
 //! | `n` | `n` + level + bucket start s + dim + name | one aggregate of a bucket still open, [`AggValue`] |
 //!
-//! Tree `blocks`: `b` + block id (u64 BE) + chunk (u16 BE) → a sealed block of closed records
-//! (`block.rs`). Blocks have a tree of their own so no leaf that holds them also holds a key rewritten
-//! every flush (sled rewrites a whole leaf, as one blob file once it passes 128 KiB, when any of its
-//! keys changes: measured, a leaf of blocks beside the record counter grew `examples/steady.rs` by
-//! 35 MiB a window). For the same reason a bucket is written as small per-name `n` keys while flushes
-//! still change it and folded into one compressed `a` value once it is [`AGG_CLOSE_GRACE_S`] past its
-//! end; a summary `s` is the commit point of a block (written after its body, deleted before it).
+//! | `k` | `k` + close time ms (u64 BE) + seq (u64 BE) | capture flows closed before the capture's own END (by a kernel END or the sweep), one list per flush (`open.rs`), kept [`crate::open::CLOSED_EARLY_MEMORY_MS`] |
 //!
-//! Block bodies are stored in [`BLOCK_CHUNK`]-byte values (a block, ~150 KiB, is one):
-//! sled 0.34 writes any leaf over 128 KiB to a blob file, so sealed blocks live in blobs and small
-//! keys in its log. Splitting blocks into 6 KiB values to keep every leaf in the log was measured and
-//! rejected (`examples/bench.rs`, 1 M flows: 51.2 MiB instead of 43.7 MiB, and retention grew it more).
+//! Sealed blocks of closed records (`block.rs`) are files beside the database (`blockfile.rs`, where the
+//! measurements that moved them out of sled are); their summary `s` is the commit point of a block
+//! (written after its file, deleted before it). A bucket is written as small per-name `n` keys while
+//! flushes still change it and folded into one compressed `a` value once it is [`AGG_CLOSE_GRACE_S`]
+//! past its end: sled rewrites a whole leaf when any of its keys changes, and a leaf over 128 KiB as a
+//! blob file (measured: a leaf of blocks beside the record counter grew `examples/steady.rs` by 35 MiB
+//! a window).
 //!
-//! Schema 1 (one key per record plus index keys, one key per aggregate) is refused at open with a
-//! message saying how to start over: its flow data is not migrated.
+//! Older layouts are refused at open with a message saying how to start over (their flow data is not
+//! migrated): schema 1 had one key per record plus index keys and one key per aggregate, schema 2 kept
+//! the block bodies in a sled tree of their own.
 
 use std::net::IpAddr;
 
 use nfguard_proto::pb;
 
 /// Bump on any change of this layout; a database written by another version is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub const P_META: u8 = b'm';
 pub const P_OPEN: u8 = b'o';
 pub const P_TAIL: u8 = b't';
-pub const P_BLOCK: u8 = b'b';
 pub const P_SUMMARY: u8 = b's';
 pub const P_AGG: u8 = b'a';
 pub const P_USAGE: u8 = b'u';
 pub const P_OPEN_AGG: u8 = b'n';
-/// The sled tree holding block bodies.
-pub const BLOCKS_TREE: &[u8] = b"blocks";
+pub const P_CLOSED_EARLY: u8 = b'k';
 /// A bucket is closed (folded into its `a` value) this long after its end: flushes of the last
 /// moments' events have landed by then (an event is at most one `flush_interval` old when written).
 pub const AGG_CLOSE_GRACE_S: u64 = 120;
@@ -53,9 +49,6 @@ pub const META_SCHEMA: &[u8] = b"mschema";
 pub const META_RECORDS: &[u8] = b"mrecords";
 pub const META_NEXT_BLOCK: &[u8] = b"mnextblock";
 pub const TAIL_KEY: &[u8] = b"t";
-/// Largest value of a stored body; bigger bodies (never a block of [`crate::block::BLOCK_RECORDS`]
-/// synthetic flows) take several keys.
-pub const BLOCK_CHUNK: usize = 4 << 20;
 
 /// Aggregate names (hosts) are cut here, as the schema-1 index did.
 pub const MAX_NAME: usize = 255;
@@ -350,17 +343,27 @@ pub fn block_key(prefix: u8, id: u64) -> [u8; 9] {
     k
 }
 
-/// Key of chunk `n` of a body stored under `prefix` (a [`block_key`] or [`TAIL_KEY`]).
-pub fn chunk_key(prefix: &[u8], n: u16) -> Vec<u8> {
-    let mut k = Vec::with_capacity(prefix.len() + 2);
-    k.extend_from_slice(prefix);
-    k.extend_from_slice(&n.to_be_bytes());
+/// Key of the flows closed early by one flush (`k` rows).
+pub fn closed_early_key(closed_ms: u64, seq: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = P_CLOSED_EARLY;
+    k[1..9].copy_from_slice(&closed_ms.to_be_bytes());
+    k[9..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
-/// The id in a [`block_key`] (of a summary, or of a block chunk).
+/// (close time ms, seq) of a [`closed_early_key`].
+pub fn parse_closed_early_key(k: &[u8]) -> Option<(u64, u64)> {
+    (k.len() == 17 && k.first() == Some(&P_CLOSED_EARLY)).then_some(())?;
+    Some((
+        u64::from_be_bytes(k.get(1..9)?.try_into().ok()?),
+        u64::from_be_bytes(k.get(9..17)?.try_into().ok()?),
+    ))
+}
+
+/// The id in a [`block_key`] (of a summary, a tail chunk or a usage day).
 pub fn parse_block_key(k: &[u8]) -> Option<u64> {
-    (k.len() == 9 || k.len() == 11).then_some(())?;
+    (k.len() == 9).then_some(())?;
     Some(u64::from_be_bytes(k.get(1..9)?.try_into().ok()?))
 }
 
@@ -508,6 +511,10 @@ mod tests {
             parse_bucket_key(&bucket_key(Level::Hour, 7200)),
             Some((Level::Hour, 7200))
         );
-        assert_eq!(parse_block_key(&block_key(P_BLOCK, 9)), Some(9));
+        assert_eq!(parse_block_key(&block_key(P_SUMMARY, 9)), Some(9));
+        assert_eq!(
+            parse_closed_early_key(&closed_early_key(7, u64::MAX)),
+            Some((7, u64::MAX))
+        );
     }
 }

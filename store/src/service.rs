@@ -18,8 +18,8 @@ use crate::export::Exporter;
 use crate::ingest::{Batch, Malformed};
 use crate::retention::{EXPIRE_CHUNK, cutoffs};
 use crate::{
-    FlowStore, MAX_BATCH_EVENTS, RETENTION_INTERVAL, SledStore, StoreError, USAGE_INTERVAL,
-    db_path, now_ms,
+    FlowStore, MAX_BATCH_EVENTS, RETENTION_INTERVAL, SWEEP_INTERVAL, SledStore, StoreError,
+    USAGE_INTERVAL, db_path, now_ms,
 };
 
 /// Least time between two reopen attempts while writes fail.
@@ -46,6 +46,8 @@ struct StoreStats {
     /// Conntrack ENDs merged into a capture's record, and capture events dropped after one.
     kernel_merged: AtomicU64,
     late_dropped: AtomicU64,
+    /// Offloaded records the sweep closed without a kernel END.
+    swept: AtomicU64,
     flush: Histogram,
 }
 
@@ -67,6 +69,7 @@ impl StoreStats {
             expired: z(),
             kernel_merged: z(),
             late_dropped: z(),
+            swept: z(),
             flush: Histogram::new(FLUSH_BOUNDS),
         }
     }
@@ -111,6 +114,7 @@ impl StoreStats {
                 &[],
                 g(&self.late_dropped),
             )
+            .counter("nfguard_store_no_kernel_end_total", &[], g(&self.swept))
             .gauge(
                 "nfguard_store_ingest_lag_seconds",
                 &[],
@@ -287,6 +291,7 @@ impl Ingest {
         let mut flush_tick = tokio::time::interval(flush_every.max(Duration::from_millis(10)));
         flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut usage_tick = tokio::time::interval(USAGE_INTERVAL);
+        let mut sweep_tick = tokio::time::interval(SWEEP_INTERVAL);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -302,6 +307,7 @@ impl Ingest {
                 },
                 _ = flush_tick.tick() => self.flush().await,
                 _ = usage_tick.tick() => self.publish_usage().await,
+                _ = sweep_tick.tick(), if !self.paused => self.sweep(),
             }
         }
         // Shutdown: what arrived is written before exit.
@@ -327,6 +333,14 @@ impl Ingest {
                 tracing::warn!(error = %e, "Store lookup failed; event dropped.");
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Closes offloaded records that waited too long for the kernel's END; the next flush writes them.
+    fn sweep(&mut self) {
+        let store = &self.store;
+        if let Err(e) = self.batch.sweep(now_ms(), crate::StoreKnown(&**store)) {
+            tracing::warn!(error = %e, "Store sweep lookup failed; retried at the next sweep.");
         }
     }
 
@@ -379,6 +393,7 @@ impl Ingest {
                     .fetch_add(batch.kernel_merged, Ordering::Relaxed);
                 s.late_dropped
                     .fetch_add(batch.late_dropped, Ordering::Relaxed);
+                s.swept.fetch_add(batch.swept, Ordering::Relaxed);
                 s.ingest_lag_ms.store(
                     batch
                         .oldest_event_ms

@@ -412,3 +412,59 @@ async fn malformed_messages_are_counted_and_dropped() {
     }
     r.stop().await;
 }
+
+/// The store's periodic sweep closes an offloaded flow whose kernel END never comes (here: no
+/// conntrack worker at all) once it has waited the flow's idle timeout, and counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_closes_offloaded_flows_without_kernel_end() {
+    let r = start().await;
+    let mut metrics = Subscriber::connect(&[r.cfg.endpoint(&endpoints::metrics("store"))]);
+    // Handed off to the kernel two hours ago (TCP waits 1 h), and one handed off just now.
+    let two_hours_ago = now_ms() - 2 * 3_600_000;
+    let mut old = flow(21, Start, "TLS.Old", "old.example", [10, 0, 0, 1]);
+    old.offloaded = true;
+    old.first_seen_unix_ms = two_hours_ago;
+    old.last_seen_unix_ms = two_hours_ago;
+    let mut young = flow(22, Start, "TLS.Young", "young.example", [10, 0, 0, 1]);
+    young.offloaded = true;
+    r.publisher.publish(pb::published::Body::FlowEvent(old));
+    r.publisher.publish(pb::published::Body::FlowEvent(young));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let swept = loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), metrics.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let Some(pb::published::Body::Metrics(s)) = m.body else {
+            continue;
+        };
+        let v = s
+            .metrics
+            .iter()
+            .find(|m| m.name == "nfguard_store_no_kernel_end_total")
+            .map_or(0.0, |m| m.value);
+        if v >= 1.0 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the sweep never closed the flow");
+    };
+    assert_eq!(swept, 1.0);
+    let one = |app: &str| {
+        let q = pb::FlowQuery {
+            app: app.into(),
+            ..Default::default()
+        };
+        let c = &r.client;
+        async move {
+            let p = flows(c, q).await;
+            assert_eq!(p.flows.len(), 1, "{p:?}");
+            p.flows[0].flow.clone().unwrap()
+        }
+    };
+    let old = one("TLS.Old").await;
+    assert_eq!(old.kind, End as i32);
+    assert_eq!(old.end_reason, nfguard_store::open::NO_KERNEL_END);
+    let young = one("TLS.Young").await;
+    assert_eq!(young.kind, Start as i32);
+    r.stop().await;
+}

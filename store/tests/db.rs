@@ -298,24 +298,304 @@ fn query_errors_carry_their_kind() {
     assert_eq!(ok.error_kind, pb::StoreErrorKind::Unspecified as i32);
 }
 
-/// A schema-1 database is refused with what to do, not misread.
+/// Schema 1 and 2 databases are refused with what to do, not misread.
 #[test]
-fn schema_one_is_refused_with_what_to_do() {
+fn older_schemas_are_refused_with_what_to_do() {
+    for version in [1u32, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = sled::open(&path).unwrap();
+            db.insert(META_SCHEMA, &version.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledStore::open(&path, 8 << 20).err().unwrap();
+        assert!(
+            matches!(err, StoreError::SchemaOld { found, .. } if found == version),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("move") && msg.contains("[store] path"),
+            "{msg}"
+        );
+    }
+}
+
+/// An offloaded capture record (START) of the tuple `ev` gives every flow.
+fn offloaded(id: u64, first: u64, last: u64) -> pb::FlowEvent {
+    let mut e = ev(id, first, last, "HTTP");
+    e.kind = pb::FlowEventKind::FlowEventStart as i32;
+    e.offloaded = true;
+    e.rule = "files".into();
+    e
+}
+
+/// The conntrack worker's END of that tuple, with the kernel's totals.
+fn kernel_end(id: u64, last: u64, bytes: u64) -> pb::FlowEvent {
+    let mut e = ev(id, last, last, "");
+    e.flow = Some(pb::FlowRef {
+        queue: nfguard_store::open::CONNTRACK_QUEUE,
+        boot_id: 0,
+        flow_id: id,
+    });
+    e.kind = pb::FlowEventKind::FlowEventEnd as i32;
+    e.end_reason = nfguard_store::open::KERNEL_END.into();
+    e.bytes_s2c = bytes;
+    e.offloaded = true;
+    e
+}
+
+fn write_known(store: &SledStore, events: Vec<pb::FlowEvent>) -> Batch {
+    let mut b = Batch::default();
+    for e in events {
+        b.add_known(e, 0, nfguard_store::StoreKnown(store))
+            .unwrap()
+            .unwrap();
+    }
+    store.write(&b).unwrap();
+    b
+}
+
+fn records_of(store: &SledStore) -> Vec<pb::FlowEvent> {
+    store
+        .flows(&pb::FlowQuery::default())
+        .unwrap()
+        .flows
+        .into_iter()
+        .map(|r| r.flow.unwrap())
+        .collect()
+}
+
+/// The set of flows a kernel END closed is stored: after a restart the capture's late END (or UPDATE)
+/// of such a flow is still dropped instead of starting a second record.
+#[test]
+fn late_capture_events_after_a_restart_make_no_second_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
+    let now = nfguard_store::now_ms();
     {
-        let db = sled::open(&path).unwrap();
-        db.insert(META_SCHEMA, &1u32.to_be_bytes()).unwrap();
-        db.flush().unwrap();
+        let store = SledStore::open(&path, 8 << 20).unwrap();
+        write_known(&store, vec![offloaded(1, now - 5 * MIN, now - 5 * MIN)]);
+        let b = write_known(&store, vec![kernel_end(900, now - MIN, 10_000_000)]);
+        assert_eq!(b.kernel_merged, 1);
+        store.sync().unwrap();
     }
-    let err = SledStore::open(&path, 8 << 20).err().unwrap();
+    let store = SledStore::open(&path, 8 << 20).unwrap();
+    let mut late_end = offloaded(1, now - 5 * MIN, now);
+    late_end.kind = pb::FlowEventKind::FlowEventEnd as i32;
+    late_end.end_reason = "idle".into();
+    let mut late_update = offloaded(1, now - 5 * MIN, now);
+    late_update.kind = pb::FlowEventKind::FlowEventUpdate as i32;
+    let b = write_known(&store, vec![late_update, late_end]);
+    assert_eq!(b.late_dropped, 2);
+    assert_eq!(store.records().unwrap(), 1);
+    let recs = records_of(&store);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].bytes_s2c, 10_000_000);
+    assert_eq!(recs[0].end_reason, nfguard_store::open::KERNEL_END);
+    assert_eq!(recs[0].rule, "files");
+}
+
+/// An offloaded record whose kernel END never comes is closed by the sweep once it waited the flow's
+/// idle timeout (`open::kernel_end_wait_ms`, 1 h for TCP) after its last event; a younger one stays
+/// open, and the capture's late events of a swept flow make no second record, also after a restart.
+#[test]
+fn offloaded_records_without_kernel_end_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let now = nfguard_store::now_ms();
+    let hour = 60 * MIN;
+    {
+        let store = SledStore::open(&path, 8 << 20).unwrap();
+        // 1: handed off and ended at the capture (held for the kernel) 61 min ago; 2: 59 min ago;
+        // 3: not offloaded, open (the capture's own END will close it).
+        let mut end1 = offloaded(1, now - 2 * hour, now - hour - MIN);
+        end1.kind = pb::FlowEventKind::FlowEventEnd as i32;
+        end1.end_reason = "idle".into();
+        let mut plain = ev(3, now - 2 * hour, now - 2 * hour, "DNS");
+        plain.kind = pb::FlowEventKind::FlowEventStart as i32;
+        write_known(
+            &store,
+            vec![
+                offloaded(1, now - 2 * hour, now - 2 * hour),
+                end1,
+                offloaded(2, now - 2 * hour, now - hour + MIN),
+                plain,
+            ],
+        );
+        assert_eq!(store.layout().2, 3, "all three open");
+        let mut b = Batch::default();
+        assert_eq!(b.sweep(now, nfguard_store::StoreKnown(&store)).unwrap(), 1);
+        store.write(&b).unwrap();
+        store.sync().unwrap();
+        assert_eq!(store.layout().2, 2);
+        let swept: Vec<_> = records_of(&store)
+            .into_iter()
+            .filter(|f| f.flow.unwrap().flow_id == 1)
+            .collect();
+        assert_eq!(swept.len(), 1);
+        assert_eq!(swept[0].kind, pb::FlowEventKind::FlowEventEnd as i32);
+        assert_eq!(swept[0].end_reason, nfguard_store::open::NO_KERNEL_END);
+        assert_eq!(swept[0].bytes_c2s, 100);
+        // Nothing new was counted: the flow's bytes are in the aggregates once.
+        let t = store
+            .totals(
+                &pb::TotalsQuery {
+                    since_unix_ms: now - 3 * hour,
+                    until_unix_ms: 0,
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!((t.flows, t.bytes), (3, 300));
+        // A second sweep an hour later closes the other offloaded one, never the plain one.
+        let mut b = Batch::default();
+        assert_eq!(
+            b.sweep(now + hour, nfguard_store::StoreKnown(&store))
+                .unwrap(),
+            1
+        );
+        store.write(&b).unwrap();
+        store.sync().unwrap();
+        assert_eq!(store.layout().2, 1);
+    }
+    let store = SledStore::open(&path, 8 << 20).unwrap();
+    let mut late = offloaded(1, now - 2 * hour, now);
+    late.kind = pb::FlowEventKind::FlowEventUpdate as i32;
+    let b = write_known(&store, vec![late]);
+    assert_eq!(b.late_dropped, 1);
+    assert_eq!(store.records().unwrap(), 3);
+}
+
+/// Block files: a full block is one file beside the database; retention deletes it, and a file left
+/// without summary (a crash between writing it and the batch that commits it) is removed at open.
+#[test]
+fn sealed_blocks_are_files_that_retention_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let blocks = path.join(nfguard_store::blockfile::BLOCKS_DIR);
+    let n = nfguard_store::block::BLOCK_RECORDS as u64;
+    let files = || std::fs::read_dir(&blocks).unwrap().count();
+    {
+        let store = SledStore::open(&path, 8 << 20).unwrap();
+        let mut events: Vec<_> = (0..n).map(|i| ev(i, 1000 + i, 2000 + i, "Old")).collect();
+        for e in &mut events {
+            e.kind = pb::FlowEventKind::FlowEventEnd as i32;
+        }
+        write(&store, events);
+        store.sync().unwrap();
+        assert_eq!(store.layout().0, 1);
+        assert_eq!(files(), 1);
+        assert_eq!(
+            store
+                .flows(&pb::FlowQuery {
+                    app: "Old".into(),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .flows
+                .len(),
+            10
+        );
+    }
+    std::fs::write(blocks.join("00000000000000ff.blk"), b"orphan").unwrap();
+    std::fs::write(blocks.join("0000000000000100.tmp"), b"partial").unwrap();
+    let store = SledStore::open(&path, 8 << 20).unwrap();
+    assert_eq!(files(), 1);
+    // Retention exact at its boundary inside the block: it is rewritten with the survivors.
+    let e = store.expire(2000 + n / 2, 0, usize::MAX).unwrap();
+    assert_eq!(e.records, n / 2);
+    assert_eq!(store.records().unwrap(), n / 2);
+    assert_eq!(files(), 1);
+    let e = store.expire(DAY_MS, 0, usize::MAX).unwrap();
+    assert_eq!(e.records, n / 2);
+    assert_eq!(files(), 0);
     assert!(
-        matches!(err, StoreError::SchemaOld { found: 1, .. }),
-        "{err}"
+        store
+            .flows(&pb::FlowQuery::default())
+            .unwrap()
+            .flows
+            .is_empty()
     );
-    let msg = err.to_string();
+}
+
+/// A flush that closes nothing keeps the closed records not yet in a block (the tail): they stay
+/// visible, and sealing them later loses none (the flush once dropped them from memory).
+#[test]
+fn a_flush_without_closed_records_keeps_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("db"), 8 << 20).unwrap();
+    let mut closed = ev(1, 1000, 2000, "Closed");
+    closed.kind = pb::FlowEventKind::FlowEventEnd as i32;
+    write(&store, vec![closed]);
+    let mut open = ev(2, 3000, 3000, "Open");
+    open.kind = pb::FlowEventKind::FlowEventStart as i32;
+    write(&store, vec![open]);
+    assert_eq!(records_of(&store).len(), 2);
+    let n = nfguard_store::block::BLOCK_RECORDS as u64;
+    write(
+        &store,
+        (10..10 + n)
+            .map(|i| {
+                let mut e = ev(i, 4000 + i, 5000 + i, "Fill");
+                e.kind = pb::FlowEventKind::FlowEventEnd as i32;
+                e
+            })
+            .collect(),
+    );
+    assert_eq!(store.layout().0, 1);
+    let q = pb::FlowQuery {
+        app: "Closed".into(),
+        ..Default::default()
+    };
+    assert_eq!(store.flows(&q).unwrap().flows.len(), 1);
+}
+
+/// Small flushes of closed records are sealed into a short block once the tail's stored chunks
+/// would pass `TAIL_MAX_BYTES` (a sled leaf of them would otherwise become a blob file).
+#[test]
+fn a_large_tail_is_sealed_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("db"), 8 << 20).unwrap();
+    let mut id = 0u64;
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..200 {
+        let events = (0..50)
+            .map(|_| {
+                id += 1;
+                // Incompressible host names: xorshift64.
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut e = ev(id, 1000 + id, 2000 + id, "X");
+                e.kind = pb::FlowEventKind::FlowEventEnd as i32;
+                e.classification = Some(pb::Classification {
+                    host: format!("{seed:016x}{:016x}.example", seed.rotate_left(7)),
+                    ..Default::default()
+                });
+                e
+            })
+            .collect();
+        write(&store, events);
+    }
+    let (blocks, tail, _) = store.layout();
+    assert!(blocks >= 1, "{blocks} blocks, {tail} tail records");
     assert!(
-        msg.contains("move") && msg.contains("[store] path"),
-        "{msg}"
+        (blocks as u64) * (nfguard_store::block::BLOCK_RECORDS as u64) > id,
+        "blocks were sealed short: {blocks} for {id} records"
+    );
+    assert_eq!(store.records().unwrap(), id);
+    assert_eq!(
+        store
+            .flows(&pb::FlowQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap()
+            .flows
+            .len(),
+        1000
     );
 }

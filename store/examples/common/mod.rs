@@ -1,4 +1,6 @@
-//! The synthetic flows the store's examples write (`bench`, `steady`).
+//! The synthetic flows the store's examples write (`bench`, `steady`), and what they report about
+//! the process and the database directory.
+#![allow(dead_code)]
 
 use nfguard_proto::pb;
 
@@ -63,4 +65,53 @@ pub fn synthetic_flow(
         end_reason: if end { "idle".into() } else { String::new() },
         ..Default::default()
     }
+}
+
+/// VmRSS and VmHWM of this process, from `/proc/self/status`.
+pub fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+            .map_or("?".to_string(), |kb| format!("{:.1} MiB", kb / 1024.0))
+    };
+    format!("VmRSS {}, VmHWM {}", field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Bytes under `dir` by part: sled's log, its snapshots, its blobs, the block files, the reserve.
+pub fn sizes(dir: &std::path::Path) -> String {
+    fn walk(p: &std::path::Path) -> u64 {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| walk(&e.path()))
+                .sum(),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        }
+    }
+    let mut parts: Vec<(String, u64)> = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let part = if name.starts_with("snap.") {
+            "snap".to_string()
+        } else {
+            name
+        };
+        let n = walk(&e.path());
+        match parts.iter_mut().find(|(p, _)| *p == part) {
+            Some(x) => x.1 += n,
+            None => parts.push((part, n)),
+        }
+    }
+    parts.sort();
+    parts
+        .iter()
+        .map(|(p, n)| format!("{p} {:.1} MiB", *n as f64 / 1048576.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
