@@ -225,6 +225,12 @@ fn flows_that_never_get_a_decision_are_recorded() {
         "one record per flow: {records:#?}"
     );
     let client = lab.client_addr.v4.to_string();
+    // On a loaded machine a flow's request may time out (its packets then got default_verdict):
+    // still on record, with that reason, and counted as fail-open.
+    let fail_open_records = records
+        .iter()
+        .filter(|f| f["end_reason"] != "undecided")
+        .count();
     for (l4, n, first_port, packet_bytes) in [
         ("UDP", UDP_FLOWS, 41000u16, 20 + 8 + 32),
         ("TCP", SYN_FLOWS, 42000, 0),
@@ -235,7 +241,21 @@ fn flows_that_never_get_a_decision_are_recorded() {
             .map(|f| {
                 assert_eq!(f["verdict"], "undecided", "{f}");
                 assert_eq!(f["state"], "ended", "{f}");
-                assert_eq!(f["end_reason"], "undecided", "{f}");
+                let why = f["end_reason"].as_str().unwrap_or_default();
+                assert!(
+                    why == "undecided"
+                        || why.strip_prefix("fail_open:").is_some_and(|r| {
+                            [
+                                "timeout",
+                                "peer_down",
+                                "overload",
+                                "overloaded",
+                                "not_connected",
+                            ]
+                            .contains(&r)
+                        }),
+                    "{f}"
+                );
                 assert_eq!(f["label"], "Unknown", "{f}");
                 assert_eq!(f["bytes_s2c"], 0, "nothing came back: {f}");
                 let first = f["first_seen_ms"].as_u64().unwrap();
@@ -276,11 +296,21 @@ fn flows_that_never_get_a_decision_are_recorded() {
         undecided["flows"].as_u64().unwrap() >= u64::from(UDP_FLOWS + SYN_FLOWS),
         "{undecided}"
     );
+    // The counters come with the capture's next heartbeat (every second).
+    let flows = f64::from(UDP_FLOWS + SYN_FLOWS);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(gw, "nfguard_flows_new_total") - new_before < f64::from(UDP_FLOWS + SYN_FLOWS) {
-        assert!(Instant::now() < deadline, "new flows not counted");
+    while metric(gw, "nfguard_flows_new_total") - new_before < flows
+        || metric(gw, "nfguard_flows_undecided_total") < flows
+        || metric(gw, "nfguard_fail_open_total") < fail_open_records as f64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not counted: new {}, undecided {}, fail-open {} (records with a fail-open reason: {fail_open_records})",
+            metric(gw, "nfguard_flows_new_total") - new_before,
+            metric(gw, "nfguard_flows_undecided_total"),
+            metric(gw, "nfguard_fail_open_total")
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(metric(gw, "nfguard_flows_undecided_total") >= f64::from(UDP_FLOWS + SYN_FLOWS));
     assert_eq!(metric(gw, "nfguard_flows_unrecorded_total"), 0.0);
 }
