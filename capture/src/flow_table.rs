@@ -148,6 +148,8 @@ pub struct Entry {
 const FLAG_CLIENT_IS_LO: u8 = 0x01;
 const FLAG_CLOSING: u8 = 0x02;
 const FLAG_STARTED: u8 = 0x08;
+/// The high nibble: 1 + the index of the last fail-open reason its packets got (0: none).
+const FAIL_SHIFT: u8 = 4;
 
 /// An entry removed by eviction or expiry, for the END event.
 #[derive(Debug)]
@@ -329,6 +331,16 @@ impl Entry {
     pub fn state(&self) -> FlowState {
         self.state
     }
+    /// Why the flow's last packet got `default_verdict` instead of a decision, if one did.
+    pub fn failed(&self) -> Option<crate::stats::FailReason> {
+        let n = self.flags >> FAIL_SHIFT;
+        n.checked_sub(1)
+            .and_then(|i| crate::stats::FailReason::from_index(usize::from(i)))
+    }
+    pub fn set_failed(&mut self, r: crate::stats::FailReason) {
+        let n = u8::try_from(r.index() + 1).unwrap_or(0) & 0x0f;
+        self.flags = (self.flags & 0x0f) | (n << FAIL_SHIFT);
+    }
 
     /// Moves to `new`, tracing the transition (STYLE §5).
     pub fn set_state(&mut self, new: FlowState) {
@@ -386,6 +398,14 @@ impl FlowTable {
 
     fn tick(&self, now: Instant) -> u32 {
         u32::try_from(ticks(now.saturating_duration_since(self.epoch))).unwrap_or(u32::MAX)
+    }
+
+    /// When `e` was first seen, to the second (its insertion time, kept in `last_event_s` until a
+    /// START event is published: only meaningful for a flow without one), and last seen (its tick).
+    pub fn seen_at(&self, e: &Entry) -> (Instant, Instant) {
+        let first = self.epoch + Duration::from_secs(u64::from(e.last_event_s));
+        let last = self.epoch + Duration::from_millis(u64::from(e.last_seen) * u64::from(TICK_MS));
+        (first, last.max(first))
     }
 
     /// Seconds since the table's epoch.

@@ -19,9 +19,11 @@ pub enum FailReason {
     BusError,
     /// Answered while the worker stops (SIGTERM), without asking anyone.
     Shutdown,
+    /// A new flow past capacity under `overload = "bypass-new"`: not asked at all.
+    Overload,
 }
 
-pub const FAIL_REASONS: [FailReason; 7] = [
+pub const FAIL_REASONS: [FailReason; 8] = [
     FailReason::Timeout,
     FailReason::PeerDown,
     FailReason::NotConnected,
@@ -29,6 +31,7 @@ pub const FAIL_REASONS: [FailReason; 7] = [
     FailReason::PendingFull,
     FailReason::BusError,
     FailReason::Shutdown,
+    FailReason::Overload,
 ];
 
 impl FailReason {
@@ -53,10 +56,30 @@ impl FailReason {
             FailReason::PendingFull => "pending_full",
             FailReason::BusError => "bus_error",
             FailReason::Shutdown => "shutdown",
+            FailReason::Overload => "overload",
         }
     }
 
-    fn index(self) -> usize {
+    /// The record's `end_reason` of an undecided flow whose packets last got this fail-open.
+    pub fn end_reason(self) -> &'static str {
+        match self {
+            FailReason::Timeout => "fail_open:timeout",
+            FailReason::PeerDown => "fail_open:peer_down",
+            FailReason::NotConnected => "fail_open:not_connected",
+            FailReason::Overloaded => "fail_open:overloaded",
+            FailReason::PendingFull => "fail_open:pending_full",
+            FailReason::BusError => "fail_open:bus_error",
+            FailReason::Shutdown => "fail_open:shutdown",
+            FailReason::Overload => "fail_open:overload",
+        }
+    }
+
+    /// The reason at `i` of [`FAIL_REASONS`].
+    pub fn from_index(i: usize) -> Option<FailReason> {
+        FAIL_REASONS.get(i).copied()
+    }
+
+    pub fn index(self) -> usize {
         match self {
             FailReason::Timeout => 0,
             FailReason::PeerDown => 1,
@@ -65,6 +88,7 @@ impl FailReason {
             FailReason::PendingFull => 4,
             FailReason::BusError => 5,
             FailReason::Shutdown => 6,
+            FailReason::Overload => 7,
         }
     }
 }
@@ -94,7 +118,7 @@ pub struct Stats {
     flows_decided: [AtomicU64; 3],
     pub held: AtomicU64,
     pub verdict_timeouts: AtomicU64,
-    fail_open: [AtomicU64; 7],
+    fail_open: [AtomicU64; 8],
     decode_errors: [AtomicU64; 4],
     netlink_errors: [AtomicU64; 5],
     bypassed: [AtomicU64; 2],
@@ -112,6 +136,12 @@ pub struct Stats {
     pub batched_verdicts: AtomicU64,
     pub stale_decisions: AtomicU64,
     pub policy_epoch: AtomicU64,
+    /// Flows inserted into the table (the dashboard's "new flows/s").
+    pub flows_new: AtomicU64,
+    /// Flows that left the table undecided and were published with what is known.
+    pub flows_undecided: AtomicU64,
+    /// Undecided flows past the record rate limit: counted here and in a summary log line only.
+    pub flows_unrecorded: AtomicU64,
 }
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -148,6 +178,13 @@ impl Stats {
         if r == FailReason::Timeout {
             bump(&self.verdict_timeouts, 1);
         }
+    }
+
+    /// Packets given `default_verdict` for `r` so far.
+    pub fn fail_open_count(&self, r: FailReason) -> u64 {
+        self.fail_open
+            .get(r.index())
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     pub fn decode_error(&self, e: DecodeError) {
@@ -277,7 +314,18 @@ impl Stats {
                 &l,
                 get(&self.stale_decisions),
             )
-            .gauge("nfguard_policy_epoch", &l, get(&self.policy_epoch) as f64);
+            .gauge("nfguard_policy_epoch", &l, get(&self.policy_epoch) as f64)
+            .counter("nfguard_flows_new_total", &l, get(&self.flows_new))
+            .counter(
+                "nfguard_flows_undecided_total",
+                &l,
+                get(&self.flows_undecided),
+            )
+            .counter(
+                "nfguard_flows_unrecorded_total",
+                &l,
+                get(&self.flows_unrecorded),
+            );
         for r in FAIL_REASONS {
             if let Some(c) = self.fail_open.get(r.index()) {
                 b.counter(

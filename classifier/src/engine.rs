@@ -28,11 +28,11 @@ use crate::dns_cache::DnsCache;
 use crate::follow_up::{self, Decided, Pending};
 use crate::hosts::HostMatcher;
 use crate::ip_lists;
-use crate::port_table::PortTable;
 pub use crate::reassembly::MAX_HANDSHAKE_BYTES;
 use crate::reassembly::StreamStart;
 use crate::risks;
 use crate::stun_cache::StunCache;
+use nfguard_proto::port_table::PortTable;
 
 /// Per-flow DPI state (see the module docs for its size).
 #[derive(Debug, Default)]

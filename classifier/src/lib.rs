@@ -14,7 +14,6 @@ pub mod hosts;
 mod hosts_data;
 pub mod ip_lists;
 mod ip_lists_data;
-mod port_table;
 pub mod reassembly;
 pub mod replay;
 pub mod risks;

@@ -40,6 +40,13 @@ fn help(name: &str) -> &'static str {
             "Packets the kernel accepted without queueing them to nfguard, by reason."
         }
         "nfguard_decode_errors_total" => "Packets that could not be decoded, by reason.",
+        "nfguard_flows_new_total" => "Flows a capture worker saw for the first time (new flows/s).",
+        "nfguard_flows_undecided_total" => {
+            "Flows that ended without a decision (recorded as verdict \"undecided\")."
+        }
+        "nfguard_flows_unrecorded_total" => {
+            "Undecided flows past the per-queue record rate: counted, not stored."
+        }
         "nfguard_held_packets" => "Packets currently held awaiting a decision.",
         "nfguard_flow_table_size" => "Flows tracked by a capture worker.",
         "nfguard_bus_request_seconds" => "Bus request round-trip time.",

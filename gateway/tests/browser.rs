@@ -85,6 +85,10 @@ async fn dashboard_populates_from_live_data() {
         "throughput chart empty:\n{dom}"
     );
     assert!(
+        dom.contains("data-series=\"new\"") && dom.contains("■ new"),
+        "new-flows chart empty:\n{dom}"
+    );
+    assert!(
         dom.contains("capture") || dom.contains("<td>0</td>"),
         "queue table empty:\n{dom}"
     );

@@ -10,7 +10,8 @@
 //! here has a timeout, every queue is bounded, overflow is counted, never blocking), and a killed process
 //! leaves its ipc file behind ([`prepare_ipc`]).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,9 @@ use crate::pb;
 pub const MAX_IN_FLIGHT: usize = 8192;
 /// Messages queued between a caller and a socket's I/O task.
 pub const SOCKET_QUEUE: usize = 4096;
-/// A peer that timed out this many times in a row is "down" (DESIGN §2).
+/// A peer that timed out this many times in a row, answering nothing meanwhile, is "down" (DESIGN
+/// §2). A request that times out after the peer answered a later-or-equal one is the cost of a busy
+/// peer, not a sign of a dead one, and does not count.
 pub const BREAKER_TIMEOUTS: u32 = 3;
 /// How long a down peer is skipped before it is tried again.
 pub const BREAKER_OPEN: Duration = Duration::from_secs(1);
@@ -414,7 +417,7 @@ impl<Req: Message, Rep: Message + Default> RpcClient<Req, Rep> {
 }
 
 struct Pending {
-    deadline: Instant,
+    sent: Instant,
     reply: oneshot::Sender<Result<Bytes, BusError>>,
 }
 
@@ -450,8 +453,12 @@ async fn client_task(shared: Arc<ClientShared>, mut rx: mpsc::Receiver<Outgoing>
         shared.consecutive_timeouts.store(0, Ordering::Relaxed);
         let (mut send, mut recv) = socket.split();
         let mut pending: HashMap<u64, Pending> = HashMap::new();
+        // Deadlines of sent requests, soonest first; answered ones are skipped when they come up.
+        let mut deadlines: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+        // When the peer last answered anything.
+        let mut last_reply: Option<Instant> = None;
         let reason = loop {
-            let next_deadline = pending.values().map(|p| p.deadline).min();
+            let next_deadline = deadlines.peek().map(|Reverse((d, _))| *d);
             tokio::select! {
                 out = rx.recv() => {
                     let Some(out) = out else { return };
@@ -467,7 +474,8 @@ async fn client_task(shared: Arc<ClientShared>, mut rx: mpsc::Receiver<Outgoing>
                     match tokio::time::timeout_at(out.deadline.into(), send.send(msg)).await {
                         Ok(Ok(())) => {
                             BusStats::bump(&shared.stats.sent);
-                            pending.insert(out.id, Pending { deadline: out.deadline, reply: out.reply });
+                            deadlines.push(Reverse((out.deadline, out.id)));
+                            pending.insert(out.id, Pending { sent: Instant::now(), reply: out.reply });
                         }
                         Ok(Err(e)) => {
                             BusStats::bump(&shared.stats.send_errors);
@@ -495,6 +503,7 @@ async fn client_task(shared: Arc<ClientShared>, mut rx: mpsc::Receiver<Outgoing>
                     match pending.remove(&id) {
                         Some(p) => {
                             BusStats::bump(&shared.stats.received);
+                            last_reply = Some(Instant::now());
                             shared.consecutive_timeouts.store(0, Ordering::Relaxed);
                             let _ = p.reply.send(Ok(body.clone()));
                         }
@@ -503,11 +512,17 @@ async fn client_task(shared: Arc<ClientShared>, mut rx: mpsc::Receiver<Outgoing>
                 }
                 () = sleep_until_opt(next_deadline) => {
                     let now = Instant::now();
-                    let expired: Vec<u64> = pending.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
-                    for id in expired {
-                        if let Some(p) = pending.remove(&id) {
-                            BusStats::bump(&shared.stats.timeouts);
-                            let _ = p.reply.send(Err(BusError::Timeout));
+                    while let Some(&Reverse((d, id))) = deadlines.peek() {
+                        if d > now {
+                            break;
+                        }
+                        deadlines.pop();
+                        let Some(p) = pending.remove(&id) else { continue };
+                        BusStats::bump(&shared.stats.timeouts);
+                        let _ = p.reply.send(Err(BusError::Timeout));
+                        if last_reply.is_some_and(|r| r >= p.sent) {
+                            // Answered since this was sent: busy, not down.
+                            continue;
                         }
                         let n = shared.consecutive_timeouts.fetch_add(1, Ordering::Relaxed) + 1;
                         if n == u64::from(BREAKER_TIMEOUTS) {

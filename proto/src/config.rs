@@ -263,6 +263,11 @@ pub struct CaptureConfig {
     /// How often a live decided flow's UPDATE event (its counters so far) goes to the store; at least
     /// 1 s (flows are swept every 5 s, so updates come at most that often). Default `"60s"`.
     pub flow_update_interval: HumanDuration,
+    /// What a queue does with new flows while its peers answer slower than half of
+    /// `verdict_timeout`: `bypass-new` (default) gives them `default_verdict` at once, counted as
+    /// `nfguard_fail_open_total{reason="overload"}`, so decided flows and flows already asked keep
+    /// their answers; `ask` asks anyway (timeouts and a full pending table then decide).
+    pub overload: Overload,
 }
 
 /// `[classifier]`.
@@ -382,6 +387,14 @@ pub enum Hook {
     Forward,
     Input,
     Output,
+}
+
+/// `[capture] overload`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overload {
+    BypassNew,
+    Ask,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -746,6 +759,7 @@ impl Default for CaptureConfig {
             flow_table_size: 65_536,
             max_pending: 4096,
             flow_update_interval: HumanDuration(std::time::Duration::from_secs(60)),
+            overload: Overload::BypassNew,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod host_name;
 pub mod ids;
 pub mod iface;
 pub mod metrics;
+pub mod port_table;
 #[cfg(feature = "bus")]
 pub mod process;
 pub mod protocols;

@@ -6,7 +6,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use nfguard_proto::bus::{BusError, Publisher, RpcClient, RpcServer, Subscriber, prepare_ipc};
+use nfguard_proto::bus::{
+    BREAKER_TIMEOUTS, BusError, Publisher, RpcClient, RpcServer, Subscriber, prepare_ipc,
+};
 use nfguard_proto::pb;
 use zeromq::{Socket, SocketRecv, SocketSend};
 
@@ -197,6 +199,41 @@ async fn late_replies_are_dropped_and_counted_then_breaker_opens() {
         s.late_replies.load(Ordering::Relaxed) >= 1 || s.reconnects.load(Ordering::Relaxed) >= 1
     );
     assert_eq!(s.breaker_trips.load(Ordering::Relaxed), 1);
+    task.abort();
+}
+
+/// A peer that answers, only slower than the flood it gets, is busy and not down: the requests
+/// it could not serve in time time out, and the breaker stays closed.
+#[tokio::test(flavor = "current_thread")]
+async fn busy_peer_is_not_treated_as_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let ep = endpoint(&dir, "busy.sock");
+    // One request at a time, 10 ms each: of 20 sent at once with 50 ms to live, most time out.
+    let task = serve(
+        Server::bind(&ep).await.unwrap(),
+        4,
+        Duration::from_millis(10),
+    );
+    let client = Client::connect(&ep);
+    call_until_ok(&client, Duration::from_secs(3))
+        .await
+        .unwrap();
+    let req = get();
+    let calls = (0..20).map(|_| client.call(&req, Duration::from_millis(50)));
+    let results = futures::future::join_all(calls).await;
+    let timeouts = results
+        .iter()
+        .filter(|r| **r == Err(BusError::Timeout))
+        .count();
+    assert!(timeouts >= BREAKER_TIMEOUTS as usize, "{results:?}");
+    assert!(results.iter().any(Result::is_ok), "{results:?}");
+    assert_eq!(client.stats().breaker_trips.load(Ordering::Relaxed), 0);
+    // The queue drains (the server answers the expired ones too); then the peer is used again.
+    let r = call_until_ok(&client, Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(epoch_of(&r), 4);
+    assert_eq!(client.stats().breaker_trips.load(Ordering::Relaxed), 0);
     task.abort();
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use nfguard_proto::config::Config;
+use nfguard_proto::config::{Config, Overload};
 use nfguard_proto::pb;
 use nfguard_proto::{FlowKey, Verdict};
 
@@ -32,6 +32,8 @@ pub struct PathConfig {
     /// payload) instead of giving it `midstream_verdict`. For capture files, whose start cuts into
     /// open connections a running firewall would have seen from their SYN; live queues: false.
     pub midstream_dpi: bool,
+    /// `[capture] overload`: new flows while the peers are slow.
+    pub overload: Overload,
 }
 
 impl PathConfig {
@@ -49,6 +51,7 @@ impl PathConfig {
             flow_update_interval: c.flow_update_interval.0,
             timeouts: Timeouts::default(),
             midstream_dpi: false,
+            overload: c.overload,
         }
     }
 }
@@ -215,8 +218,8 @@ pub enum Step<H> {
     },
     /// A START or UPDATE flow event to publish.
     Publish(Box<pb::FlowEvent>),
-    /// A flow left the table (`reason`: evicted, idle, shutdown); `event` is its END event when a
-    /// START was published.
+    /// A flow left the table (`reason`: evicted, idle, shutdown); `event` is its END event: after
+    /// its START, or (undecided, within the record rate) the only event of the flow.
     Ended {
         flow: Box<Removed>,
         reason: &'static str,

@@ -17,12 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use nfguard_proto::Verdict;
+use nfguard_proto::config::Overload;
 use nfguard_proto::pb;
+use nfguard_proto::port_table::PortTable;
 use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use nfguard_proto::{AppId, Verdict};
 
 use crate::decode::DecodeError;
-use crate::flow_table::{Cached, FlowState, FlowTable, Key, Removed, source_is_client};
+use crate::flow_table::{Cached, Entry, FlowState, FlowTable, Key, Removed, source_is_client};
 use crate::pending::{Pending, Token};
 use crate::stats::{FailReason, Stats};
 use crate::verdict::{self, Applied, FlowDecision, NfVerdict};
@@ -35,6 +37,13 @@ pub use io::{Answer, Arrival, ClassifyAsk, DecideAsk, PathConfig, Seen, Step, Wh
 pub const DEADLINE_GRACE: Duration = Duration::from_millis(5);
 /// The whole flow table is swept once per this many ticks (50 × 100 ms = 5 s).
 const SWEEP_TICKS: usize = 50;
+/// Undecided flows recorded per second per queue (their END is their only event). The store ingests
+/// ≥ 100 k records/s (store examples, issue #21's target) shared by the default two queues; past it
+/// flows are counted in `nfguard_flows_unrecorded_total` and a summary line each second.
+pub const MAX_UNDECIDED_RECORDS_PER_S: u32 = 50_000;
+/// How long new flows bypass the bus (`overload = "bypass-new"`) after a held packet waited more
+/// than half of `verdict_timeout`: the next new flow after it probes the peers again.
+pub const OVERLOAD_HOLD: Duration = Duration::from_millis(50);
 
 /// A packet waiting for a reply.
 struct Held<H> {
@@ -80,6 +89,14 @@ pub struct FlowPath<H> {
     started: Instant,
     /// The wall clock at a monotonic instant (set at start and every tick): unix time without a clock.
     wall: (Instant, u64),
+    /// The label guess of a flow that ends undecided.
+    ports: PortTable,
+    /// New flows bypass the bus until then (`overload = "bypass-new"`).
+    busy_until: Option<Instant>,
+    /// Undecided-flow records left this second, and the flows past it since the last summary.
+    record_budget: u32,
+    unrecorded: u64,
+    last_summary: Instant,
 }
 
 /// The verdict of a decision's action (`verdict_bits` first).
@@ -131,6 +148,11 @@ impl<H> FlowPath<H> {
             released: 0,
             started: now,
             wall: (now, unix_ms),
+            ports: PortTable::new(),
+            busy_until: None,
+            record_budget: MAX_UNDECIDED_RECORDS_PER_S,
+            unrecorded: 0,
+            last_summary: now,
             cfg,
         }
     }
@@ -220,6 +242,7 @@ impl<H> FlowPath<H> {
                 self.stats
                     .flow_table_size
                     .store(self.flows.len() as u64, Relaxed);
+                self.stats.flows_new.fetch_add(1, Relaxed);
                 (s, true)
             }
         };
@@ -287,6 +310,13 @@ impl<H> FlowPath<H> {
         let Some(held) = self.release(token) else {
             return;
         };
+        // The packet's wait so far (its deadline is its arrival + verdict_timeout).
+        let arrived = deadline
+            .checked_sub(self.cfg.verdict_timeout)
+            .unwrap_or(deadline);
+        if now.saturating_duration_since(arrived) * 2 > self.cfg.verdict_timeout {
+            self.busy(now);
+        }
         match reply {
             Ok(input) => self.advance(held, input, now, deadline),
             Err(reason) => self.fail_held(held, reason),
@@ -302,9 +332,16 @@ impl<H> FlowPath<H> {
             .expire(now.checked_sub(DEADLINE_GRACE).unwrap_or(now), |h| {
                 late.push(h);
             });
+        if !late.is_empty() {
+            self.busy(now);
+        }
         for h in late {
             self.fail_held(h, FailReason::Timeout);
         }
+        self.record_budget = self
+            .record_budget
+            .saturating_add(MAX_UNDECIDED_RECORDS_PER_S / 10)
+            .min(MAX_UNDECIDED_RECORDS_PER_S);
         self.held_gauge();
         let budget = self.flows.capacity().div_ceil(SWEEP_TICKS);
         let mut ended = Vec::new();
@@ -335,6 +372,16 @@ impl<H> FlowPath<H> {
             .flow_table_size
             .store(self.flows.len() as u64, Relaxed);
         self.stats.evictions.store(self.flows.evictions, Relaxed);
+        if self.unrecorded > 0 && now.duration_since(self.last_summary) >= Duration::from_secs(1) {
+            tracing::warn!(
+                queue = self.cfg.queue,
+                flows = self.unrecorded,
+                per_second = MAX_UNDECIDED_RECORDS_PER_S,
+                "Undecided flows past the record rate were counted, not recorded."
+            );
+            self.unrecorded = 0;
+            self.last_summary = now;
+        }
     }
 
     /// A `PolicyChanged` message: a newer epoch invalidates cached decisions (lazily, per flow).
@@ -423,7 +470,11 @@ impl<H> FlowPath<H> {
                 self.count_degraded(a);
                 self.answer(held.packet, a, d.verdict, Why::Cached, held.len);
             }
-            // Undecided by its tuple so far (an earlier request failed, or is still in flight): ask.
+            // Undecided by its tuple so far (an earlier request failed, or is still in flight): ask,
+            // unless the peers are slow and new flows bypass them.
+            (FlowState::New { .. }, Input::Packet) if self.past_capacity(now) => {
+                self.fail(held, FailReason::Overload);
+            }
             (FlowState::New { .. }, Input::Packet) => self.ask_policy(held, None, now, deadline),
             // Nothing waits on DPI: a packet without payload passes at once.
             (FlowState::Classifying, Input::Packet) if !held.has_payload => self.provisional(held),
@@ -505,9 +556,24 @@ impl<H> FlowPath<H> {
         } else if midstream {
             self.stats.midstream_flows.fetch_add(1, Relaxed);
             self.decide_midstream(held, now);
+        } else if self.past_capacity(now) {
+            // `overload = "bypass-new"`: a new flow past capacity is not asked about at all.
+            self.fail(held, FailReason::Overload);
         } else {
             self.ask_policy(held, None, now, deadline);
         }
+    }
+
+    /// The peers are slow (a held packet waited past half its timeout, or timed out): new flows
+    /// bypass them for [`OVERLOAD_HOLD`].
+    fn busy(&mut self, now: Instant) {
+        if self.cfg.overload == Overload::BypassNew {
+            self.busy_until = Some(now + OVERLOAD_HOLD);
+        }
+    }
+
+    fn past_capacity(&self, now: Instant) -> bool {
+        self.busy_until.is_some_and(|t| now < t)
     }
 
     /// Policy needs the app. Flows without DPI (not TCP/UDP) are classified by their IP protocol;
@@ -832,6 +898,9 @@ impl<H> FlowPath<H> {
     }
 
     fn fail(&mut self, held: Held<H>, reason: FailReason) {
+        if let Some(e) = self.flows.get_flow_mut(held.slot, held.flow_id) {
+            e.set_failed(reason);
+        }
         self.fail_packet(held.packet, held.len, reason);
     }
 
@@ -922,21 +991,68 @@ impl<H> FlowPath<H> {
     }
 
     fn ended(&mut self, r: Removed, reason: &'static str, now: Instant) {
-        let event = r.entry.started().then(|| {
-            Box::new(flow_event(
+        let event = if r.entry.started() {
+            Some(Box::new(flow_event(
                 &r.entry,
                 pb::FlowEventKind::FlowEventEnd,
                 self.cfg.queue,
                 self.cfg.boot_id,
                 reason,
                 self.unix_ms(now),
-            ))
-        });
+            )))
+        } else {
+            self.undecided_record(&r.entry, reason)
+        };
         self.steps.push_back(Step::Ended {
             flow: Box::new(r),
             reason,
             event,
         });
+    }
+
+    /// The END event of a flow that leaves the table without a START (never decided: one-packet
+    /// flows, unanswered SYNs, fail-open, eviction): what is known, verdict `undecided`, and why it
+    /// ended so as `end_reason` (`evicted`, `fail_open:<reason>` of its last packet, or
+    /// `undecided`). Within [`MAX_UNDECIDED_RECORDS_PER_S`]; past it counted only.
+    fn undecided_record(&mut self, e: &Entry, reason: &'static str) -> Option<Box<pb::FlowEvent>> {
+        self.stats.flows_undecided.fetch_add(1, Relaxed);
+        if self.record_budget == 0 {
+            self.stats.flows_unrecorded.fetch_add(1, Relaxed);
+            self.unrecorded += 1;
+            return None;
+        }
+        self.record_budget -= 1;
+        let why = match (reason, e.failed()) {
+            ("evicted", _) => "evicted",
+            (_, Some(f)) => f.end_reason(),
+            _ => "undecided",
+        };
+        let (first, last) = self.flows.seen_at(e);
+        let mut ev = flow_event(
+            e,
+            pb::FlowEventKind::FlowEventEnd,
+            self.cfg.queue,
+            self.cfg.boot_id,
+            why,
+            self.unix_ms(last),
+        );
+        ev.first_seen_unix_ms = self.unix_ms(first);
+        ev.verdict = "undecided".to_string();
+        let key = e.flow_key();
+        let known = e.state().app_ids() != (0, 0);
+        if let (false, Some(class)) = (known, ev.classification.as_mut())
+            && let Some(app) = self
+                .ports
+                .guess(key.l4, key.server.port(), key.client.port())
+        {
+            class.app_id = u32::from(app.0);
+            class.confidence = pb::Confidence::Port as i32;
+            class.category = nfguard_proto::protocols::by_id(app)
+                .map(|p| p.category.to_string())
+                .unwrap_or_default();
+            ev.label = nfguard_proto::protocols::label(AppId::UNKNOWN, app);
+        }
+        Some(Box::new(ev))
     }
 
     fn held_gauge(&self) {

@@ -72,6 +72,7 @@ fn config(offload: bool) -> PathConfig {
         flow_update_interval: Duration::from_secs(60),
         timeouts: Timeouts::default(),
         midstream_dpi: false,
+        overload: Overload::BypassNew,
     }
 }
 
@@ -173,7 +174,8 @@ enum Out {
     Policy(Token, Option<pb::Classification>),
     Classify(Token, ClassifyAsk),
     Start,
-    Ended(bool),
+    /// A flow left the table, with its END event if one went out.
+    Ended(Option<Box<pb::FlowEvent>>),
 }
 
 impl Rig {
@@ -222,7 +224,7 @@ impl Rig {
                 Step::AskPolicy { token, ask, .. } => Out::Policy(token, ask.class),
                 Step::AskClassifier { token, ask, .. } => Out::Classify(token, *ask),
                 Step::Publish(_) => Out::Start,
-                Step::Ended { event, .. } => Out::Ended(event.is_some()),
+                Step::Ended { event, .. } => Out::Ended(event),
             });
         }
         out
@@ -477,7 +479,10 @@ fn timeout_gives_default_verdict_and_is_not_cached() {
         FlowState::New { midstream: false },
         "not cached"
     );
-    // The next packet asks again.
+    // A timeout means slow peers: new flows bypass them for a moment, then the next packet asks again.
+    let (_, out) = r.packet(syn());
+    assert_eq!(verdict_of(&out).4, Why::Default(FailReason::Overload));
+    r.now += OVERLOAD_HOLD;
     let (_, out) = r.packet(syn());
     ask_policy(&out);
 }
@@ -652,8 +657,11 @@ fn eviction_prefers_undecided_flows() {
     let (_, out) = r.packet(undecided);
     ask_policy(&out);
     let (_, out) = r.packet(seen("10.0.0.8:40000", S, IPPROTO_TCP, SYN, false));
-    // The undecided flow went (it had no START, so no END event); the decided one stays.
-    assert!(matches!(out[0], Out::Ended(false)), "{out:?}");
+    // The undecided flow went, on record as evicted; the decided one stays.
+    assert!(
+        matches!(&out[0], Out::Ended(Some(e)) if e.end_reason == "evicted" && e.verdict == "undecided"),
+        "{out:?}"
+    );
     assert!(state_of(&r).is_decided());
     let (key, _) = Key::of(&undecided.head);
     assert!(r.path.flows().lookup(&key).is_none());
@@ -710,12 +718,23 @@ fn sigterm_releases_held_packets_and_answers_without_the_bus() {
     assert_eq!(verdict_of(&out).3, Verdict::Drop);
     let (released, flows) = r.path.shutdown(r.now);
     assert_eq!((released, flows), (1, 2));
-    let ends: Vec<_> = r
+    let mut ends: Vec<_> = r
         .steps()
         .into_iter()
-        .filter(|o| matches!(o, Out::Ended(true)))
+        .filter_map(|o| match o {
+            Out::Ended(Some(e)) => Some((e.verdict, e.end_reason)),
+            _ => None,
+        })
         .collect();
-    assert_eq!(ends.len(), 1, "END only for the started flow");
+    ends.sort();
+    // The started flow's END, and the undecided one on record with why its packets passed.
+    assert_eq!(
+        ends,
+        [
+            ("drop".to_string(), "shutdown".to_string()),
+            ("undecided".to_string(), "fail_open:shutdown".to_string())
+        ]
+    );
 }
 
 #[test]
@@ -905,4 +924,172 @@ fn a_step_is_small_to_move() {
         "{}",
         std::mem::size_of::<Step<u64>>()
     );
+}
+
+// === every flow on record ===
+
+const UNIX0: u64 = 1_700_000_000_000;
+
+/// Ticks every 100 ms for `secs` with a wall clock that moves with `now`; returns the END events.
+fn expire_all(r: &mut Rig, t0: Instant, secs: u64) -> Vec<pb::FlowEvent> {
+    let mut ends = Vec::new();
+    for _ in 0..secs * 10 {
+        r.now += TICK;
+        let unix = UNIX0 + u64::try_from((r.now - t0).as_millis()).unwrap();
+        r.path.on_tick(r.now, unix);
+        for o in r.steps() {
+            if let Out::Ended(Some(e)) = o {
+                ends.push(*e);
+            }
+        }
+    }
+    ends
+}
+
+#[test]
+fn one_packet_flows_are_recorded_when_they_expire() {
+    let mut r = Rig::new(config(true));
+    let t0 = r.now;
+    // A UDP packet to DNS's port whose payload DPI cannot place, and a SYN nobody answers: both
+    // are let through undecided and never get a START.
+    let (_, out) = r.packet(seen("10.0.0.2:40000", "10.0.1.2:53", IPPROTO_UDP, 0, true));
+    let out = r.policy(ask_policy(&out), needs_dpi(1));
+    let out = r.classifier(
+        ask_classifier(&out),
+        classified(pb::ClassifyState::NeedMore, 0, pb::Confidence::Unknown),
+    );
+    assert_eq!(verdict_of(&out).4, Why::Provisional);
+    let (_, out) = r.packet(syn());
+    let out = r.policy(ask_policy(&out), needs_dpi(1));
+    assert_eq!(verdict_of(&out).4, Why::Provisional);
+    let mut ends = expire_all(&mut r, t0, 20);
+    ends.sort_by_key(|e| e.label.clone());
+    let summary: Vec<_> = ends
+        .iter()
+        .map(|e| (e.label.as_str(), e.verdict.as_str(), e.end_reason.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("DNS", "undecided", "undecided"),
+            ("TLS", "undecided", "undecided")
+        ]
+    );
+    for e in &ends {
+        assert_eq!(e.kind, pb::FlowEventKind::FlowEventEnd as i32);
+        assert_eq!((e.packets_c2s, e.bytes_c2s, e.packets_s2c), (1, 100, 0));
+        let c = e.classification.as_ref().unwrap();
+        assert_eq!(c.confidence, pb::Confidence::Port as i32);
+        assert!(e.tuple.is_some() && e.flow.is_some());
+        // First and last seen are the packet's time (to the second), not the expiry 15 s later.
+        assert!(e.first_seen_unix_ms.abs_diff(UNIX0) < 1000, "{e:?}");
+        assert!(
+            e.last_seen_unix_ms >= e.first_seen_unix_ms && e.last_seen_unix_ms < UNIX0 + 1000,
+            "{e:?}"
+        );
+    }
+    assert_eq!(r.stats.flows_undecided.load(Relaxed), 2);
+    assert_eq!(r.stats.flows_new.load(Relaxed), 2);
+}
+
+#[test]
+fn a_flow_given_the_default_verdict_is_recorded_with_why() {
+    let mut r = Rig::new(config(true));
+    let t0 = r.now;
+    let (_, out) = r.packet(seen("10.0.0.2:40000", "10.0.1.2:9", IPPROTO_UDP, 0, true));
+    ask_policy(&out);
+    assert_eq!(
+        verdict_of(&r.tick(TIMEOUT + TICK)).4,
+        Why::Default(FailReason::Timeout)
+    );
+    let ends = expire_all(&mut r, t0, 20);
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    let e = &ends[0];
+    assert_eq!(
+        (e.label.as_str(), e.verdict.as_str(), e.end_reason.as_str()),
+        ("Unknown", "undecided", "fail_open:timeout")
+    );
+}
+
+#[test]
+fn undecided_records_are_bounded_and_the_rest_counted() {
+    let mut cfg = config(true);
+    cfg.flow_table_size = 16;
+    cfg.max_pending = 1;
+    let mut r = Rig::new(cfg);
+    // Each new flow evicts an undecided one once the table is full: one record each, up to the
+    // per-second budget.
+    let flows = MAX_UNDECIDED_RECORDS_PER_S as usize + 16 + 100;
+    let mut recorded = 0;
+    for i in 0..flows {
+        let src = format!("10.{}.{}.{}:4000", i >> 16, (i >> 8) & 0xff, i & 0xff);
+        let (_, out) = r.packet(seen(&src, "10.0.1.2:9", IPPROTO_UDP, 0, true));
+        recorded += out
+            .iter()
+            .filter(|o| matches!(o, Out::Ended(Some(_))))
+            .count();
+    }
+    let evicted = (flows - 16) as u64;
+    assert_eq!(r.stats.flows_undecided.load(Relaxed), evicted);
+    assert_eq!(recorded, MAX_UNDECIDED_RECORDS_PER_S as usize);
+    assert_eq!(r.stats.flows_unrecorded.load(Relaxed), 100);
+    // The budget comes back with time.
+    r.tick(TICK);
+    let (_, out) = r.packet(seen("10.99.0.1:4000", "10.0.1.2:9", IPPROTO_UDP, 0, true));
+    assert!(
+        out.iter().any(|o| matches!(o, Out::Ended(Some(_)))),
+        "{out:?}"
+    );
+}
+
+// === overload ===
+
+#[test]
+fn slow_peers_make_new_flows_bypass_and_decided_flows_keep_their_verdict() {
+    for (overload, bypass) in [(Overload::BypassNew, true), (Overload::Ask, false)] {
+        let mut cfg = config(false);
+        cfg.overload = overload;
+        let mut r = Rig::new(cfg);
+        r.decided_by_tuple(decision(Verdict::Drop, false, 1));
+        // A new flow whose decision takes 20 ms of its 25: the peers are slow.
+        let other = seen("10.0.0.3:40000", S, IPPROTO_TCP, SYN, false);
+        let (_, out) = r.packet(other);
+        let t = ask_policy(&out);
+        r.now += Duration::from_millis(20);
+        assert_eq!(
+            verdict_of(&r.policy(t, decision(Verdict::Accept, false, 1))).4,
+            Why::Decided
+        );
+        let third = seen("10.0.0.4:40000", S, IPPROTO_TCP, SYN, false);
+        let (id, out) = r.packet(third);
+        if bypass {
+            let (vid, nf, mark, v, why) = verdict_of(&out);
+            assert_eq!(
+                (vid, nf, mark, v, why),
+                (
+                    id,
+                    NfVerdict::Accept,
+                    None,
+                    Verdict::Accept,
+                    Why::Default(FailReason::Overload)
+                )
+            );
+            assert!(out.iter().all(|o| !matches!(o, Out::Policy(..))));
+        } else {
+            ask_policy(&out);
+        }
+        // Decided flows keep their verdicts meanwhile.
+        let (_, out) = r.packet(ack());
+        assert_eq!(verdict_of(&out).3, Verdict::Drop);
+        // After the hold a new flow probes the peers again.
+        r.now += OVERLOAD_HOLD;
+        let (_, out) = r.packet(seen("10.0.0.5:40000", S, IPPROTO_TCP, SYN, false));
+        ask_policy(&out);
+        let overloads = u64::from(bypass);
+        assert_eq!(
+            r.stats.fail_open_count(FailReason::Overload),
+            overloads,
+            "{overload:?}"
+        );
+    }
 }

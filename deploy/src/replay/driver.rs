@@ -16,7 +16,7 @@ use nfguard_classifier::FlowSummary;
 use nfguard_classifier::engine::{self, Classification, Confidence, Engine, PacketView};
 use nfguard_classifier::replay::TransportPacket;
 use nfguard_policy::{ClassFacts, FlowFacts, Policy, Usage};
-use nfguard_proto::config::Config;
+use nfguard_proto::config::{Config, Overload};
 use nfguard_proto::pb;
 use nfguard_proto::types::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use nfguard_proto::{AppId, FlowKey, Verdict};
@@ -105,6 +105,8 @@ impl<'p> Driver<'p> {
         let live = PathConfig::from_config(&cfg, 0, 0);
         let path_cfg = PathConfig {
             midstream_dpi: !live_midstream,
+            // Replies come in-process at once: nothing is ever slow, and verdicts stay reproducible.
+            overload: Overload::Ask,
             flow_table_size: live.flow_table_size.min(max_packets.max(MIN_FLOW_TABLE)),
             ..live
         };

@@ -108,6 +108,8 @@ pub fn capture_snapshot() -> pb::MetricsSnapshot {
         );
     }
     b.counter("nfguard_verdict_timeouts_total", &[("queue", "0")], 3)
+        .counter("nfguard_flows_new_total", &[("queue", "0")], 40)
+        .counter("nfguard_flows_undecided_total", &[("queue", "0")], 30)
         .counter(
             "nfguard_fail_open_total",
             &[("queue", "0"), ("reason", "timeout")],

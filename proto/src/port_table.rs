@@ -1,9 +1,10 @@
-//! The default ports of the nDPI protocol table, for the engine's give-up guess by port.
+//! The default ports of the nDPI protocol table: the classifier's give-up guess by port, and the
+//! label a capture gives a flow that ends before any decision.
 
 use std::collections::HashMap;
 
-use nfguard_proto::types::{IPPROTO_TCP, IPPROTO_UDP};
-use nfguard_proto::{AppId, protocols};
+use crate::types::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::{AppId, protocols};
 
 /// (IP protocol, port) → the protocol registered for it.
 #[derive(Debug)]
