@@ -1,6 +1,7 @@
 //! `ip_list = "lists/firehol_level1.netset"`: a file of addresses and networks (FireHOL netsets,
 //! Spamhaus DROP, plain lists), one per line, IPv4 and IPv6 mixed, compiled into sorted, merged
-//! ranges searched by bisection.
+//! ranges searched by bisection; a large IPv4 list also keeps where each /16 starts among its
+//! ranges (256 KiB), so a lookup bisects a handful of ranges, not all of them.
 //!
 //! A line is an address (`192.0.2.1`, a /32 or /128) or a CIDR (`198.51.100.0/24`), followed by an
 //! optional comment (`#`, or `;` as Spamhaus writes); host bits are ignored, as `ipset` does.
@@ -13,10 +14,16 @@ use ipnet::IpNet;
 
 use crate::host_list::Skipped;
 
+/// IPv4 ranges above which the /16 index pays for its 256 KiB.
+const INDEXED: usize = 4096;
+
 /// Inclusive ranges, sorted and disjoint.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IpList {
     v4: Vec<(u32, u32)>,
+    /// With more than [`INDEXED`] v4 ranges: entry `k` is the first range ending at or after
+    /// `k << 16` (65,537 entries).
+    v4_index: Vec<u32>,
     v6: Vec<(u128, u128)>,
     /// Lines read as entries (before merging).
     #[cfg_attr(not(test), allow(dead_code))]
@@ -57,9 +64,21 @@ impl IpList {
                 skipped.messages.first().map_or("", String::as_str)
             ));
         }
+        let v4 = merge(v4);
+        let v4_index = if v4.len() > INDEXED {
+            (0..=1u64 << 16)
+                .map(|k| {
+                    let i = v4.partition_point(|&(_, b)| u64::from(b) < k << 16);
+                    u32::try_from(i).unwrap_or(u32::MAX)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok((
             IpList {
-                v4: merge(v4),
+                v4,
+                v4_index,
                 v6: merge(v6),
                 entries,
             },
@@ -75,9 +94,26 @@ impl IpList {
 
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match ip {
-            IpAddr::V4(a) => within(&self.v4, u32::from(a)),
+            IpAddr::V4(a) => self.within_v4(u32::from(a)),
             IpAddr::V6(a) => within(&self.v6, u128::from(a)),
         }
+    }
+}
+
+impl IpList {
+    /// The range holding `x` starts at or before the one the next /16's entry names (ranges are
+    /// disjoint), and ends at or after this /16's.
+    fn within_v4(&self, x: u32) -> bool {
+        let k = usize::try_from(x >> 16).unwrap_or(0);
+        let (Some(&lo), Some(&hi)) = (self.v4_index.get(k), self.v4_index.get(k + 1)) else {
+            return within(&self.v4, x);
+        };
+        let lo = usize::try_from(lo).unwrap_or(usize::MAX);
+        let hi = usize::try_from(hi)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .min(self.v4.len());
+        self.v4.get(lo..hi).is_some_and(|r| within(r, x))
     }
 }
 
@@ -188,6 +224,34 @@ mod tests {
         );
         assert!(l.contains(ip("255.255.255.255")) && l.contains(ip("0.0.0.0")));
         assert!(!l.contains(ip("10.0.1.0")));
+    }
+
+    /// The /16 index agrees with plain bisection on a list large enough to have it.
+    #[test]
+    fn indexed_lookup_equals_bisection() {
+        let mut x: u32 = 0x9e37_79b9;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let mut text = String::new();
+        for i in 0..6000u32 {
+            let len = [32, 28, 24, 20, 12][(i % 5) as usize];
+            let a = std::net::Ipv4Addr::from(next());
+            text += &format!("{}\n", ipnet::Ipv4Net::new(a, len).unwrap().trunc());
+        }
+        text += "255.255.255.0/24\n0.0.0.0/16\n";
+        let (l, _) = IpList::parse("l", &text).unwrap();
+        assert!(!l.v4_index.is_empty());
+        for _ in 0..200_000 {
+            let p = next();
+            assert_eq!(l.within_v4(p), within(&l.v4, p), "{p:#x}");
+        }
+        for p in [0, 0xffff, 0x1_0000, u32::MAX, 0xffff_fe00, 0xffff_ff00] {
+            assert_eq!(l.within_v4(p), within(&l.v4, p), "{p:#x}");
+        }
     }
 
     proptest! {
