@@ -1,5 +1,7 @@
 //! DNS-answer cache: server address → (name, application) learned from A/AAAA answers, so the
-//! first packets of a later flow to that address can be classified (`confidence = DpiCache`).
+//! first packets of a later flow to that address can be classified (`confidence = DpiCache`), and
+//! a flow that names no host itself (no SNI, no Host header) carries the name DNS gave its server
+//! (policy host lists match it). Names of no known application are kept with app Unknown.
 //! Bounded (`capacity` entries, oldest-expiring evicted first) and TTL-aware (clamped to
 //! `MIN_TTL..=MAX_TTL`). Time comes in as a parameter: the library has no clock.
 
@@ -86,8 +88,8 @@ impl DnsCache {
         self.map.len()
     }
 
-    /// Feeds a DNS response's A/AAAA answers in, keyed by its question name; only names that
-    /// identify an application (`hosts`) are worth a slot.
+    /// Feeds a DNS response's A/AAAA answers in, keyed by its question name, with the application
+    /// `hosts` knows it for (Unknown when none).
     pub fn learn(&mut self, hosts: &HostMatcher, ctx: &Ctx, payload: &[u8], now: Instant) {
         let Some(msg) = dns::message(ctx, payload) else {
             return;
@@ -103,12 +105,12 @@ impl DnsCache {
             return;
         };
         let name = name.get(..n).unwrap_or(&[]);
-        let Some(app) = hosts.lookup(name) else {
-            return;
-        };
+        let (app, category) = hosts
+            .lookup(name)
+            .map_or((AppId::UNKNOWN, ""), |a| (a.app, a.category));
         let text = String::from_utf8_lossy(name);
         let _ = dns::for_each_address(msg, |ip, ttl| {
-            self.insert(ip, &text, app.app, app.category, ttl, now);
+            self.insert(ip, &text, app, category, ttl, now);
         });
     }
 

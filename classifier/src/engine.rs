@@ -195,12 +195,17 @@ impl Engine {
                 _ => Classification::need_more(),
             },
         };
-        let out = self.stun.apply(out, pkt);
+        let mut out = self.stun.apply(out, pkt);
         if out.state != State::NeedMore {
             flow.inner = Inner::Finished {
                 master: out.master,
                 app: out.app,
             };
+            if out.host.is_empty()
+                && let Some(e) = self.cache.get(&pkt.server.ip(), now)
+            {
+                out.host = e.name.to_string();
+            }
         }
         out
     }
@@ -345,8 +350,12 @@ impl Engine {
         d
     }
 
+    /// The application a DNS answer named for the server address (not a name of no known app).
     fn cache_guess(&self, pkt: &PacketView<'_>, now: Instant) -> Option<Classification> {
-        let e = self.cache.get(&pkt.server.ip(), now)?;
+        let e = self
+            .cache
+            .get(&pkt.server.ip(), now)
+            .filter(|e| e.app != AppId::UNKNOWN)?;
         let c = finished(
             AppId::UNKNOWN,
             e.app,

@@ -206,7 +206,11 @@ fn main() -> ExitCode {
             confirm,
         } => rules_command(&config, apply, remove, confirm.as_deref()),
         Cmd::Check { config } => match cli::check_config(&config) {
-            Ok(_) => {
+            Ok((_, policy)) => {
+                // Skipped list lines are worth a look, not a failure (lists are others' files).
+                for w in policy.warnings() {
+                    eprintln!("warning: {w}");
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }

@@ -3,18 +3,50 @@
 //! The rule mix is what a large deployment writes: per-site host rules (exact and `*.` suffix),
 //! per-app rules (some limited to a subnet), per-subnet and per-address rules, port rules, category
 //! rules and a few time windows; flows are classified (the common request) or tuple-only.
+//!
+//! Then the same with a 1,000,000-entry host list (hosts-file, plain and AdBlock lines) and a
+//! 100,000-network ip list named by the first two rules, so every decision looks both up: the
+//! list's load time, the memory it adds per entry (counted by a global allocator) and the rate.
 
 // Tests fail loudly on purpose: unwrap on test fixtures is the assertion.
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use nfguard_policy::{Action, ClassFacts, FlowFacts, Now, Policy, Usage};
 use nfguard_proto::types::{AppId, FlowKey};
 
+/// Live heap bytes, for the memory a list adds.
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
 const RULES: usize = 10_000;
+const LIST_NAMES: usize = 1_000_000;
+const LIST_NETS: usize = 100_000;
 const FLOWS: usize = 4096;
 const ROUNDS: usize = 250;
 /// 2026-11-23 12:00 UTC, a Monday.
@@ -174,6 +206,93 @@ fn run(policy: &Policy, flows: &[Flow], classified: bool, naive: bool) -> (f64, 
     (n / start.elapsed().as_secs_f64(), counts)
 }
 
+/// A 1,000,000-name list: a third hosts-file lines, a third plain domains, a third AdBlock rules,
+/// names like real ad and tracker hosts (two to four labels, 15–30 characters).
+fn host_list_text() -> String {
+    let mut t = String::with_capacity(LIST_NAMES * 32);
+    t += "# bench list\n! mixed formats\n";
+    for i in 0..LIST_NAMES {
+        let name = format!("ads{i}.tracker{}.example.test", i % 977);
+        match i % 3 {
+            0 => t += &format!("0.0.0.0 {name}\n"),
+            1 => t += &format!("{name}\n"),
+            _ => t += &format!("||{name}^\n"),
+        }
+    }
+    t
+}
+
+/// 100,000 /24 and /32 networks in 203.0.0.0/8 and 100.64.0.0/10, as a FireHOL netset.
+fn ip_list_text() -> String {
+    let mut t = String::from("# bench netset\n");
+    for i in 0..LIST_NETS as u32 {
+        if i % 2 == 0 {
+            t += &format!("203.{}.{}.0/24\n", i / 256 % 256, i % 256);
+        } else {
+            let a = 0x6440_0000u32 + i * 7;
+            t += &format!("{}\n", Ipv4Addr::from(a));
+        }
+    }
+    t
+}
+
+/// Flows whose hosts are listed one time in eight (the rest miss every subdomain step).
+fn listed_flows(mut flows: Vec<Flow>) -> Vec<Flow> {
+    for (i, f) in flows.iter_mut().enumerate() {
+        if i % 8 == 0 {
+            f.host = format!("x.ads{}.tracker{}.example.test", i * 31, (i * 31) % 977);
+        } else if f.host.is_empty() && i % 2 == 0 {
+            f.host = format!("www.site{i}.example.test");
+        }
+    }
+    flows
+}
+
+fn bench_lists(flows: Vec<Flow>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ads.txt"), host_list_text()).unwrap();
+    std::fs::write(dir.path().join("level1.netset"), ip_list_text()).unwrap();
+    let head = "default = \"accept\"\n[[rule]]\nname = \"ads\"\nhost_list = \"ads.txt\"\naction = \"reject\"\n\
+                [[rule]]\nname = \"bad-ips\"\nip_list = \"level1.netset\"\naction = \"drop\"\n";
+    let text = format!(
+        "{head}{}",
+        rules(false).trim_start_matches("default = \"accept\"\n")
+    );
+    let m0 = LIVE.load(Ordering::Relaxed);
+    let plain = Policy::parse("bench.toml", &rules(false), 0xff00).unwrap();
+    let base = LIVE.load(Ordering::Relaxed) - m0;
+    let m1 = LIVE.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    let p = Policy::parse_in(dir.path(), "bench.toml", &text, 0xff00).unwrap();
+    let load = t0.elapsed();
+    let added = LIVE.load(Ordering::Relaxed) - m1 - base;
+    assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+    println!(
+        "loaded {RULES} rules + {LIST_NAMES}-name host list + {LIST_NETS}-net ip list in {:.0} ms; \
+         the lists add {:.1} MB ({:.1} B per host-list entry, the ip list's bytes included)",
+        load.as_secs_f64() * 1e3,
+        added as f64 / 1e6,
+        added as f64 / LIST_NAMES as f64,
+    );
+    let flows = listed_flows(flows);
+    for (name, p, classified) in [
+        ("same flows, no lists", &plain, true),
+        ("lists, classified", &p, true),
+        ("lists, tuple-only", &p, false),
+    ] {
+        let (rate, c) = run(p, &flows, classified, false);
+        println!(
+            "{name:<24} {:>10.0} decisions/s ({:.0} ns each)  accept {} drop {} reject {} needs_dpi {}",
+            rate,
+            1e9 / rate,
+            c[Action::Accept as usize],
+            c[Action::Drop as usize],
+            c[Action::Reject as usize],
+            c[Action::NeedsDpi as usize],
+        );
+    }
+}
+
 fn main() {
     let t0 = Instant::now();
     let policy = Policy::parse("bench.toml", &rules(false), 0xff00).expect("bench rules are valid");
@@ -203,4 +322,6 @@ fn main() {
             c[Action::NeedsDpi as usize],
         );
     }
+    drop((policy, tuple_first));
+    bench_lists(flows);
 }

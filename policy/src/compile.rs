@@ -15,6 +15,7 @@ use crate::file::{
     ActionFile, DefaultAction, Mode, OneOrMany, OverQuotaFile, PolicyFile, RuleFile,
 };
 use crate::host::HostPattern;
+use crate::lists::{Lists, ReadList};
 use crate::rule::{IfacePattern, Matchers, QuotaRule, Rule, RuleAction};
 use crate::time_window::TimeWindows;
 
@@ -42,16 +43,26 @@ pub(crate) struct Compiled {
     pub mode: Mode,
     pub rules: Vec<Rule>,
     pub shapers: Vec<Shaper>,
+    /// List files the rules name, as written (relative to the rule file).
+    pub list_files: Vec<String>,
+    /// Lines the lists skipped (`lists/ads.txt:120: … line skipped`).
+    pub warnings: Vec<String>,
 }
 
-/// Parses and checks `text` (the contents of `file`).
-pub(crate) fn compile(file: &str, text: &str, user_mask: u32) -> Result<Compiled, ConfigError> {
+/// Parses and checks `text` (the contents of `file`); `read` returns the text of a list file.
+pub(crate) fn compile<'r>(
+    file: &str,
+    text: &str,
+    user_mask: u32,
+    read: &'r mut ReadList<'r>,
+) -> Result<Compiled, ConfigError> {
     let pf: PolicyFile = parse_toml(file, text)?;
     let mut cx = Cx {
         file,
         text,
         user_mask,
         shapers: Vec::new(),
+        lists: Lists::new(read),
     };
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut rules = Vec::with_capacity(pf.rule.len());
@@ -70,17 +81,20 @@ pub(crate) fn compile(file: &str, text: &str, user_mask: u32) -> Result<Compiled
         mode: pf.mode,
         rules,
         shapers: cx.shapers,
+        list_files: cx.lists.files,
+        warnings: cx.lists.warnings,
     })
 }
 
-struct Cx<'a> {
+struct Cx<'a, 'r> {
     file: &'a str,
     text: &'a str,
     user_mask: u32,
     shapers: Vec<Shaper>,
+    lists: Lists<'r>,
 }
 
-impl Cx<'_> {
+impl Cx<'_, '_> {
     fn err(&self, i: usize, key: &str, msg: impl Into<String>) -> ConfigError {
         error_at(self.file, self.text, &format!("rule[{i}].{key}"), msg)
     }
@@ -221,7 +235,7 @@ impl Cx<'_> {
         Ok(class)
     }
 
-    fn matchers(&self, i: usize, r: &RuleFile) -> Result<Matchers, ConfigError> {
+    fn matchers(&mut self, i: usize, r: &RuleFile) -> Result<Matchers, ConfigError> {
         let mut m = Matchers {
             apps: self.list(i, "app", &r.app, |s| app_id(s))?,
             masters: self.list(i, "master", &r.master, |s| app_id(s))?,
@@ -251,7 +265,21 @@ impl Cx<'_> {
                 u16::try_from(q).map_err(|_| format!("queue {q} is out of range 0-65535"))
             })?,
             time: None,
+            host_lists: Vec::new(),
+            ip_lists: Vec::new(),
         };
+        // Checked for emptiness like every list; each file is read once per compile.
+        self.list(i, "host_list", &r.host_list, |_| Ok(()))?;
+        self.list(i, "ip_list", &r.ip_list, |_| Ok(()))?;
+        for name in r.host_list.iter().flat_map(|v| &v.0) {
+            let l = self.lists.host_list(name);
+            m.host_lists
+                .push(l.map_err(|e| self.err(i, "host_list", e))?);
+        }
+        for name in r.ip_list.iter().flat_map(|v| &v.0) {
+            let l = self.lists.ip_list(name);
+            m.ip_lists.push(l.map_err(|e| self.err(i, "ip_list", e))?);
+        }
         if let Some(t) = &r.time {
             let days = t.days.as_ref().map(|d| d.0.as_slice());
             let hours = t.hours.as_ref().map(|h| h.0.as_slice());

@@ -77,6 +77,10 @@ pub(crate) struct RuleFile {
     pub queue: Option<OneOrMany<i64>>,
     pub time: Option<TimeFile>,
     pub risk: Option<OneOrMany<String>>,
+    /// Host list files, relative to the rule file (`host_list.rs`).
+    pub host_list: Option<OneOrMany<String>>,
+    /// Address list files matched against the server address (`ip_list.rs`).
+    pub ip_list: Option<OneOrMany<String>>,
     pub action: ActionFile,
     pub rate: Option<Rate>,
     pub quota: Option<Quota>,

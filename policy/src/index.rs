@@ -49,6 +49,13 @@ impl Hasher for Fnv {
 
 type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
+/// FNV-1a of `bytes` (the host lists' tables).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = Fnv::default();
+    h.write(bytes);
+    h.finish()
+}
+
 /// Sorted rule indexes.
 type Bucket = Vec<u32>;
 

@@ -33,6 +33,12 @@
 //!   (`app = ["YouTube"]` matches `TLS.YouTube` and `QUIC.YouTube`; `app = ["TLS"]` every TLS flow).
 //!   `port`/`port_range` are the server port of TCP, UDP, DCCP or SCTP flows (both keys: either).
 //!   `host = "*.x.test"` matches `x.test` too. `in_iface = "wlan+"` is a prefix, as in iptables.
+//! - `host_list = "lists/ads.txt"` (relative to the rule file) matches the flow's host — SNI, HTTP
+//!   Host, QUIC SNI, a DNS query's name — against a hosts file, plain domain list or AdBlock
+//!   `||x^` list (`host_list.rs`); like `host`, it needs DPI. A DNS query is critical traffic, so the
+//!   rule that rejects listed names' queries says `app = "DNS"` too. `ip_list = "…netset"` matches
+//!   the server address against a CIDR list (`ip_list.rs`); it is a tuple matcher. Skipped list lines
+//!   are [`Policy::warnings`], never errors; an unreadable list or one without a usable entry is.
 //! - `quota` counts the client address's bytes in the store's `UsageSnapshot`; at or over the quota
 //!   the `over_quota` action applies. `mode = "monitor"` turns drop and reject into accept with
 //!   `would_drop` set.
@@ -52,7 +58,10 @@ mod file;
 #[doc(hidden)]
 pub mod fuzz;
 mod host;
+mod host_list;
 mod index;
+mod ip_list;
+mod lists;
 mod policy;
 mod rule;
 #[cfg(feature = "process")]
@@ -67,6 +76,7 @@ pub use decision::{Action, Decision, Reason};
 pub use decision_log::decision_log_line;
 pub use facts::{ClassFacts, FactsError, FlowFacts, Usage};
 pub use file::{DefaultAction, Mode};
+pub use lists::{MAX_LIST_BYTES, ReadList, read_list_file};
 pub use policy::Policy;
 pub use rule::{QuotaRule, Rule, RuleAction};
 pub use time_window::Now;

@@ -11,6 +11,7 @@ use crate::decision::{Action, Decision, Reason};
 use crate::facts::{ClassFacts, FlowFacts, Usage};
 use crate::file::{DefaultAction, Mode};
 use crate::index::Index;
+use crate::lists::{ReadList, read_list_file};
 use crate::rule::{CRITICAL_APPS, DHCP, DHCPV6, DNS, ICMPV6, Rule, RuleAction};
 use crate::time_window::{Now, unix_at_edge};
 
@@ -34,6 +35,8 @@ pub struct Policy {
     rules: Vec<Rule>,
     shapers: Vec<Shaper>,
     index: Index,
+    list_files: Vec<String>,
+    warnings: Vec<String>,
 }
 
 /// The critical apps a flow is (bits over [`CRITICAL_APPS`]).
@@ -41,13 +44,43 @@ pub struct Policy {
 struct Critical(u8);
 
 impl Policy {
-    /// Parses and compiles policy text; `file` names it in errors, `user_mask` bounds `mark`.
+    /// Parses and compiles policy text; `file` names it in errors and its directory is where
+    /// `host_list`/`ip_list` files are read from; `user_mask` bounds `mark`.
     ///
     /// # Errors
     /// A [`ConfigError`] (`policy.toml:12: rule[0].app: unknown application "BitTorent" (did you
     /// mean "BitTorrent"?)`) for the first problem found.
     pub fn parse(file: &str, text: &str, user_mask: u32) -> Result<Policy, ConfigError> {
-        let c = compile(file, text, user_mask)?;
+        let dir = Path::new(file).parent().unwrap_or(Path::new(""));
+        Policy::parse_in(dir, file, text, user_mask)
+    }
+
+    /// As [`Policy::parse`], with list files read relative to `dir`.
+    ///
+    /// # Errors
+    /// As [`Policy::parse`].
+    pub fn parse_in(
+        dir: &Path,
+        file: &str,
+        text: &str,
+        user_mask: u32,
+    ) -> Result<Policy, ConfigError> {
+        let mut read = |name: &str| read_list_file(dir, name);
+        Policy::parse_with_lists(file, text, user_mask, &mut read)
+    }
+
+    /// As [`Policy::parse`], with list files' text from `read` (given the name as written).
+    ///
+    /// # Errors
+    /// As [`Policy::parse`]; a list `read` cannot give is
+    /// `policy.toml:4: rule[0].host_list: lists/ads.txt: cannot read: …`.
+    pub fn parse_with_lists<'r>(
+        file: &str,
+        text: &str,
+        user_mask: u32,
+        read: &'r mut ReadList<'r>,
+    ) -> Result<Policy, ConfigError> {
+        let c = compile(file, text, user_mask, read)?;
         let index = Index::build(&c.rules);
         Ok(Policy {
             text: text.to_string(),
@@ -56,16 +89,29 @@ impl Policy {
             rules: c.rules,
             shapers: c.shapers,
             index,
+            list_files: c.list_files,
+            warnings: c.warnings,
         })
     }
 
-    /// Reads and parses a policy file; the error names the file as given.
+    /// Reads and parses a policy file and its lists; the error names the file as given.
     ///
     /// # Errors
     /// As [`Policy::parse`]; an unreadable file is line 0.
     pub fn load(path: &Path, user_mask: u32) -> Result<Policy, ConfigError> {
         let (file, text) = nfguard_proto::config::read_config_file(path)?;
         Policy::parse(&file, &text, user_mask)
+    }
+
+    /// The list files the rules name, as written (relative to the rule file's directory).
+    pub fn list_files(&self) -> &[String] {
+        &self.list_files
+    }
+
+    /// Lines the lists skipped, `lists/ads.txt:120: unsupported AdBlock option $third-party, line
+    /// skipped` (at most 20 per list, then a total).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The source text it was parsed from.

@@ -1,6 +1,6 @@
 //! A compiled rule: checked matchers and the action they lead to. Matching is split in two halves:
 //! tuple fields (known on a flow's first packet: addresses, ports, l4, interfaces, queue, time) and
-//! class fields (known after DPI: app, master, category, host, risk).
+//! class fields (known after DPI: app, master, category, host, host list, risk).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,6 +11,8 @@ use nfguard_proto::units::{Quota, Rate};
 
 use crate::facts::{ClassFacts, FlowFacts};
 use crate::host::HostPattern;
+use crate::host_list::HostList;
+use crate::ip_list::IpList;
 use crate::time_window::{Now, TimeWindows};
 
 /// IP protocols whose tuple ports are real ports (TCP, UDP, DCCP 33, SCTP 132). `port` matchers
@@ -66,9 +68,13 @@ pub(crate) struct Matchers {
     pub masters: Vec<AppId>,
     pub categories: Vec<&'static str>,
     pub hosts: Vec<HostPattern>,
+    /// Matches the flow's host (SNI, HTTP Host, QUIC SNI, DNS query name, DNS-cache name).
+    pub host_lists: Vec<Arc<HostList>>,
     pub risks: Vec<String>,
     pub src: Vec<IpNet>,
     pub dst: Vec<IpNet>,
+    /// Matches the server address.
+    pub ip_lists: Vec<Arc<IpList>>,
     pub ports: Vec<u16>,
     /// Inclusive ranges.
     pub port_ranges: Vec<(u16, u16)>,
@@ -89,7 +95,7 @@ pub(crate) enum IfacePattern {
 // === impl Rule ===
 
 impl Rule {
-    /// True when the rule has an app, master, category, host or risk matcher: it cannot be decided
+    /// True when the rule has an app, master, category, host, host list or risk matcher: it cannot be decided
     /// from the tuple alone.
     pub fn needs_dpi(&self) -> bool {
         self.m.needs_class()
@@ -118,6 +124,7 @@ impl Matchers {
             && self.masters.is_empty()
             && self.categories.is_empty()
             && self.hosts.is_empty()
+            && self.host_lists.is_empty()
             && self.risks.is_empty())
     }
 
@@ -128,6 +135,7 @@ impl Matchers {
             && self.matches_port(k.l4, k.server.port())
             && any_net(&self.src, k.client.ip())
             && any_net(&self.dst, k.server.ip())
+            && (self.ip_lists.is_empty() || self.ip_lists.iter().any(|l| l.contains(k.server.ip())))
             && any_iface(&self.in_iface, f.in_iface)
             && any_iface(&self.out_iface, f.out_iface)
             && (self.queues.is_empty() || self.queues.contains(&f.queue))
@@ -146,7 +154,7 @@ impl Matchers {
                     .any(|&(a, b)| a <= port && port <= b))
     }
 
-    /// The class half: app, master, category, host, risk.
+    /// The class half: app, master, category, host, host list, risk.
     pub(crate) fn matches_class(&self, c: &ClassFacts<'_>) -> bool {
         (self.apps.is_empty() || self.apps.iter().any(|&a| a == c.app || a == c.master))
             && (self.masters.is_empty() || self.masters.contains(&c.master))
@@ -162,6 +170,9 @@ impl Matchers {
                 || c.risks
                     .iter()
                     .any(|r| self.risks.iter().any(|w| w.eq_ignore_ascii_case(r))))
+            && (self.host_lists.is_empty()
+                || c.host
+                    .is_some_and(|h| self.host_lists.iter().any(|l| l.matches(h))))
     }
 }
 

@@ -33,7 +33,8 @@ use crate::facts::{FlowFacts, Usage};
 use crate::policy::Policy;
 use crate::time_window::Now;
 
-/// How often the rule file's mtime, size and inode are compared (DESIGN §7: reload on change).
+/// How often the rule file's and its lists' mtime, size and inode are compared (DESIGN §7: reload
+/// on change).
 pub const FILE_POLL: Duration = Duration::from_secs(1);
 /// `PolicyChanged` is re-published this often so a subscriber that joined late learns the epoch.
 pub const REPUBLISH: Duration = Duration::from_secs(1);
@@ -98,7 +99,8 @@ struct State {
     user_mask: u32,
     policy: Policy,
     epoch: u64,
-    stamp: Option<FileStamp>,
+    /// The rule file's, then each list file's.
+    stamps: Vec<Option<FileStamp>>,
     usage: Usage,
     usage_hosts: Vec<IpAddr>,
     over_quota: Vec<(usize, IpAddr)>,
@@ -175,7 +177,7 @@ pub async fn run(
         .duration_since(UNIX_EPOCH)
         .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(1));
     let mut st = State {
-        stamp: stamp(&path),
+        stamps: Vec::new(),
         path,
         user_mask,
         policy,
@@ -188,6 +190,7 @@ pub async fn run(
         events,
         stats,
     };
+    st.stamps = st.stamps_now();
     st.loaded("start");
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -389,7 +392,8 @@ impl State {
             error,
             epoch,
         };
-        let policy = match Policy::parse(&name, toml, self.user_mask) {
+        let pre = self.stamps_now();
+        let policy = match Policy::parse_in(self.dir(), &name, toml, self.user_mask) {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "PutPolicy rejected.");
@@ -403,9 +407,11 @@ impl State {
                 self.epoch,
             );
         }
-        self.stamp = stamp(&self.path);
-        self.policy = policy;
-        self.loaded("PutPolicy");
+        let mut pre = pre;
+        if let Some(rule_file) = pre.first_mut() {
+            *rule_file = stamp(&self.path);
+        }
+        self.install(policy, pre, "PutPolicy");
         pb::PolicyReply {
             ok: true,
             toml: String::new(),
@@ -414,33 +420,63 @@ impl State {
         }
     }
 
+    /// The directory list files are read from: the rule file's.
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new(""))
+    }
+
+    /// The rule file's stamp, then those of the lists the current policy names.
+    fn stamps_now(&self) -> Vec<Option<FileStamp>> {
+        let dir = self.dir();
+        std::iter::once(stamp(&self.path))
+            .chain(self.policy.list_files().iter().map(|f| stamp(&dir.join(f))))
+            .collect()
+    }
+
     fn poll_file(&mut self) {
-        let now = stamp(&self.path);
-        if now != self.stamp {
-            self.stamp = now;
-            self.reload("file change", false);
+        let now = self.stamps_now();
+        if now != self.stamps {
+            // A list changed under the same rule text: that is a new policy all the same.
+            let lists_changed = now.get(1..) != self.stamps.get(1..);
+            self.reload("file change", lists_changed);
         }
     }
 
-    /// Loads the file; `force` makes a new epoch even when the text is unchanged (SIGHUP).
+    /// Loads the file and its lists; `force` makes a new epoch even when the text is unchanged
+    /// (SIGHUP, a list changed).
     fn reload(&mut self, why: &'static str, force: bool) {
+        // Stamped before reading: a file written during the load is a change at the next poll.
+        let pre = self.stamps_now();
         match Policy::load(&self.path, self.user_mask) {
             Ok(p) => {
                 if !force && p.text() == self.policy.text() {
+                    self.stamps = pre;
                     return;
                 }
-                self.policy = p;
-                self.loaded(why);
+                self.install(p, pre, why);
             }
             Err(e) => {
                 error!(trigger = why, error = %e, "Policy file rejected; keeping the previous policy.");
+                self.stamps = pre;
                 self.bump(|s| s.reload_errors += 1);
             }
         }
     }
 
+    /// Puts `p` in place; `pre` are the files' stamps taken before it was read (they stand when
+    /// it names the same lists as the old policy).
+    fn install(&mut self, p: Policy, pre: Vec<Option<FileStamp>>, why: &'static str) {
+        let same_lists = p.list_files() == self.policy.list_files();
+        self.policy = p;
+        self.stamps = if same_lists { pre } else { self.stamps_now() };
+        self.loaded(why);
+    }
+
     /// A new policy is in place: new epoch, quota state and time edge from scratch.
     fn loaded(&mut self, why: &'static str) {
+        for w in self.policy.warnings() {
+            warn!(trigger = why, "{w}");
+        }
         self.over_quota = self.over_quota_now();
         if why != "start" {
             self.epoch += 1;

@@ -347,3 +347,81 @@ async fn usage_snapshots_drive_quotas_and_epochs() {
         Ok(Ok(Ok(())))
     ));
 }
+
+/// Issue #19: a host list is reloaded when it changes on disk (same rule text, new epoch), a broken
+/// list keeps the working one, and `PutPolicy` reads lists beside the rule file and refuses a
+/// missing one with its name.
+#[tokio::test]
+async fn host_lists_reload_and_a_broken_list_is_kept_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("policy.toml");
+    std::fs::create_dir(dir.path().join("lists")).unwrap();
+    let list = dir.path().join("lists/ads.txt");
+    write(&list, "||ads.test^\n");
+    let text = "default = \"accept\"\n\n[[rule]]\nname = \"ads\"\nhost_list = \"lists/ads.txt\"\naction = \"reject\"\n";
+    write(&rules, text);
+    let mut cfg = Config::default();
+    cfg.runtime_dir = dir.path().join("run");
+    cfg.policy.rules = rules.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let process = tokio::spawn(run(cfg.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    let client = Client::connect(&cfg.endpoint(endpoints::POLICY));
+    let mut events = Subscriber::connect(&[cfg.endpoint(endpoints::POLICY_EVENTS)]);
+    let mut metrics = Subscriber::connect(&[cfg.endpoint(&endpoints::metrics("policy"))]);
+
+    let epoch = first_decision(&client).await.epoch;
+    // The request's host is www.example.test: not listed yet.
+    let d = decide(&client, 80, true).await;
+    assert_eq!((d.action, d.rule.as_str()), (pb::Action::Accept as i32, ""));
+
+    write(&list, "||ads.test^\n0.0.0.0 www.example.test\n");
+    wait_epoch(&mut events, epoch + 1).await;
+    let d = decide(&client, 80, true).await;
+    assert_eq!(
+        (d.action, d.rule.as_str(), d.epoch),
+        (pb::Action::Reject as i32, "ads", epoch + 1)
+    );
+
+    // An error page saved over the list: rejected, counted, the working list stays.
+    write(&list, "<html>\n<h1>404</h1>\n</html>\n");
+    let start = Instant::now();
+    while metric(&mut metrics, "nfguard_policy_reload_errors_total", None).await < 1.0 {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the broken list was never reported"
+        );
+    }
+    let d = decide(&client, 80, true).await;
+    assert_eq!((d.rule.as_str(), d.epoch), ("ads", epoch + 1));
+
+    // PutPolicy reads lists relative to the rule file; a missing one is named.
+    let put = |toml: &str| pb::policy_request::Body::Put(pb::PutPolicy { toml: toml.into() });
+    let missing = text.replace("lists/ads.txt", "lists/none.txt");
+    let bad = policy_call(&client, put(&missing)).await;
+    assert!(!bad.ok);
+    assert!(
+        bad.error.starts_with(
+            "policy.toml:5: rule[0].host_list: lists/none.txt: cannot read: No such file"
+        ),
+        "{}",
+        bad.error
+    );
+    write(&dir.path().join("lists/other.txt"), "example.test\n");
+    let other = text.replace("lists/ads.txt", "lists/other.txt");
+    let good = policy_call(&client, put(&other)).await;
+    assert!(good.ok, "{}", good.error);
+    assert_eq!(good.epoch, epoch + 2);
+    let d = decide(&client, 80, true).await;
+    assert_eq!((d.rule.as_str(), d.epoch), ("ads", epoch + 2));
+    // The new policy's list is the one watched now.
+    write(&dir.path().join("lists/other.txt"), "other.test\n");
+    wait_epoch(&mut events, epoch + 3).await;
+    let d = decide(&client, 80, true).await;
+    assert_eq!((d.action, d.rule.as_str()), (pb::Action::Accept as i32, ""));
+
+    stop_tx.send(()).unwrap();
+    let stopped = tokio::time::timeout(PATIENCE, process).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+}

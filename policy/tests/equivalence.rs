@@ -1,6 +1,6 @@
 //! Property: the indexed evaluation gives exactly the decision of a naive first-match scan, on random
 //! rule files (written as TOML and parsed, so the parser is exercised too) and random flows built
-//! from overlapping pools of apps, hosts, addresses, ports, interfaces and times.
+//! from overlapping pools of apps, hosts, addresses, ports, interfaces, times and list files.
 
 // Tests fail loudly on purpose: unwrap on test fixtures is the assertion. The explicit derefs pick
 // `T = &str` for `Pick::one`.
@@ -81,6 +81,22 @@ const TIMES: &[&str] = &[
     "{ days = [\"tue\", \"wed\"], hours = [\"00:00-01:00\", \"12:00-13:00\"] }",
 ];
 const RISKS: &[&str] = &["r1", "r2", "r3"];
+/// List files the rules may name, in all formats (`host_list.rs`, `ip_list.rs`).
+const LISTS: &[(&str, &str)] = &[
+    ("hosts.txt", "0.0.0.0 a.test c1.a.test\n"),
+    (
+        "adblock.txt",
+        "! ads\n||b.test^\n@@||xy.b.test^\n||x.test^$third-party\n",
+    ),
+    ("plain.txt", "a.test\nother.test\n"),
+    (
+        "ips.netset",
+        "# level1\n10.1.0.0/16\nfd00:1::/32\n192.168.0.1\n",
+    ),
+    ("v6.netset", "2001:db8::/32\n10.200.0.0/24 ; SBL1\n"),
+];
+const HOST_LISTS: &[&str] = &["hosts.txt", "adblock.txt", "plain.txt"];
+const IP_LISTS: &[&str] = &["ips.netset", "v6.netset"];
 
 /// splitmix64: a deterministic stream of choices from one proptest seed.
 struct Pick(u64);
@@ -159,6 +175,12 @@ fn rule_text(i: usize, seed: u64) -> String {
     }
     if p.chance(8) {
         t += &format!("risk = {}\n", p.list(RISKS, quoted));
+    }
+    if p.chance(5) {
+        t += &format!("host_list = {}\n", p.list(HOST_LISTS, quoted));
+    }
+    if p.chance(6) {
+        t += &format!("ip_list = {}\n", p.list(IP_LISTS, quoted));
     }
     let action = *p.one(&["accept", "drop", "reject", "shape"]);
     t += &format!("action = \"{action}\"\n");
@@ -274,7 +296,14 @@ proptest! {
         over_quota in any::<bool>(),
     ) {
         let text = policy_text(default, monitor, &rules);
-        let policy = Policy::parse("policy.toml", &text, 0xff00)
+        let mut read = |name: &str| {
+            LISTS
+                .iter()
+                .find(|l| l.0 == name)
+                .map(|l| l.1.to_string())
+                .ok_or_else(|| "no such list".to_string())
+        };
+        let policy = Policy::parse_with_lists("policy.toml", &text, 0xff00, &mut read)
             .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         for seed in flows {
             let f = flow(seed);

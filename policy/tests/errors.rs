@@ -144,7 +144,7 @@ fn each_bad_rule_names_line_path_and_problem() {
         ),
         (
             "actoin = \"drop\"\n",
-            "policy.toml:12: rule[2].actoin: unknown field `actoin`, expected one of `name`, `app`, `master`, `category`, `host`, `src`, `dst`, `port`, `port_range`, `l4`, `in_iface`, `out_iface`, `queue`, `time`, `risk`, `action`, `rate`, `quota`, `over_quota`, `over_quota_rate`, `mark`, `log`",
+            "policy.toml:12: rule[2].actoin: unknown field `actoin`, expected one of `name`, `app`, `master`, `category`, `host`, `src`, `dst`, `port`, `port_range`, `l4`, `in_iface`, `out_iface`, `queue`, `time`, `risk`, `host_list`, `ip_list`, `action`, `rate`, `quota`, `over_quota`, `over_quota_rate`, `mark`, `log`",
         ),
         (
             "app = \"YouTube\"\n",
@@ -263,4 +263,84 @@ fn the_shipped_example_loads() {
         ]
     );
     assert_eq!(p.shapers().len(), 1);
+}
+
+/// Issue #19: list files that cannot stand in for a list are errors naming the rule, the key and
+/// the list; skipped lines are warnings with the list's own line numbers.
+#[test]
+fn bad_lists_and_skipped_lines() {
+    let rule = |key: &str, file: &str| {
+        format!(
+            "default = \"accept\"\n[[rule]]\nname = \"l\"\n{key} = \"{file}\"\naction = \"drop\"\n"
+        )
+    };
+    let lists: &[(&str, &str)] = &[
+        ("page.html", "<html>\n<body>502</body>\n</html>\n"),
+        (
+            "ads.txt",
+            "||ads.test^\n||x.test^$third-party,script\nexample.test##.banner\n",
+        ),
+        ("ips.netset", "10.0.0.0/8\n10.0.0.0/40\n"),
+    ];
+    let parse = |text: &str| {
+        let mut read = |name: &str| {
+            lists
+                .iter()
+                .find(|l| l.0 == name)
+                .map(|l| l.1.to_string())
+                .ok_or_else(|| "No such file or directory (os error 2)".to_string())
+        };
+        Policy::parse_with_lists("policy.toml", text, MASK, &mut read)
+    };
+    let err = |text: String| parse(&text).unwrap_err().to_string();
+    assert_eq!(
+        err(rule("host_list", "missing.txt")),
+        "policy.toml:4: rule[0].host_list: missing.txt: cannot read: No such file or directory (os error 2)"
+    );
+    assert_eq!(
+        err(rule("host_list", "page.html")),
+        "policy.toml:4: rule[0].host_list: page.html: no usable entry in 3 lines (the first: page.html:1: invalid host name \"<html>\", line skipped)"
+    );
+    assert_eq!(
+        err(rule("ip_list", "page.html")),
+        "policy.toml:4: rule[0].ip_list: page.html: no usable entry in 3 lines (the first: page.html:1: invalid address or CIDR \"<html>\", line skipped)"
+    );
+    assert_eq!(
+        err(
+            "default = \"accept\"\n[[rule]]\nname = \"l\"\nip_list = []\naction = \"drop\"\n"
+                .into()
+        ),
+        "policy.toml:4: rule[0].ip_list: empty list matches nothing; remove the key to match any"
+    );
+    let p = parse(&rule("host_list", "ads.txt")).unwrap();
+    assert_eq!(
+        p.warnings(),
+        [
+            "ads.txt:2: unsupported AdBlock option $third-party, line skipped",
+            "ads.txt:3: unsupported AdBlock element hiding rule, line skipped"
+        ]
+    );
+    assert_eq!(p.list_files(), ["ads.txt"]);
+    let p = parse(&rule("ip_list", "ips.netset")).unwrap();
+    assert_eq!(
+        p.warnings(),
+        ["ips.netset:2: invalid address or CIDR \"10.0.0.0/40\", line skipped"]
+    );
+}
+
+/// Lists are read relative to the rule file's directory, not the working directory.
+#[test]
+fn lists_are_relative_to_the_rule_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lists")).unwrap();
+    std::fs::write(dir.path().join("lists/ads.txt"), "ads.test\n").unwrap();
+    let rules = dir.path().join("policy.toml");
+    std::fs::write(
+        &rules,
+        "default = \"accept\"\n[[rule]]\nname = \"ads\"\nhost_list = \"lists/ads.txt\"\naction = \"reject\"\n",
+    )
+    .unwrap();
+    let p = Policy::load(&rules, MASK).unwrap();
+    assert_eq!(p.list_files(), ["lists/ads.txt"]);
+    assert!(p.rules()[0].needs_dpi());
 }

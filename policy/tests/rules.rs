@@ -558,3 +558,50 @@ fn decide_request_round_trip() {
     let bad = pb::DecideRequest::default();
     assert!(FlowFacts::from_pb(&bad).is_err());
 }
+
+/// Issue #19: a host list rules TLS, HTTP and QUIC names alike; a DNS query is critical traffic,
+/// ruled by the list only where the rule also names DNS; an ip list is decided on the first packet.
+#[test]
+fn host_list_and_ip_list_matchers() {
+    let lists = [
+        (
+            "ads.txt",
+            "0.0.0.0 tracker.test\n||ads.test^\n@@||ok.ads.test^\n",
+        ),
+        ("bad.netset", "203.0.113.0/24\n"),
+    ];
+    let mut read = |name: &str| {
+        lists
+            .iter()
+            .find(|l| l.0 == name)
+            .map(|l| l.1.to_string())
+            .ok_or_else(|| "missing".to_string())
+    };
+    let text = "default = \"accept\"\n\
+        [[rule]]\nname = \"dns-ads\"\napp = \"DNS\"\nhost_list = \"ads.txt\"\naction = \"reject\"\n\
+        [[rule]]\nname = \"ads\"\nhost_list = \"ads.txt\"\naction = \"reject\"\n\
+        [[rule]]\nname = \"bad-ips\"\nip_list = \"bad.netset\"\nport = 8080\naction = \"drop\"\n";
+    let p = Policy::parse_with_lists("policy.toml", text, MASK, &mut read).unwrap();
+    for (master, app, host, rule) in [
+        (TLS_YOUTUBE.0, TLS_YOUTUBE.1, "www.ads.test", Some("ads")),
+        (7, 7, "ADS.test.", Some("ads")),
+        (QUIC_YOUTUBE.0, QUIC_YOUTUBE.1, "tracker.test", Some("ads")),
+        (91, 91, "ok.ads.test", None),
+        (91, 91, "x.tracker.test", None),
+        (5, 5, "cdn.ads.test", Some("dns-ads")),
+        (5, 5, "example.test", None),
+    ] {
+        let d = decide(&p, &with(tcp(443), class(master, app, "Web", Some(host))));
+        assert_eq!(rule_of(&d), rule, "{host}");
+    }
+    // The DNS rule is first: a DNS flow's tuple-only request waits for its name.
+    assert_eq!(decide(&p, &tcp(53)).action, Action::NeedsDpi);
+    let d = decide(&p, &with(tcp(53), class(5, 5, "Network", Some("ads.test"))));
+    assert_eq!((d.action, rule_of(&d)), (Action::Reject, Some("dns-ads")));
+    // Server 203.0.113.5 is listed: with no host-list match the ip list drops port 8080.
+    let d = decide(&p, &with(tcp(8080), class(7, 7, "Web", Some("a.test"))));
+    assert_eq!((d.action, rule_of(&d)), (Action::Drop, Some("bad-ips")));
+    let mut other = with(tcp(8080), class(7, 7, "Web", Some("a.test")));
+    other.key.server = "198.51.100.1:8080".parse().unwrap();
+    assert_eq!(rule_of(&decide(&p, &other)), None);
+}

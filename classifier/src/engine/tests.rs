@@ -215,6 +215,63 @@ fn dns_query_answer_then_cache_classifies_next_flow() {
     assert_eq!(c.confidence, Confidence::DpiCache);
 }
 
+/// A DNS response for `name` → 142.250.1.1 (the test server), as a resolver sends it.
+fn dns_answer(name: &str) -> Vec<u8> {
+    let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    m.extend_from_slice(&[
+        0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 142, 250, 1, 1,
+    ]);
+    m
+}
+
+/// Issue #19: a name of no known application is cached too, and a later flow that names no host
+/// itself carries it (host lists match the DNS name of the destination); it classifies nothing.
+#[test]
+fn dns_name_of_the_server_is_the_host_of_a_nameless_flow() {
+    let mut e = Engine::new(EngineConfig {
+        max_dpi_packets: 2,
+        ..EngineConfig::default()
+    });
+    let now = Instant::now();
+    let mut f = FlowState::new();
+    let answer = dns_answer("ads.tracker.example.test");
+    let mut a = pkt(IPPROTO_UDP, 40663, 53, &answer, 0);
+    a.from_client = false;
+    e.classify(&mut f, &pkt(IPPROTO_UDP, 40663, 53, DIG_QUERY, 0), now);
+    e.classify(&mut f, &a, now);
+    assert_eq!(
+        e.dns_cache()
+            .get(&a.server.ip(), now)
+            .map(|c| (&*c.name, c.app)),
+        Some(("ads.tracker.example.test", AppId::UNKNOWN))
+    );
+    let mut g = FlowState::new();
+    let mut last = Classification::default();
+    for i in 0..2u32 {
+        last = e.classify(
+            &mut g,
+            &pkt(IPPROTO_TCP, 41000, 5000, b"\x00\x01opaque", 1 + i * 8),
+            now,
+        );
+    }
+    assert_eq!(last.state, State::GaveUp);
+    assert_ne!(
+        last.confidence,
+        Confidence::DpiCache,
+        "a name of no app classifies nothing"
+    );
+    assert_eq!(last.host, "ads.tracker.example.test");
+    // A flow with its own name keeps it.
+    let mut h = FlowState::new();
+    let c = e.classify(&mut h, &pkt(IPPROTO_TCP, 40000, 443, CURL_HELLO, 1000), now);
+    assert_eq!(c.host, "x.test");
+}
+
 #[test]
 fn gives_up_after_max_packets_with_port_guess() {
     let mut e = Engine::new(EngineConfig {
