@@ -22,6 +22,9 @@ pub mod supported;
 
 #[cfg(feature = "process")]
 pub mod process;
+/// The classifier process's seccomp allow-list (feature `process`).
+#[cfg(feature = "process")]
+pub mod seccomp;
 
 pub use engine::{Classification, Confidence, Engine, EngineConfig, FlowState, PacketView, State};
 pub use replay::{FlowSummary, ReplayError, ReplayOptions, ReplayStats, replay};

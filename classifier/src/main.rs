@@ -21,8 +21,19 @@ fn main() -> std::process::ExitCode {
     init_logging(args.common.log_format);
     let cfg = load_config_or_exit(&args.common.config);
     // The actors need an actix system (its arbiter is a current-thread tokio runtime).
-    match actix_rt::System::new().block_on(nfguard_classifier::process::run(cfg, shutdown_signal()))
-    {
+    let seccomp = cfg.classifier.seccomp;
+    // The filter goes on once the sockets are bound (`run_confined`), for every thread.
+    let confine = move || {
+        if seccomp {
+            nfguard_classifier::seccomp::install()?;
+            tracing::info!(
+                "Seccomp filter installed; a system call outside its allow-list kills this process."
+            );
+        }
+        Ok(())
+    };
+    let run = nfguard_classifier::process::run_confined(cfg, shutdown_signal(), confine);
+    match actix_rt::System::new().block_on(run) {
         Ok(_) => std::process::ExitCode::SUCCESS,
         Err(e) => report_error(&e, 1),
     }

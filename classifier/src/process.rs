@@ -31,6 +31,8 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 pub enum ProcessError {
     #[error("bus: {0}")]
     Bus(#[from] BusError),
+    #[error("{0}")]
+    Confine(#[from] crate::seccomp::SeccompError),
 }
 
 /// Counters published in the metrics snapshot.
@@ -226,6 +228,19 @@ pub async fn run(
     cfg: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Arc<Counters>, ProcessError> {
+    run_confined(cfg, shutdown, || Ok(())).await
+}
+
+/// [`run`], calling `confine` once every socket is bound and before the first request is served:
+/// the binary installs its seccomp filter there ([`crate::seccomp`]).
+///
+/// # Errors
+/// As [`run`], and [`ProcessError::Confine`] when `confine` fails.
+pub async fn run_confined(
+    cfg: Config,
+    shutdown: impl Future<Output = ()>,
+    confine: impl FnOnce() -> Result<(), crate::seccomp::SeccompError>,
+) -> Result<Arc<Counters>, ProcessError> {
     let server = RpcServer::<pb::ClassifyRequest, pb::ClassifyReply>::bind(
         &cfg.endpoint(endpoints::CLASSIFIER),
     )
@@ -257,6 +272,7 @@ pub async fn run(
         epoch: Instant::now(),
     }
     .start();
+    confine()?;
     let stream = futures::stream::unfold(server, |mut s| async move {
         match s.recv().await {
             Ok(req) => Some((req, s)),

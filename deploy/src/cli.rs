@@ -54,7 +54,8 @@ pub fn print_protocols(
     Ok(())
 }
 
-/// `nfguard check -c FILE`: loads the config and the rule file it names.
+/// `nfguard check -c FILE`: loads the config and the rule file it names, resolves the user the
+/// children run as and checks it may use every file and directory the config names.
 ///
 /// # Errors
 /// The first problem, as `FILE:LINE: TOML.PATH: message`.
@@ -63,6 +64,13 @@ pub fn check_config(
 ) -> Result<(Config, nfguard_policy::Policy), nfguard_proto::config::ConfigError> {
     let cfg = Config::load(path)?;
     let policy = load_policy(&cfg)?;
+    let bin_dir = cfg
+        .supervisor
+        .bin_dir
+        .clone()
+        .unwrap_or_else(crate::supervisor::default_bin_dir);
+    let who = crate::run_as::RunAs::resolve(&cfg)?;
+    crate::run_as::check_access(&cfg, &who, &bin_dir)?;
     Ok((cfg, policy))
 }
 

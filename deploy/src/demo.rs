@@ -135,6 +135,9 @@ impl DemoSystem {
         let gateway_ip = lab.nat_router_with_gateway(GATEWAY_PORT)?;
         start_services(&lab)?;
         let config = write_config(&lab, bin_dir, gateway_ip)?;
+        // The children run as the service user, as on an installed system.
+        ensure_service_user()?;
+        lab.hand_over(crate::run_as::DEFAULT_USER, &["policy.toml"])?;
         let log = std::fs::File::create(lab.dir.join("nfguard.log"))?;
         let child = lab
             .router
@@ -293,6 +296,33 @@ impl Drop for Supervisor {
             let _ = self.stop(Duration::from_secs(10));
         }
     }
+}
+
+/// Creates the system user `nfguard run` starts its children as, when it is missing: the install
+/// step of OPERATIONS.md (`useradd --system`).
+fn ensure_service_user() -> anyhow::Result<()> {
+    let user = crate::run_as::DEFAULT_USER;
+    if nix::unistd::User::from_name(user).ok().flatten().is_some() {
+        return Ok(());
+    }
+    eprintln!("Creating the system user {user} (the children of nfguard run run as it) …");
+    let out = Command::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            user,
+        ])
+        .output()?;
+    // A parallel test may have created it meanwhile (exit 9: already exists).
+    if !out.status.success() && nix::unistd::User::from_name(user).ok().flatten().is_none() {
+        bail!(
+            "useradd {user} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 fn ensure_packages() -> anyhow::Result<()> {

@@ -478,6 +478,24 @@ impl Lab {
         Ok(gateway_ip)
     }
 
+    /// Gives the lab's directory and `files` in it to `user`, so `nfguard run`'s children may run as
+    /// that user: they create the runtime dir's neighbours (store, decision log) and rewrite the rule
+    /// file beside itself. The directory stays mode 0700; root still removes it on drop.
+    ///
+    /// # Errors
+    /// An unknown user or a failing chown.
+    pub fn hand_over(&self, user: &str, files: &[&str]) -> io::Result<()> {
+        let u = nix::unistd::User::from_name(user)
+            .map_err(io::Error::other)?
+            .ok_or_else(|| io::Error::other(format!("no user {user:?}")))?;
+        let (uid, gid) = (Some(u.uid.as_raw()), Some(u.gid.as_raw()));
+        std::os::unix::fs::lchown(&self.dir, uid, gid)?;
+        for f in files {
+            std::os::unix::fs::lchown(self.dir.join(f), uid, gid)?;
+        }
+        Ok(())
+    }
+
     /// Waits until the client reaches the server over IPv4 and IPv6 (neighbour discovery done).
     ///
     /// # Errors

@@ -43,9 +43,19 @@ pub fn write(runtime_dir: &Path, children: &[ChildRecord]) -> std::io::Result<()
     for c in children {
         text.push_str(&format!("{} {} {}\n", c.part, c.pid, c.start_time));
     }
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = record_path(runtime_dir);
     let tmp = runtime_dir.join(format!(".{RECORD_FILE}.tmp"));
-    std::fs::write(&tmp, text)?;
+    // The directory belongs to the children's user: a link planted at the temporary name must not
+    // make this (root) process write elsewhere, so it is removed and the file created anew.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
     std::fs::rename(tmp, path)
 }
 
@@ -90,13 +100,25 @@ fn still_running(c: &ChildRecord) -> bool {
     !zombie && parse_start_time(&stat) == Some(c.start_time)
 }
 
+/// The record's text if this process's user wrote it: the children's user may replace files in
+/// `runtime_dir`, and a record of its making must not make the supervisor signal other processes.
+fn read_own_record(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        tracing::warn!(path = %path.display(), owner = meta.uid(), "Ignoring a children record this user did not write.");
+        return Err(std::io::ErrorKind::PermissionDenied.into());
+    }
+    std::fs::read_to_string(path)
+}
+
 /// Stops the children an earlier run of this `runtime_dir` left running: SIGTERM (captures release
 /// held packets on it), SIGKILL after `timeout`. Returns the parts that were found running.
 /// Call only once this supervisor knows no other live supervisor uses the directory.
 pub fn stop_leftovers(runtime_dir: &Path, timeout: Duration) -> Vec<String> {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    let Ok(text) = std::fs::read_to_string(record_path(runtime_dir)) else {
+    let Ok(text) = read_own_record(&record_path(runtime_dir)) else {
         return Vec::new();
     };
     let left: Vec<ChildRecord> = parse(&text).into_iter().filter(still_running).collect();
@@ -173,6 +195,40 @@ mod tests {
         write(dir.path(), &[rec]).unwrap();
         assert!(stop_leftovers(dir.path(), Duration::from_millis(10)).is_empty());
         assert!(!record_path(dir.path()).exists());
+    }
+
+    #[test]
+    fn a_record_of_another_user_is_not_obeyed() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to give the record away");
+            return;
+        }
+        let mut orphan = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let rec = record_of("classifier", orphan.id()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), std::slice::from_ref(&rec)).unwrap();
+        std::os::unix::fs::chown(record_path(dir.path()), Some(65_534), None).unwrap();
+        assert!(stop_leftovers(dir.path(), Duration::from_secs(1)).is_empty());
+        assert!(
+            still_running(&rec),
+            "a process named by a foreign record was signalled"
+        );
+        orphan.kill().unwrap();
+        orphan.wait().unwrap();
+    }
+
+    #[test]
+    fn a_link_at_the_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(format!(".{RECORD_FILE}.tmp")))
+            .unwrap();
+        write(dir.path(), &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
     }
 
     #[test]

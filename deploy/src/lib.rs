@@ -8,4 +8,5 @@ pub mod lab;
 pub mod leftovers;
 pub mod replay;
 pub mod rules;
+pub mod run_as;
 pub mod supervisor;

@@ -123,7 +123,8 @@ enum Cmd {
         #[arg(long)]
         live_midstream: bool,
     },
-    /// Validate nfguard.toml and its rule file; exit 64 on error.
+    /// Validate nfguard.toml and its rule file, and that the user `nfguard run` starts the children
+    /// as may use every file and directory they name; exit 64 on error.
     Check {
         #[arg(
             short = 'c',
@@ -227,6 +228,15 @@ fn main() -> ExitCode {
                 .clone()
                 .unwrap_or_else(supervisor::default_bin_dir);
             let config_abs = std::fs::canonicalize(&config).unwrap_or(config);
+            let run_as = match nfguard::run_as::RunAs::resolve(&cfg)
+                .and_then(|who| nfguard::run_as::check_access(&cfg, &who, &bin_dir).map(|()| who))
+            {
+                Ok(who) => who,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_USAGE as u8);
+                }
+            };
             let specs = supervisor::children(&cfg, &config_abs, &bin_dir, args.log_format);
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -266,8 +276,14 @@ fn main() -> ExitCode {
                     tracing::error!(error = %e, "Removing nfguard's iptables rules failed.");
                 }
             };
-            let run =
-                supervisor::supervise(&cfg, specs, shutdown_signal(), after_start, before_stop);
+            let run = supervisor::supervise(
+                &cfg,
+                &run_as,
+                specs,
+                shutdown_signal(),
+                after_start,
+                before_stop,
+            );
             exit(rt.block_on(run).map_err(anyhow::Error::from), 1)
         }
     }

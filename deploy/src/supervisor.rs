@@ -3,9 +3,12 @@
 //! on SIGTERM/SIGINT stops them in reverse order within a bound. Children's output goes to this
 //! process's stderr, each line prefixed with the child's name.
 //!
-//! Children die with the supervisor: each is started through util-linux's `setpriv --pdeathsig TERM`
-//! (`PR_SET_PDEATHSIG` set right before the exec, without `unsafe` in our code), and the children on
-//! record in `runtime_dir` (`leftovers`) that an earlier, SIGKILLed run left behind are stopped first.
+//! Each child is started through util-linux's `setpriv` as `[supervisor] user` with only the
+//! capability its role needs ([`run_as`](crate::run_as)), `NO_NEW_PRIVS`, and `PR_SET_PDEATHSIG`
+//! (all set right before the exec, without `unsafe` in our code): children die with the supervisor,
+//! and the children on record in `runtime_dir` (`leftovers`) that an earlier, SIGKILLed run left
+//! behind are stopped first. The policy process and the gateway get this run's bus secret on their
+//! standard input ([`nfguard_proto::bus_secret`]); no other child ever sees it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,11 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nfguard_proto::bus::Subscriber;
+use nfguard_proto::bus_secret::BusSecret;
 use nfguard_proto::config::Config;
 use nfguard_proto::pb;
 use nfguard_proto::process::{LogFormat, endpoints, spawn_metrics};
 
 use crate::leftovers;
+use crate::run_as::{Privilege, RunAs};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -27,8 +32,19 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 /// Time a freshly started child has to send its first heartbeat.
 const STARTUP_GRACE: Duration = Duration::from_secs(5);
 const CHECK_INTERVAL: Duration = Duration::from_millis(200);
-/// util-linux's `setpriv` (Debian: package util-linux, essential), which sets the parent-death signal.
+/// util-linux's `setpriv` (Debian: package util-linux, essential): user, capabilities,
+/// `NO_NEW_PRIVS` and the parent-death signal of each child.
 const SETPRIV: &str = "/usr/bin/setpriv";
+/// SIGSYS: what a seccomp filter's kill action looks like to the parent (`SECCOMP_RET_KILL_PROCESS`).
+const SIGSYS: i32 = 31;
+/// The binaries `nfguard run` starts, found in `[supervisor] bin_dir`.
+pub const BINARIES: [&str; 5] = [
+    "nfguard-store",
+    "nfguard-policy",
+    "nfguard-classifier",
+    "nfguard-gateway",
+    "nfguard-capture",
+];
 
 /// One supervised process.
 #[derive(Debug, Clone)]
@@ -37,6 +53,9 @@ pub struct ChildSpec {
     pub part: String,
     pub program: PathBuf,
     pub args: Vec<String>,
+    pub privilege: Privilege,
+    /// Gets the bus secret on its standard input (`--bus-secret-stdin`).
+    pub bus_secret: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +66,10 @@ pub enum SupervisorError {
     RuntimeDir(PathBuf, std::io::Error),
     #[error(transparent)]
     Bus(#[from] nfguard_proto::bus::BusError),
+    #[error(
+        "setpriv ({SETPRIV}, package util-linux) is missing: children cannot be started with fewer privileges"
+    )]
+    MissingSetpriv,
 }
 
 /// Restart counts and liveness, shared with the metrics heartbeat.
@@ -80,40 +103,46 @@ pub fn children(
         }
         a
     };
-    let bin = |name: &str| bin_dir.join(name);
+    let child = |part: &str, program: &str, extra: &[&str], privilege, bus_secret: bool| {
+        let mut args = common(extra);
+        if bus_secret {
+            args.push("--bus-secret-stdin".into());
+        }
+        ChildSpec {
+            part: part.into(),
+            program: bin_dir.join(program),
+            args,
+            privilege,
+            bus_secret,
+        }
+    };
     let mut v = vec![
-        ChildSpec {
-            part: "store".into(),
-            program: bin("nfguard-store"),
-            args: common(&[]),
-        },
-        ChildSpec {
-            part: "policy".into(),
-            program: bin("nfguard-policy"),
-            args: common(&[]),
-        },
-        ChildSpec {
-            part: "classifier".into(),
-            program: bin("nfguard-classifier"),
-            args: common(&[]),
-        },
-        ChildSpec {
-            part: "gateway".into(),
-            program: bin("nfguard-gateway"),
-            args: common(&[]),
-        },
-        ChildSpec {
-            part: "conntrack".into(),
-            program: bin("nfguard-capture"),
-            args: common(&["--conntrack"]),
-        },
+        child("store", "nfguard-store", &[], Privilege::None, false),
+        child("policy", "nfguard-policy", &[], Privilege::None, true),
+        child(
+            "classifier",
+            "nfguard-classifier",
+            &[],
+            Privilege::None,
+            false,
+        ),
+        child("gateway", "nfguard-gateway", &[], Privilege::None, true),
+        child(
+            "conntrack",
+            "nfguard-capture",
+            &["--conntrack"],
+            Privilege::NetAdmin,
+            false,
+        ),
     ];
     for q in cfg.capture.queues.iter() {
-        v.push(ChildSpec {
-            part: format!("capture-q{q}"),
-            program: bin("nfguard-capture"),
-            args: common(&["--queue", &q.to_string()]),
-        });
+        v.push(child(
+            &format!("capture-q{q}"),
+            "nfguard-capture",
+            &["--queue", &q.to_string()],
+            Privilege::NetAdmin,
+            false,
+        ));
     }
     v
 }
@@ -130,10 +159,14 @@ pub fn default_bin_dir() -> PathBuf {
 /// `after_start` runs once every capture worker sent its first heartbeat (used to install iptables rules), and
 /// `before_stop` before the first child is stopped.
 ///
+/// Children run as `run_as` (see [`crate::run_as`]).
+///
 /// # Errors
-/// A missing binary or an unusable runtime dir; a child's failure is handled by restarting it.
+/// A missing binary or `setpriv`, or an unusable runtime dir; a child's failure is handled by
+/// restarting it.
 pub async fn supervise(
     cfg: &Config,
+    run_as: &RunAs,
     specs: Vec<ChildSpec>,
     shutdown: impl std::future::Future<Output = ()>,
     after_start: impl FnOnce(),
@@ -144,8 +177,15 @@ pub async fn supervise(
             return Err(SupervisorError::MissingBinary(s.program.clone()));
         }
     }
-    nfguard_proto::bus::ensure_runtime_dir(&cfg.runtime_dir)
-        .map_err(|e| SupervisorError::RuntimeDir(cfg.runtime_dir.clone(), e))?;
+    if !Path::new(SETPRIV).exists() {
+        return Err(SupervisorError::MissingSetpriv);
+    }
+    nfguard_proto::bus::ensure_runtime_dir_for(
+        &cfg.runtime_dir,
+        Some(run_as.uid),
+        Some((run_as.uid, run_as.gid)),
+    )
+    .map_err(|e| SupervisorError::RuntimeDir(cfg.runtime_dir.clone(), e))?;
 
     let status = Arc::new(Mutex::new(Status::default()));
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -173,6 +213,12 @@ pub async fn supervise(
         },
     )
     .await?;
+    // The gateway (the children's user) subscribes to it: theirs, like every socket in runtime_dir.
+    // lchown: a planted link is never followed.
+    let own_socket = cfg.runtime_dir.join(endpoints::metrics("supervisor"));
+    if let Err(e) = std::os::unix::fs::lchown(&own_socket, Some(run_as.uid), Some(run_as.gid)) {
+        tracing::warn!(path = %own_socket.display(), error = %e, "Cannot give the supervisor's metrics socket to the children's user; the gateway will not show the supervisor.");
+    }
     // Bound the supervisor's heartbeat socket: no other live supervisor uses this runtime dir, so
     // children on record are leftovers of a dead one.
     let dir = cfg.runtime_dir.clone();
@@ -192,10 +238,15 @@ pub async fn supervise(
     let mut heartbeats = Subscriber::connect(&heartbeat_endpoints);
     let mut last_beat: HashMap<String, Instant> = HashMap::new();
 
+    let launch = Launch {
+        run_as: run_as.clone(),
+        secret: BusSecret::generate(),
+    };
+    tracing::info!(user = %run_as.name, uid = run_as.uid, "Starting the children.");
     let base_backoff = cfg.supervisor.restart_backoff.0;
     let mut running: Vec<Running> = Vec::new();
     for spec in specs {
-        let child = start(&spec);
+        let child = start(&spec, &launch);
         let ok = child.is_some();
         set_status(&status, &spec.part, ok, false);
         running.push(Running {
@@ -229,7 +280,7 @@ pub async fn supervise(
             _ = tick.tick() => {
                 let mut restarted = false;
                 for r in &mut running {
-                    restarted |= check(r, cfg, &status, &mut last_beat).await;
+                    restarted |= check(r, cfg, &launch, &status, &mut last_beat).await;
                 }
                 if restarted {
                     record_children(&cfg.runtime_dir, &running);
@@ -276,6 +327,7 @@ fn record_children(runtime_dir: &Path, running: &[Running]) {
 async fn check(
     r: &mut Running,
     cfg: &Config,
+    launch: &Launch,
     status: &Mutex<Status>,
     last_beat: &mut HashMap<String, Instant>,
 ) -> bool {
@@ -283,6 +335,9 @@ async fn check(
     let part = r.spec.part.clone();
     if let Some(child) = r.child.as_mut() {
         let exited = match child.try_wait() {
+            Ok(Some(code)) if std::os::unix::process::ExitStatusExt::signal(&code) == Some(SIGSYS) => {
+                Some("killed by its seccomp filter (SIGSYS: a system call outside its allow-list; the kernel's audit log names it)".to_string())
+            }
             Ok(Some(code)) => Some(format!("exited ({code})")),
             Ok(None) => None,
             Err(e) => Some(format!("wait failed: {e}")),
@@ -321,7 +376,7 @@ async fn check(
         }
     }
     if r.child.is_none() && r.restart_at.is_some_and(|t| t <= now) {
-        r.child = start(&r.spec);
+        r.child = start(&r.spec, launch);
         r.started = now;
         last_beat.remove(&part);
         r.restart_at = if r.child.is_some() {
@@ -344,24 +399,39 @@ fn set_status(status: &Mutex<Status>, part: &str, up: bool, restarted: bool) {
     }
 }
 
-fn start(spec: &ChildSpec) -> Option<Child> {
-    let mut cmd = if Path::new(SETPRIV).exists() {
-        // SIGTERM, not SIGKILL: a capture then gives its held packets their verdicts before it exits.
-        let mut c = Command::new(SETPRIV);
-        c.args(["--pdeathsig", "TERM", "--"]).arg(&spec.program);
-        c
-    } else {
-        tracing::warn!(part = %spec.part, setpriv = SETPRIV, "setpriv is missing (package util-linux): this child would outlive a SIGKILLed supervisor.");
-        Command::new(&spec.program)
-    };
-    cmd.args(&spec.args)
-        .stdin(Stdio::null())
+/// How every child is started in this run.
+struct Launch {
+    run_as: RunAs,
+    secret: BusSecret,
+}
+
+fn start(spec: &ChildSpec, launch: &Launch) -> Option<Child> {
+    // SIGTERM on the supervisor's death, not SIGKILL: a capture then gives its held packets their
+    // verdicts before it exits.
+    let mut cmd = Command::new(SETPRIV);
+    cmd.args(launch.run_as.setpriv_args(spec.privilege))
+        .arg(&spec.program)
+        .args(&spec.args)
+        .stdin(if spec.bus_secret {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     match cmd.spawn() {
         Ok(mut child) => {
             tracing::info!(part = %spec.part, pid = child.id().unwrap_or(0), "Started child.");
+            if let Some(mut stdin) = child.stdin.take() {
+                let mut secret = launch.secret.as_bytes().to_vec();
+                secret.push(b'\n');
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    // Closing stdin afterwards is the end of the secret for the child.
+                    let _ = stdin.write_all(&secret).await;
+                });
+            }
             if let Some(out) = child.stdout.take() {
                 tokio::spawn(forward(spec.part.clone(), out));
             }

@@ -79,7 +79,12 @@ const CHILDREN: [&str; 5] = [
 ];
 
 /// The lab's `nfguard.toml` (one queue, an accept-all policy) and the text that finds its processes.
+/// Children run as root here (`allow_root`): these tests are about restarts, not privileges.
 fn write_config(lab: &Lab) -> (PathBuf, String) {
+    write_config_as(lab, "user = \"root\"\nallow_root = true\n")
+}
+
+fn write_config_as(lab: &Lab, supervisor_extra: &str) -> (PathBuf, String) {
     for b in CHILDREN {
         bin(b);
     }
@@ -89,7 +94,7 @@ fn write_config(lab: &Lab) -> (PathBuf, String) {
     std::fs::write(
         &cfg_path,
         format!(
-            "runtime_dir = \"{dir}/run\"\n[capture]\nqueues = \"0\"\n[store]\npath = \"{dir}/db\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\n[supervisor]\nheartbeat_timeout = \"1500ms\"\n",
+            "runtime_dir = \"{dir}/run\"\n[capture]\nqueues = \"0\"\n[store]\npath = \"{dir}/db\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\n[supervisor]\nheartbeat_timeout = \"1500ms\"\n{supervisor_extra}",
             dir = lab.dir.display()
         ),
     )
@@ -273,4 +278,126 @@ fn children_die_with_a_killed_supervisor_and_leftovers_are_stopped() {
     signal(i32::try_from(sup.0.id()).unwrap(), "TERM");
     let _ = sup.0.wait();
     assert!(!record.exists(), "a clean stop leaves no record behind");
+}
+
+/// `Name:\tvalue` of `/proc/PID/status`.
+fn status_field(pid: i32, field: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn children_run_as_the_configured_user_with_only_what_they_need() {
+    if !lab::available() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let (cfg_path, needle) = write_config_as(&lab, "user = \"nobody\"\n");
+    lab.hand_over("nobody", &["policy.toml"]).unwrap();
+    let mut sup = start_run(&lab, &cfg_path);
+    wait_for("all six children up", Duration::from_secs(15), || {
+        running(&needle).len() == 6
+    });
+    // The classifier installs its filter once bound; give every child its start-up.
+    wait_for("classifier confined", Duration::from_secs(10), || {
+        pids("nfguard-classifier", &needle)
+            .first()
+            .is_some_and(|p| status_field(*p, "Seccomp") == "2")
+    });
+    let nobody = "65534\t65534\t65534\t65534";
+    const NET_ADMIN: &str = "0000000000001000";
+    const NONE: &str = "0000000000000000";
+    for (program, cap_eff, seccomp) in [
+        ("nfguard-store", NONE, "0"),
+        ("nfguard-policy", NONE, "0"),
+        ("nfguard-classifier", NONE, "2"),
+        ("nfguard-gateway", NONE, "0"),
+        // The conntrack worker and capture-q0.
+        ("nfguard-capture", NET_ADMIN, "0"),
+    ] {
+        let found = pids(program, &needle);
+        assert!(!found.is_empty(), "{program} not running");
+        for pid in found {
+            assert_eq!(status_field(pid, "Uid"), nobody, "{program} Uid");
+            assert_eq!(status_field(pid, "Gid"), nobody, "{program} Gid");
+            assert_eq!(status_field(pid, "CapEff"), cap_eff, "{program} CapEff");
+            assert_eq!(status_field(pid, "CapPrm"), cap_eff, "{program} CapPrm");
+            assert_eq!(status_field(pid, "CapBnd"), cap_eff, "{program} CapBnd");
+            assert_eq!(status_field(pid, "NoNewPrivs"), "1", "{program} NoNewPrivs");
+            assert_eq!(status_field(pid, "Seccomp"), seccomp, "{program} Seccomp");
+        }
+    }
+    // Nothing was restarted: every child could use what the config names as that user.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(running(&needle).len(), 6);
+    let run_dir = std::fs::metadata(lab.dir.join("run")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&run_dir), 65_534);
+    signal(i32::try_from(sup.0.id()).unwrap(), "TERM");
+    assert_eq!(sup.0.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn root_children_and_unusable_paths_are_refused_before_anything_starts() {
+    if !lab::available() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let run = |extra: &str| {
+        let (cfg_path, _) = write_config_as(&lab, extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_nfguard"))
+            .args(["run", "-c"])
+            .arg(&cfg_path)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run("user = \"root\"\n");
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("supervisor.user: \"root\" is root (uid 0)"),
+        "{err}"
+    );
+    assert!(err.contains("allow_root = true"), "{err}");
+    let (code, err) = run("user = \"no-such-user-nfg\"\n");
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("no user \"no-such-user-nfg\""), "{err}");
+    // The lab directory is root's (0700): nobody cannot even read the config in it.
+    let (code, err) = run("user = \"nobody\"\n");
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("user nobody (uid 65534) cannot enter") && err.contains("mode 0700"),
+        "{err}"
+    );
+    // `nfguard check` says the same.
+    let out = Command::new(env!("CARGO_BIN_EXE_nfguard"))
+        .args(["check", "-c"])
+        .arg(lab.dir.join("nfguard.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot enter"));
+    // Given the directory but with a rule file only root may read: the rule file is named.
+    lab.hand_over("nobody", &[]).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let rules = lab.dir.join("policy.toml");
+    std::fs::set_permissions(&rules, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, err) = run("user = \"nobody\"\n");
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("policy.rules: user nobody (uid 65534) cannot read"),
+        "{err}"
+    );
+    assert!(
+        !lab.dir.join("run").exists(),
+        "nothing may start on a refused config"
+    );
 }

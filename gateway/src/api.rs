@@ -625,7 +625,18 @@ async fn put_policy(st: St, req: HttpRequest, payload: web::Payload) -> HttpResp
             "the policy must be UTF-8 TOML text",
         );
     };
-    match policy_call(&st, pb::policy_request::Body::Put(pb::PutPolicy { toml })).await {
+    // The policy process obeys PutPolicy only with the bus secret (proto/src/bus_secret.rs).
+    let Some(secret) = &st.bus_secret else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this gateway holds no bus secret (--bus-secret-stdin), so the policy process refuses its changes",
+        );
+    };
+    let put = pb::PutPolicy {
+        toml,
+        auth: secret.as_bytes().to_vec(),
+    };
+    match policy_call(&st, pb::policy_request::Body::Put(put)).await {
         Ok(p) if p.ok => HttpResponse::Ok().json(json!({ "ok": true, "epoch": p.epoch })),
         // FILE:LINE: TOML.PATH: message, from the policy process's parser.
         Ok(p) => error(StatusCode::BAD_REQUEST, p.error),

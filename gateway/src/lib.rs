@@ -32,11 +32,8 @@ pub enum GatewayError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("cannot read the token file {path}: {source}")]
-    TokenFile {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read the token file {path}: {message}")]
+    TokenFile { path: String, message: String },
     #[error("the token file {0} is empty")]
     EmptyToken(String),
     #[error(transparent)]

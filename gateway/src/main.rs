@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use nfguard_proto::process::{
-    CommonArgs, block_on_main, init_logging, load_config_or_exit, shutdown_signal,
+    CommonArgs, block_on_main, init_logging, load_config_and_secret_or_exit, shutdown_signal,
 };
 
 #[derive(Debug, Parser)]
@@ -15,6 +15,6 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     init_logging(args.common.log_format);
-    let cfg = load_config_or_exit(&args.common.config);
+    let cfg = load_config_and_secret_or_exit(&args.common);
     block_on_main(nfguard_gateway::run(cfg, shutdown_signal()), |_| 1)
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     /// std Mutex: held only to copy or replace a snapshot, never across an `.await`.
     pub latest: Mutex<HashMap<(String, u32), Seen>>,
     pub token: Option<String>,
+    /// Sent with `PutPolicy`; the policy process refuses it without.
+    pub bus_secret: Option<nfguard_proto::bus_secret::BusSecret>,
     /// `listen` is not loopback: reads need the token too.
     pub reads_need_token: bool,
     pub started: Instant,
@@ -67,9 +69,12 @@ impl AppState {
                 } else {
                     cfg.base_dir().join(p)
                 };
-                let t = std::fs::read_to_string(&p).map_err(|source| GatewayError::TokenFile {
-                    path: p.display().to_string(),
-                    source,
+                // Bounded and regular files only, as `nfguard check` read it.
+                let t = nfguard_proto::config::read_bounded(&p).map_err(|message| {
+                    GatewayError::TokenFile {
+                        path: p.display().to_string(),
+                        message,
+                    }
                 })?;
                 let t = t.trim().to_string();
                 if t.is_empty() {
@@ -89,6 +94,7 @@ impl AppState {
             policy: RpcClient::connect(&cfg.endpoint(endpoints::POLICY)),
             latest: Mutex::new(HashMap::new()),
             token,
+            bus_secret: cfg.bus_secret.clone(),
             reads_need_token: !listen.ip().is_loopback(),
             started: Instant::now(),
             parts,

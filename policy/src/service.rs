@@ -1,7 +1,8 @@
 //! The policy process: answers `DecideRequest`s, `GetPolicy` and `PutPolicy` on `policy.sock`,
 //! reloads the rule file (SIGHUP, file change, `PutPolicy`), publishes `PolicyChanged{epoch}` on
 //! `policy-events.sock` (again every second), follows the store's `usage.sock` for quotas, and
-//! reports its metrics heartbeat.
+//! reports its metrics heartbeat. `PutPolicy` is obeyed only with the bus secret
+//! ([`nfguard_proto::bus_secret`]), which only the gateway holds besides this process.
 //!
 //! One task owns all state and serves one message at a time: a decision takes well under a
 //! microsecond (see `benches/decide.rs`), far below the bus round trip, so there is nothing to gain
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nfguard_proto::bus::{
     BusError, Incoming, Publisher, Replier, RpcServer, Subscriber, ensure_runtime_dir, new_boot_id,
 };
+use nfguard_proto::bus_secret::BusSecret;
 use nfguard_proto::config::{Config, ConfigError};
 use nfguard_proto::metrics::SnapshotBuilder;
 use nfguard_proto::pb;
@@ -36,6 +38,8 @@ use crate::time_window::Now;
 /// How often the rule file's and its lists' mtime, size and inode are compared (DESIGN §7: reload
 /// on change).
 pub const FILE_POLL: Duration = Duration::from_secs(1);
+/// At most one log line per this interval for requests refused for a missing bus secret.
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// `PolicyChanged` is re-published this often so a subscriber that joined late learns the epoch.
 pub const REPUBLISH: Duration = Duration::from_secs(1);
 
@@ -73,6 +77,8 @@ struct Stats {
     reload_errors: u64,
     malformed: u64,
     expired: u64,
+    /// State-changing requests without the bus secret.
+    bus_refused: u64,
 }
 
 /// The file's identity for change detection.
@@ -108,6 +114,10 @@ struct State {
     decision_log: Option<std::fs::File>,
     events: Arc<Publisher>,
     stats: Arc<Mutex<Stats>>,
+    /// What a `PutPolicy` must carry; `None`: every one is refused.
+    bus_secret: Option<BusSecret>,
+    /// When a refused request may be logged again.
+    next_refusal_log: Instant,
 }
 
 /// Runs the policy process until `shutdown` resolves.
@@ -189,8 +199,15 @@ pub async fn run(
         decision_log,
         events,
         stats,
+        bus_secret: cfg.bus_secret.clone(),
+        next_refusal_log: Instant::now(),
     };
     st.stamps = st.stamps_now();
+    if st.bus_secret.is_none() {
+        warn!(
+            "No bus secret (--bus-secret-stdin): PutPolicy is refused; the rule file and SIGHUP still work."
+        );
+    }
     st.loaded("start");
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -289,6 +306,7 @@ fn report(stats: &Mutex<Stats>, b: &mut SnapshotBuilder) {
         &[("reason", "expired")],
         s.expired,
     );
+    b.counter("nfguard_policy_bus_refused_total", &[], s.bus_refused);
 }
 
 // === impl State ===
@@ -315,7 +333,11 @@ impl State {
                 })
             }
             Some(pb::policy_request::Body::Put(ref p)) => {
-                pb::policy_response::Body::Policy(self.put(&p.toml))
+                if !self.bus_secret.as_ref().is_some_and(|s| s.matches(&p.auth)) {
+                    pb::policy_response::Body::Policy(self.refuse("PutPolicy"))
+                } else {
+                    pb::policy_response::Body::Policy(self.put(&p.toml))
+                }
             }
             None => {
                 self.bump(|s| s.malformed += 1);
@@ -377,6 +399,26 @@ impl State {
         line.push('\n');
         if let Err(e) = file.write_all(line.as_bytes()) {
             warn!(error = %e, "Decision log write failed.");
+        }
+    }
+
+    /// A state-changing request without the bus secret: counted, logged at most once per
+    /// [`REFUSAL_LOG_INTERVAL`], answered with an error and nothing changed.
+    fn refuse(&mut self, what: &'static str) -> pb::PolicyReply {
+        self.bump(|s| s.bus_refused += 1);
+        let now = Instant::now();
+        if now >= self.next_refusal_log {
+            self.next_refusal_log = now + REFUSAL_LOG_INTERVAL;
+            warn!(
+                request = what,
+                "Refused a bus request without the bus secret (only the gateway holds it); further ones are counted in nfguard_policy_bus_refused_total."
+            );
+        }
+        pb::PolicyReply {
+            ok: false,
+            toml: String::new(),
+            error: format!("{what} refused: it needs the bus secret, which only the gateway holds"),
+            epoch: self.epoch,
         }
     }
 

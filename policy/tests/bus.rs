@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use nfguard_policy::service::run;
 use nfguard_proto::bus::{RpcClient, Subscriber};
+use nfguard_proto::bus_secret::BusSecret;
 use nfguard_proto::config::Config;
 use nfguard_proto::pb;
 use nfguard_proto::process::endpoints;
@@ -136,6 +137,8 @@ async fn decisions_put_policy_events_and_reload() {
     cfg.runtime_dir = dir.path().join("run");
     cfg.policy.rules = rules.clone();
     cfg.policy.decision_log = Some(dir.path().join("decisions.jsonl"));
+    let secret = BusSecret::generate();
+    cfg.bus_secret = Some(secret.clone());
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let process = tokio::spawn(run(cfg.clone(), async move {
@@ -168,7 +171,34 @@ async fn decisions_put_policy_events_and_reload() {
     assert_eq!((got.ok, got.toml.as_str(), got.epoch), (true, FIRST, epoch));
 
     // A broken policy is refused with its error; the old one keeps answering.
-    let put = |toml: &str| pb::policy_request::Body::Put(pb::PutPolicy { toml: toml.into() });
+    let put_with = |toml: &str, auth: &[u8]| {
+        pb::policy_request::Body::Put(pb::PutPolicy {
+            toml: toml.into(),
+            auth: auth.to_vec(),
+        })
+    };
+    let put = |toml: &str| put_with(toml, secret.as_bytes());
+
+    // Without the bus secret, or with a wrong one, nothing changes and the refusal is counted.
+    let other = BusSecret::generate();
+    for auth in [&b""[..], other.as_bytes()] {
+        let refused = policy_call(&client, put_with(THIRD, auth)).await;
+        assert!(!refused.ok);
+        assert!(
+            refused.error.contains("needs the bus secret"),
+            "{}",
+            refused.error
+        );
+        assert_eq!(refused.epoch, epoch);
+    }
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), FIRST);
+    // A heartbeat already queued may predate the refusals: wait for one that counts them.
+    let (mut refused, start) = (0.0, Instant::now());
+    while refused < 2.0 {
+        assert!(start.elapsed() < PATIENCE, "refusals never counted");
+        refused = metric(&mut metrics, "nfguard_policy_bus_refused_total", None).await;
+    }
+    assert_eq!(refused, 2.0);
     let bad = policy_call(&client, put(BROKEN)).await;
     assert!(!bad.ok);
     assert_eq!(

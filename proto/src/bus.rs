@@ -165,6 +165,20 @@ pub fn new_boot_id() -> u64 {
 /// # Errors
 /// The I/O error, or `PermissionDenied` naming what is wrong with an existing `dir`.
 pub fn ensure_runtime_dir(dir: &Path) -> io::Result<()> {
+    ensure_runtime_dir_for(dir, effective_uid(), None)
+}
+
+/// [`ensure_runtime_dir`] for the processes of another user (`nfguard run` as root for its
+/// children): a missing `dir` is created mode 0700 and given to `owner` (uid, gid) — its missing
+/// parents are created searchable — and an existing one must already belong to `uid`.
+///
+/// # Errors
+/// As [`ensure_runtime_dir`].
+pub fn ensure_runtime_dir_for(
+    dir: &Path,
+    uid: Option<u32>,
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let refuse = |why: String| {
         io::Error::new(
@@ -176,12 +190,30 @@ pub fn ensure_runtime_dir(dir: &Path) -> io::Result<()> {
     };
     let meta = match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
+            match owner {
+                // Parents searchable, so `owner` can reach the directory it is given.
+                Some(_) => {
+                    if let Some(p) = dir.parent() {
+                        std::fs::create_dir_all(p)?;
+                    }
+                }
+                None => std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?,
+            }
+            match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && owner.is_none() => {}
+                Err(e) => return Err(e),
+            }
             // Created now (by us or a sibling process racing us): set the mode the umask may have cut.
-            return std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            if let Some((u, g)) = owner {
+                // lchown: the directory was just created by us; never follow a link.
+                std::os::unix::fs::lchown(dir, Some(u), Some(g))?;
+            }
+            return Ok(());
         }
         Err(e) => return Err(e),
         Ok(m) => m,
@@ -192,11 +224,11 @@ pub fn ensure_runtime_dir(dir: &Path) -> io::Result<()> {
             dir.display()
         )));
     }
-    if let Some(uid) = effective_uid()
+    if let Some(uid) = uid
         && meta.uid() != uid
     {
         return Err(refuse(format!(
-            "{} is owned by uid {}, not by this process's uid {uid}",
+            "{} is owned by uid {}, not by nfguard's processes' uid {uid}",
             dir.display(),
             meta.uid()
         )));

@@ -55,7 +55,13 @@ pub fn read_config_file(path: &Path) -> Result<(String, String), ConfigError> {
     }
 }
 
-fn read_bounded(path: &Path) -> Result<String, String> {
+/// The text of a regular file of at most
+/// [`MAX_CONFIG_FILE_BYTES`](crate::limits::MAX_CONFIG_FILE_BYTES) (configs, rule files, the token
+/// file): a FIFO, device or directory is refused without blocking, a larger file without reading it.
+///
+/// # Errors
+/// What is wrong, as a message (the caller names the file).
+pub fn read_bounded(path: &Path) -> Result<String, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let limit = crate::limits::MAX_CONFIG_FILE_BYTES;
@@ -213,6 +219,10 @@ pub struct Config {
     /// Where this config was read from; relative paths inside it resolve against its directory.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// The bus secret this process holds (policy and gateway only; never in the file): see
+    /// [`crate::bus_secret`].
+    #[serde(skip)]
+    pub bus_secret: Option<crate::bus_secret::BusSecret>,
 }
 
 /// `[capture]`: the NFQUEUE workers.
@@ -280,6 +290,9 @@ pub struct ClassifierConfig {
     pub max_dpi_packets: u32,
     /// Idle time after which a classifier forgets a flow's DPI state. Default `"2m"`.
     pub flow_idle_timeout: HumanDuration,
+    /// Once started, the classifier process may make only the system calls on its allow-list
+    /// (`classifier/src/seccomp.rs`); any other kills it. Turn off only to diagnose. Default `true`.
+    pub seccomp: bool,
 }
 
 /// `[policy]`.
@@ -337,6 +350,13 @@ pub struct SupervisorConfig {
     pub stop_timeout: HumanDuration,
     /// Directory of the nfguard-* binaries. Default: next to the running `nfguard`.
     pub bin_dir: Option<PathBuf>,
+    /// User the children run as: store, policy, classifier and gateway with no capability, the
+    /// captures and the conntrack worker with `CAP_NET_ADMIN` only. Default: `nfguard` when that
+    /// user exists.
+    pub user: Option<String>,
+    /// Lets the children run as root (`user = "root"`, or no `user` and no `nfguard` user); without
+    /// it `nfguard run` refuses to start them. They still get no capability beyond the above. Default `false`.
+    pub allow_root: bool,
 }
 
 /// `[export]`: flow records to IPFIX collectors (RFC 7011), sent by the store.
@@ -418,6 +438,7 @@ impl Default for Config {
             supervisor: SupervisorConfig::default(),
             export: ExportConfig::default(),
             source: None,
+            bus_secret: None,
         }
     }
 }
@@ -769,6 +790,7 @@ impl Default for ClassifierConfig {
         ClassifierConfig {
             max_dpi_packets: 32,
             flow_idle_timeout: HumanDuration(std::time::Duration::from_secs(120)),
+            seccomp: true,
         }
     }
 }
@@ -813,6 +835,8 @@ impl Default for SupervisorConfig {
             restart_backoff_max: HumanDuration(Duration::from_secs(5)),
             stop_timeout: HumanDuration(Duration::from_secs(5)),
             bin_dir: None,
+            user: None,
+            allow_root: false,
         }
     }
 }

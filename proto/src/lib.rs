@@ -1,6 +1,8 @@
 //! nfguard's shared vocabulary: the bus messages (`pb`), newtypes that cross processes, the nDPI protocol
 //! table, human units, the `nfguard.toml` configuration, and (feature `bus`) every ZeroMQ socket.
 
+/// The secret that authorizes state-changing bus requests.
+pub mod bus_secret;
 pub mod config;
 /// Host names as a server reads them: shared by the classifier's host list and the policy's rules.
 pub mod host_name;

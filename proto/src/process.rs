@@ -56,6 +56,10 @@ pub struct CommonArgs {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Read the bus secret (it authorizes `PutPolicy`) from standard input to its end: `nfguard run`
+    /// writes it there, systemd gives a root-only file with `StandardInput=file:`.
+    #[arg(long)]
+    pub bus_secret_stdin: bool,
 }
 
 /// Initialises tracing once: `RUST_LOG`-style filter (default `info`), text or JSON lines, to stderr.
@@ -174,6 +178,27 @@ pub fn load_config_or_exit(path: &Path) -> Config {
             std::process::exit(EXIT_USAGE);
         }
     }
+}
+
+/// [`load_config_or_exit`], then with `--bus-secret-stdin` the bus secret from standard input (exit 64
+/// when it is missing or malformed). A process holding the secret becomes non-dumpable
+/// (`PR_SET_DUMPABLE` 0): other processes of its user can then neither ptrace it nor read its
+/// memory or `/proc/PID/environ`.
+pub fn load_config_and_secret_or_exit(args: &CommonArgs) -> Config {
+    let mut cfg = load_config_or_exit(&args.config);
+    if args.bus_secret_stdin {
+        match crate::bus_secret::BusSecret::read_from(std::io::stdin().lock()) {
+            Ok(s) => cfg.bus_secret = Some(s),
+            Err(e) => {
+                eprintln!("error: --bus-secret-stdin: {e}");
+                std::process::exit(EXIT_USAGE);
+            }
+        }
+        if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+            tracing::warn!(error = %e, "Cannot make this process non-dumpable; same-user processes could read the bus secret.");
+        }
+    }
+    cfg
 }
 
 /// Prints `error: …` with the whole source chain to stderr and returns `code` for `main` to exit with.

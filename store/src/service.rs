@@ -238,6 +238,7 @@ pub async fn run(
         "Store started."
     );
     let mut ingest = Ingest {
+        path: db_path(&cfg),
         store,
         stats,
         usage: usage_pub,
@@ -270,6 +271,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 struct Ingest {
+    /// The database directory, named in every write error (OPERATIONS.md: "an error … naming the path").
+    path: std::path::PathBuf,
     store: Arc<dyn FlowStore>,
     stats: Arc<StoreStats>,
     usage: Publisher,
@@ -406,7 +409,7 @@ impl Ingest {
                 }
                 if let Some(Err(e)) = synced {
                     // The batch is visible but may not be on disk; the store must be reopened to write again.
-                    tracing::error!(error = %e, "Store fsync failed; ingest paused (the last batch may be lost).");
+                    tracing::error!(path = %self.path.display(), error = %e, "Store fsync failed; ingest paused (the last batch may be lost).");
                     s.write_errors.fetch_add(1, Ordering::Relaxed);
                     self.paused = true;
                     s.paused.store(1, Ordering::Relaxed);
@@ -422,6 +425,7 @@ impl Ingest {
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
                 if !self.paused {
                     tracing::error!(
+                        path = %self.path.display(),
                         error = %e,
                         events = batch.events,
                         "Store write failed; ingest paused until a retry succeeds (queries keep working)."

@@ -94,8 +94,35 @@ async fn query_all(client: &StoreClient) -> (u64, usize) {
     (totals.records_stored, newest.flows.len())
 }
 
+/// Everything this test binary logs, for the assertions on what an operator reads.
+static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(|| LogWriter)
+        .with_ansi(false)
+        .try_init();
+}
+
+fn logged() -> String {
+    String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_pauses_ingest_and_recovers() {
+    capture_log();
     let dir = tempfile::Builder::new()
         .prefix("sf")
         .tempdir_in("/tmp")
@@ -180,6 +207,17 @@ async fn full_disk_pauses_ingest_and_recovers() {
         );
     };
     assert!(metric(&paused_snapshot, "nfguard_store_write_errors_total") >= 1.0);
+    // The error line names the database's path (OPERATIONS.md says so).
+    let log = logged();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ingest paused"))
+        .unwrap_or_else(|| panic!("no pause error logged:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains(&format!("path={}", cfg.store.path.display())),
+        "{line}"
+    );
     // Queries keep working while ingest is paused, and see a store that does not change.
     let (records, newest) = query_all(&client).await;
     assert!(records >= SEED);

@@ -33,7 +33,10 @@ fn config(dir: &std::path::Path, listen: &str) -> Config {
         tok = dir.join("token").display(),
         rules = dir.join("policy.toml").display(),
     );
-    Config::parse("test.toml", &text).unwrap()
+    let mut cfg = Config::parse("test.toml", &text).unwrap();
+    // The gateway and the policy process share it, as under `nfguard run`.
+    cfg.bus_secret = Some(nfguard_proto::bus_secret::BusSecret::generate());
+    cfg
 }
 
 /// The rule file the real policy process starts with.
