@@ -200,6 +200,10 @@ rules = "policy.toml"
 path = "$WORK/store"
 [gateway]
 listen = "127.0.0.1:3100"
+[supervisor]
+# The bench measures the data path; the lab dir is root's (least privilege: OPERATIONS.md).
+user = "root"
+allow_root = true
 CFG
     # An application rule, so a new flow waits for DPI (classifier, then policy) on its first payload.
     cat >"$WORK/policy.toml" <<'CFG'
@@ -391,6 +395,10 @@ rules = "policy.toml"
 path = "$WORK/store"
 [gateway]
 listen = "127.0.0.1:3100"
+[supervisor]
+# The bench measures the data path; the lab dir is root's (least privilege: OPERATIONS.md).
+user = "root"
+allow_root = true
 CFG
     cat >"$WORK/policy.toml" <<'CFG'
 default = "accept"

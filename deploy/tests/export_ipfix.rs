@@ -328,7 +328,7 @@ fn start_nfguard(lab: &Lab, bin_dir: &Path) -> (Proc, SocketAddr) {
     }
     std::fs::write(lab.dir.join("policy.toml"), POLICY).unwrap();
     let cfg = format!(
-        "runtime_dir = \"{d}/run\"\n\n[capture]\nqueues = \"0\"\ninterfaces = [\"{lan}\", \"{wan}\"]\noffload = true\nmanage_rules = true\n\n[policy]\nrules = \"policy.toml\"\n\n[store]\npath = \"{d}/store\"\nflush_interval = \"200ms\"\n\n[gateway]\nlisten = \"127.0.0.1:{GATEWAY_PORT}\"\nallowed_hosts = [\"{gateway_ip}\"]\n\n[supervisor]\nbin_dir = \"{bin}\"\n\n[export]\nipfix = [\n  \"udp://127.0.0.1:{NFCAPD_PORT}\",\n  \"udp://127.0.0.1:{PMACCT_PORT}\",\n  \"udp://127.0.0.1:{ABSENT_UDP_PORT}\",\n  \"tcp://127.0.0.1:{ABSENT_TCP_PORT}\",\n]\nobservation_domain = 18\n",
+        "runtime_dir = \"{d}/run\"\n\n[capture]\nqueues = \"0\"\ninterfaces = [\"{lan}\", \"{wan}\"]\noffload = true\nmanage_rules = true\n\n[policy]\nrules = \"policy.toml\"\n\n[store]\npath = \"{d}/store\"\nflush_interval = \"200ms\"\n\n[gateway]\nlisten = \"127.0.0.1:{GATEWAY_PORT}\"\nallowed_hosts = [\"{gateway_ip}\"]\n\n[supervisor]\nbin_dir = \"{bin}\"\n# About export, not privileges.\nuser = \"root\"\nallow_root = true\n\n[export]\nipfix = [\n  \"udp://127.0.0.1:{NFCAPD_PORT}\",\n  \"udp://127.0.0.1:{PMACCT_PORT}\",\n  \"udp://127.0.0.1:{ABSENT_UDP_PORT}\",\n  \"tcp://127.0.0.1:{ABSENT_TCP_PORT}\",\n]\nobservation_domain = 18\n",
         d = lab.dir.display(),
         lan = lab.lan_if,
         wan = lab.wan_if,

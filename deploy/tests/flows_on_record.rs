@@ -114,7 +114,7 @@ fn setup(lab: &Lab, bin_dir: &Path) -> (Nfguard, SocketAddr) {
     }
     std::fs::write(lab.dir.join("policy.toml"), POLICY).unwrap();
     let cfg = format!(
-        "runtime_dir = \"{d}/run\"\n\n[capture]\nqueues = \"0\"\ninterfaces = [\"{lan}\", \"{wan}\"]\noffload = true\nmanage_rules = true\n\n[policy]\nrules = \"policy.toml\"\n\n[store]\npath = \"{d}/store\"\nflush_interval = \"200ms\"\n\n[gateway]\nlisten = \"127.0.0.1:{GATEWAY_PORT}\"\nallowed_hosts = [\"{gateway_ip}\"]\n\n[supervisor]\nbin_dir = \"{bin}\"\n",
+        "runtime_dir = \"{d}/run\"\n\n[capture]\nqueues = \"0\"\ninterfaces = [\"{lan}\", \"{wan}\"]\noffload = true\nmanage_rules = true\n\n[policy]\nrules = \"policy.toml\"\n\n[store]\npath = \"{d}/store\"\nflush_interval = \"200ms\"\n\n[gateway]\nlisten = \"127.0.0.1:{GATEWAY_PORT}\"\nallowed_hosts = [\"{gateway_ip}\"]\n\n[supervisor]\nbin_dir = \"{bin}\"\n# About flow records, not privileges.\nuser = \"root\"\nallow_root = true\n",
         d = lab.dir.display(),
         lan = lab.lan_if,
         wan = lab.wan_if,
