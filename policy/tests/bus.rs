@@ -393,6 +393,8 @@ async fn host_lists_reload_and_a_broken_list_is_kept_out() {
     let mut cfg = Config::default();
     cfg.runtime_dir = dir.path().join("run");
     cfg.policy.rules = rules.clone();
+    let secret = BusSecret::generate();
+    cfg.bus_secret = Some(secret.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let process = tokio::spawn(run(cfg.clone(), async move {
         let _ = stop_rx.await;
@@ -427,7 +429,12 @@ async fn host_lists_reload_and_a_broken_list_is_kept_out() {
     assert_eq!((d.rule.as_str(), d.epoch), ("ads", epoch + 1));
 
     // PutPolicy reads lists relative to the rule file; a missing one is named.
-    let put = |toml: &str| pb::policy_request::Body::Put(pb::PutPolicy { toml: toml.into() });
+    let put = |toml: &str| {
+        pb::policy_request::Body::Put(pb::PutPolicy {
+            toml: toml.into(),
+            auth: secret.as_bytes().to_vec(),
+        })
+    };
     let missing = text.replace("lists/ads.txt", "lists/none.txt");
     let bad = policy_call(&client, put(&missing)).await;
     assert!(!bad.ok);
