@@ -173,22 +173,7 @@ impl DemoSystem {
         let parts = ["store", "policy", "classifier", "capture-q0", "capture-q1"];
         let deadline = Instant::now() + timeout;
         loop {
-            let rules = self
-                .lab
-                .router
-                .exec(&["iptables-save", "-t", "mangle"])
-                .map(|o| String::from_utf8_lossy(&o.stdout).contains("-j NFGUARD"))
-                .unwrap_or(false);
-            let metrics = http_get(self.gateway, "/metrics")
-                .map(|(_, m)| m)
-                .unwrap_or_default();
-            let up = parts.iter().all(|p| {
-                metrics.lines().any(|l| {
-                    l.starts_with("nfguard_process_up")
-                        && l.contains(&format!("part=\"{p}\""))
-                        && l.ends_with(" 1")
-                })
-            });
+            let (rules, up) = nfguard_ready(&self.lab, self.gateway, &parts);
             if rules && up {
                 return Ok(());
             }
@@ -217,10 +202,7 @@ impl DemoSystem {
 
     /// GET a gateway path and parse JSON; `None` on any failure.
     pub fn json(&self, path: &str) -> Option<serde_json::Value> {
-        http_get(self.gateway, path)
-            .ok()
-            .filter(|(c, _)| *c == 200)
-            .and_then(|(_, b)| serde_json::from_str(&b).ok())
+        get_json(self.gateway, path)
     }
 }
 
@@ -589,6 +571,35 @@ fn wait_gateway(gw: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// GET a gateway path and parse JSON; `None` on any failure (not 200, not JSON, unreachable).
+pub fn get_json(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
+    http_get(addr, path)
+        .ok()
+        .filter(|(c, _)| *c == 200)
+        .and_then(|(_, b)| serde_json::from_str(&b).ok())
+}
+
+/// Whether nfguard in the lab's router is ready: (its managed rules are in the mangle table, every
+/// one of `parts` reports `nfguard_process_up 1` on the gateway at `addr`).
+pub fn nfguard_ready(lab: &Lab, addr: SocketAddr, parts: &[&str]) -> (bool, bool) {
+    let rules = lab
+        .router
+        .exec(&["iptables-save", "-t", "mangle"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("-j NFGUARD"))
+        .unwrap_or(false);
+    let metrics = http_get(addr, "/metrics")
+        .map(|(_, m)| m)
+        .unwrap_or_default();
+    let up = parts.iter().all(|p| {
+        metrics.lines().any(|l| {
+            l.starts_with("nfguard_process_up")
+                && l.contains(&format!("part=\"{p}\""))
+                && l.ends_with(" 1")
+        })
+    });
+    (rules, up)
 }
 
 /// A minimal HTTP/1.0 GET: status code and body.

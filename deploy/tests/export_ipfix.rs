@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nfguard::demo::http_get;
+use nfguard::demo::{get_json, http_get, nfguard_ready};
 use nfguard::lab::{self, Lab, Netns};
 
 const GATEWAY_PORT: u16 = 3118;
@@ -100,13 +100,6 @@ impl Drop for Proc {
             let _ = self.0.wait();
         }
     }
-}
-
-fn json(gw: SocketAddr, path: &str) -> Option<serde_json::Value> {
-    http_get(gw, path)
-        .ok()
-        .filter(|(c, _)| *c == 200)
-        .and_then(|(_, b)| serde_json::from_str(&b).ok())
 }
 
 fn metric(metrics: &str, name: &str, collector: &str) -> u64 {
@@ -350,19 +343,7 @@ fn start_nfguard(lab: &Lab, bin_dir: &Path) -> (Proc, SocketAddr) {
     let gw = SocketAddr::from((gateway_ip, GATEWAY_PORT));
     let parts = ["store", "policy", "classifier", "capture-q0", "conntrack"];
     wait_for(60, "nfguard up with its rules", || {
-        let rules = lab
-            .router
-            .exec(&["iptables-save", "-t", "mangle"])
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("-j NFGUARD"))
-            .unwrap_or(false);
-        let metrics = http_get(gw, "/metrics").map(|(_, m)| m).unwrap_or_default();
-        let up = parts.iter().all(|p| {
-            metrics.lines().any(|l| {
-                l.starts_with("nfguard_process_up")
-                    && l.contains(&format!("part=\"{p}\""))
-                    && l.ends_with(" 1")
-            })
-        });
+        let (rules, up) = nfguard_ready(lab, gw, &parts);
         (rules && up).then_some(())
     });
     (nfguard, gw)
@@ -395,7 +376,7 @@ fn split(addr: &str) -> (String, u16) {
 }
 
 fn ended_records(gw: SocketAddr) -> Vec<Rec> {
-    json(gw, "/api/v1/flows?limit=1000")
+    get_json(gw, "/api/v1/flows?limit=1000")
         .and_then(|v| v["flows"].as_array().cloned())
         .unwrap_or_default()
         .iter()

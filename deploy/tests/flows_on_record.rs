@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nfguard::demo::http_get;
+use nfguard::demo::{get_json, http_get, nfguard_ready};
 use nfguard::lab::{self, Lab};
 
 const GATEWAY_PORT: u16 = 3121;
@@ -48,13 +48,6 @@ impl Drop for Nfguard {
     }
 }
 
-fn json(gw: SocketAddr, path: &str) -> Option<serde_json::Value> {
-    http_get(gw, path)
-        .ok()
-        .filter(|(c, _)| *c == 200)
-        .and_then(|(_, b)| serde_json::from_str(&b).ok())
-}
-
 fn metric(gw: SocketAddr, name: &str) -> f64 {
     let metrics = http_get(gw, "/metrics").map(|(_, m)| m).unwrap_or_default();
     metrics
@@ -69,19 +62,7 @@ fn wait_ready(lab: &Lab, gw: SocketAddr) {
     let parts = ["store", "policy", "classifier", "capture-q0", "conntrack"];
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let rules = lab
-            .router
-            .exec(&["iptables-save", "-t", "mangle"])
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("-j NFGUARD"))
-            .unwrap_or(false);
-        let metrics = http_get(gw, "/metrics").map(|(_, m)| m).unwrap_or_default();
-        let up = parts.iter().all(|p| {
-            metrics.lines().any(|l| {
-                l.starts_with("nfguard_process_up")
-                    && l.contains(&format!("part=\"{p}\""))
-                    && l.ends_with(" 1")
-            })
-        });
+        let (rules, up) = nfguard_ready(lab, gw, &parts);
         if rules && up {
             return;
         }
@@ -200,7 +181,7 @@ fn flows_that_never_get_a_decision_are_recorded() {
     let sink = format!("{ip}:{SINK_PORT}");
     let deadline = Instant::now() + Duration::from_secs(60);
     let records = loop {
-        let flows = json(gw, "/api/v1/flows?window=1h&limit=1000")
+        let flows = get_json(gw, "/api/v1/flows?window=1h&limit=1000")
             .and_then(|v| v["flows"].as_array().cloned())
             .unwrap_or_default();
         let to_sink: Vec<serde_json::Value> = flows
@@ -284,7 +265,7 @@ fn flows_that_never_get_a_decision_are_recorded() {
     }
 
     // Aggregates count them, and the capture counted them as new flows.
-    let verdicts = json(gw, "/api/v1/verdicts/top?window=1h").unwrap();
+    let verdicts = get_json(gw, "/api/v1/verdicts/top?window=1h").unwrap();
     let undecided = verdicts["entries"]
         .as_array()
         .unwrap()

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nfguard::demo::http_get;
+use nfguard::demo::{get_json, http_get, nfguard_ready};
 use nfguard::lab::{self, Lab};
 
 const GATEWAY_PORT: u16 = 3117;
@@ -49,31 +49,12 @@ impl Drop for Nfguard {
     }
 }
 
-fn json(gw: SocketAddr, path: &str) -> Option<serde_json::Value> {
-    http_get(gw, path)
-        .ok()
-        .filter(|(c, _)| *c == 200)
-        .and_then(|(_, b)| serde_json::from_str(&b).ok())
-}
-
 /// Waits until every process reports up and the managed rules are in.
 fn wait_ready(lab: &Lab, gw: SocketAddr) {
     let parts = ["store", "policy", "classifier", "capture-q0", "conntrack"];
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let rules = lab
-            .router
-            .exec(&["iptables-save", "-t", "mangle"])
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("-j NFGUARD"))
-            .unwrap_or(false);
-        let metrics = http_get(gw, "/metrics").map(|(_, m)| m).unwrap_or_default();
-        let up = parts.iter().all(|p| {
-            metrics.lines().any(|l| {
-                l.starts_with("nfguard_process_up")
-                    && l.contains(&format!("part=\"{p}\""))
-                    && l.ends_with(" 1")
-            })
-        });
+        let (rules, up) = nfguard_ready(lab, gw, &parts);
         if rules && up {
             return;
         }
@@ -188,7 +169,7 @@ fn offloaded_download_is_one_record_with_kernel_totals_app_host_and_rule() {
     let big = |f: &serde_json::Value| f["bytes"].as_u64().unwrap_or(0) >= FILE_BYTES as u64;
     let deadline = Instant::now() + Duration::from_secs(90);
     let flows = loop {
-        let flows = json(gw, "/api/v1/flows?limit=1000")
+        let flows = get_json(gw, "/api/v1/flows?limit=1000")
             .and_then(|v| v["flows"].as_array().cloned())
             .unwrap_or_default();
         if flows.iter().any(|f| big(f) && f["state"] == "ended") {
@@ -222,7 +203,7 @@ fn offloaded_download_is_one_record_with_kernel_totals_app_host_and_rule() {
     assert_eq!(f["end_reason"], "conntrack", "{f}");
 
     // The 10 MB count under the app in the aggregates, as one flow.
-    let top = json(gw, "/api/v1/apps/top?window=1h").unwrap();
+    let top = get_json(gw, "/api/v1/apps/top?window=1h").unwrap();
     let entry = top["entries"]
         .as_array()
         .unwrap()
@@ -235,7 +216,7 @@ fn offloaded_download_is_one_record_with_kernel_totals_app_host_and_rule() {
         "{entry}"
     );
     assert_eq!(entry["flows"], 1, "{entry}");
-    let rules = json(gw, "/api/v1/rules/top?window=1h").unwrap();
+    let rules = get_json(gw, "/api/v1/rules/top?window=1h").unwrap();
     assert!(
         rules["entries"]
             .as_array()
