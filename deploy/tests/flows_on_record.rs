@@ -117,15 +117,16 @@ fn setup(lab: &Lab, bin_dir: &Path) -> (Nfguard, SocketAddr) {
     (Nfguard(child), SocketAddr::from((gateway_ip, GATEWAY_PORT)))
 }
 
-/// From the client: one UDP datagram (32 random bytes) from each of `UDP_FLOWS` source ports, and a
-/// SYN (with the kernel's retransmissions: the same flow) from each of `SYN_FLOWS` more.
+/// From the client: one UDP datagram (32 pseudo-random bytes, seeded by the flow's index so every
+/// run sends the same ones) from each of `UDP_FLOWS` source ports, and a SYN (with the kernel's
+/// retransmissions: the same flow) from each of `SYN_FLOWS` more.
 const SCAN: &str = r#"
-import os, socket, sys, time
+import random, socket, sys, time
 ip, port, udp, syn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for i in range(udp):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("", 41000 + i))
-    s.sendto(os.urandom(32), (ip, port))
+    s.sendto(random.Random(i).randbytes(32), (ip, port))
     s.close()
 held = []
 for i in range(syn):

@@ -55,7 +55,7 @@ impl Version {
             V1 => Version::V1,
             V2 => Version::V2,
             0xff00_0016..=0xff00_0022 | 0xface_b001..=0xface_b00f => Version::Draft(v),
-            _ if matches!(v >> 24, 0x51 | 0x54) => Version::Google(v), // 'Q' | 'T'
+            _ if is_google(v) => Version::Google(v),
             _ => Version::Unknown(v),
         }
     }
@@ -85,6 +85,19 @@ impl Version {
     fn initial_type(self) -> u8 {
         if self == Version::V2 { 1 } else { 0 }
     }
+}
+
+/// Google QUIC's version tags as deployed: `Q02x`–`Q05x` and `T05x` (as nDPI's `is_version_gquic`),
+/// the last byte a digit. A looser test (any `Q`/`T` first byte) took one random datagram in 512
+/// for QUIC.
+fn is_google(v: u32) -> bool {
+    let [tag, zero, major, minor] = v.to_be_bytes();
+    let known_major = match tag {
+        b'Q' => (b'2'..=b'5').contains(&major),
+        b'T' => major == b'5',
+        _ => false,
+    };
+    known_major && zero == b'0' && minor.is_ascii_digit()
 }
 
 /// Keys for one direction (RFC 9001 §5.1).

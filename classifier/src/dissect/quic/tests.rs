@@ -205,3 +205,40 @@ fn malformed_sni_in_an_initial_is_kept_as_sent() {
         assert_eq!(h.sni, sni);
     }
 }
+
+#[test]
+fn google_versions_are_the_deployed_tags_only() {
+    for tag in [*b"Q024", *b"Q039", *b"Q046", *b"Q050", *b"T050", *b"T051"] {
+        let v = u32::from_be_bytes(tag);
+        assert_eq!(Version::from_u32(v), Version::Google(v), "{tag:?}");
+    }
+    for tag in [*b"Q\xff\x00\x01", *b"Q060", *b"T046", *b"Q1x6", *b"Q04a", *b"R046"] {
+        let v = u32::from_be_bytes(tag);
+        assert_eq!(Version::from_u32(v), Version::Unknown(v), "{tag:?}");
+    }
+}
+
+/// A scan's random datagram with the long-header bits set and a `Q`/`T` first version byte is
+/// not QUIC (the loose version test took one in 512 such datagrams; flows_on_record saw it).
+#[test]
+fn random_long_header_datagrams_are_not_quic() {
+    let ctx = Ctx::client(17, 41000, 9);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut claimed = 0;
+    for round in 0..20_000u32 {
+        let mut data = [0u8; 32];
+        for b in &mut data {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state.to_le_bytes()[0];
+        }
+        data[0] |= 0xc0;
+        data[1] = if round % 2 == 0 { b'Q' } else { b'T' };
+        let (mut crypto, mut scratch) = (None, Vec::new());
+        if probe(&ctx, &data, &mut crypto, &mut scratch) != Probe::NoMatch {
+            claimed += 1;
+        }
+    }
+    assert_eq!(claimed, 0, "random datagrams taken for QUIC");
+}
