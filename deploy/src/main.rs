@@ -365,7 +365,7 @@ fn rules_command(
     confirm: Option<&str>,
 ) -> ExitCode {
     let cfg = load_config_or_exit(config);
-    let marker = cfg.runtime_dir.join("rules.unconfirmed");
+    let marker = confirm_marker(&cfg.runtime_dir);
     if confirm == Some("") && !apply {
         return match std::fs::remove_file(&marker) {
             Ok(()) => {
@@ -410,7 +410,8 @@ fn rules_command(
             }
         },
     };
-    if let Err(e) = nfguard_proto::bus::ensure_runtime_dir(&cfg.runtime_dir)
+    let marker_dir = marker.parent().unwrap_or(&cfg.runtime_dir);
+    if let Err(e) = nfguard_proto::bus::ensure_runtime_dir(marker_dir)
         .and_then(|()| std::fs::write(&marker, std::process::id().to_string()))
     {
         eprintln!("error: {}: {e}", marker.display());
@@ -437,6 +438,17 @@ fn rules_command(
             ExitCode::FAILURE
         }
     }
+}
+
+/// Where a pending `rules --apply --confirm` waits for its confirmation: a directory of the
+/// invoking user (root) beside `runtime_dir`, never inside it — `runtime_dir` belongs to the
+/// service user, who could plant a link there for root to write through.
+fn confirm_marker(runtime_dir: &std::path::Path) -> std::path::PathBuf {
+    let dir = match runtime_dir.file_name() {
+        Some(name) => runtime_dir.with_file_name(format!("{}-rules", name.to_string_lossy())),
+        None => runtime_dir.join("rules"),
+    };
+    dir.join("unconfirmed")
 }
 
 fn exit(r: anyhow::Result<()>, code: i32) -> ExitCode {

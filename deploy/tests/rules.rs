@@ -142,12 +142,21 @@ fn unconfirmed_apply_rolls_back_and_confirmed_stays() {
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!(state(&lab), before, "rules stayed without confirmation");
 
+    // runtime_dir as `nfguard run` leaves it: the service user's, who may have planted a link
+    // for root's marker write to follow.
+    let run = lab.dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let victim = lab.dir.join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, run.join("rules.unconfirmed")).unwrap();
+    std::os::unix::fs::lchown(run.join("rules.unconfirmed"), Some(65534), Some(65534)).unwrap();
+    std::os::unix::fs::chown(&run, Some(65534), Some(65534)).unwrap();
     let mut waiting = lab.router.command(env!("CARGO_BIN_EXE_nfguard"));
     let mut waiting = waiting
         .args(["rules", "-c", cfg, "--apply", "--confirm", "20s"])
         .spawn()
         .unwrap();
-    let marker = lab.dir.join("run/rules.unconfirmed");
+    let marker = lab.dir.join("run-rules/unconfirmed");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !marker.exists() {
         assert!(
@@ -164,6 +173,7 @@ fn unconfirmed_apply_rolls_back_and_confirmed_stays() {
     );
     assert!(waiting.wait().unwrap().success());
     assert!(state(&lab).contains("-A NFGUARD -j NFQUEUE"));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
     assert!(
         nfguard(&lab, &["rules", "-c", cfg, "--remove"])
             .status
