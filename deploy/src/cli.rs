@@ -81,7 +81,11 @@ pub fn check_config(
 pub fn load_policy(
     cfg: &Config,
 ) -> Result<nfguard_policy::Policy, nfguard_proto::config::ConfigError> {
-    nfguard_policy::Policy::load(&cfg.rules_path(), cfg.capture.user_mask)
+    nfguard_policy::Policy::load_with_geoip(
+        &cfg.rules_path(),
+        cfg.capture.user_mask,
+        cfg.geoip_path().as_deref(),
+    )
 }
 
 /// The HTB classes the policy needs, for `nfguard rules`.

@@ -115,6 +115,9 @@ enum Cmd {
         /// user_mask the rule file's `mark` values are checked against.
         #[arg(long, default_value_t = 0)]
         user_mask: u32,
+        /// GeoIP database (`.mmdb`) for the rule file's country matchers, as `[policy] geoip`.
+        #[arg(long, requires = "policy")]
+        geoip: Option<PathBuf>,
         /// Also print each packet's verdict and why (provisional, decided, cached, midstream…).
         #[arg(long)]
         verdicts: bool,
@@ -190,6 +193,7 @@ fn main() -> ExitCode {
             json,
             policy,
             user_mask,
+            geoip,
             verdicts,
             live_midstream,
         } => {
@@ -198,7 +202,7 @@ fn main() -> ExitCode {
                 verdicts,
                 live_midstream,
             };
-            replay_command(&file, opts, policy.as_deref(), user_mask)
+            replay_command(&file, opts, policy.as_deref(), geoip.as_deref(), user_mask)
         }
         Cmd::Rules {
             config,
@@ -300,10 +304,11 @@ fn replay_command(
     file: &std::path::Path,
     flags: ReplayFlags,
     policy: Option<&std::path::Path>,
+    geoip: Option<&std::path::Path>,
     user_mask: u32,
 ) -> ExitCode {
     let policy = match policy
-        .map(|p| nfguard_policy::Policy::load(p, user_mask))
+        .map(|p| nfguard_policy::Policy::load_with_geoip(p, user_mask, geoip))
         .transpose()
     {
         Ok(p) => p,

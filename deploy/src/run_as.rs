@@ -244,7 +244,7 @@ fn deny(who: &RunAs, path: &Path, meta: &std::fs::Metadata, verb: &str) -> Strin
 }
 
 /// Everything `who` needs for `cfg`: the config itself, the rule file (read, and rewritten beside
-/// itself by `PUT /api/v1/policy`), the decision log, the store's directory, the token file, the
+/// itself by `PUT /api/v1/policy`), the decision log, the GeoIP database, the store's directory, the token file, the
 /// runtime directory (an existing one must be `who`'s own and private) and the binaries.
 ///
 /// # Errors
@@ -269,6 +269,9 @@ pub fn check_access(cfg: &Config, who: &RunAs, bin_dir: &Path) -> Result<(), Con
             check_path(who, &log, W, true)
         };
         at("policy.decision_log", r)?;
+    }
+    if let Some(db) = cfg.geoip_path() {
+        at("policy.geoip", check_path(who, &db, R, false))?;
     }
     let store = cfg.base_dir().join(&cfg.store.path);
     at("store.path", check_path(who, &store, R | W | X, true))?;

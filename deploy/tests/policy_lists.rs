@@ -1,7 +1,8 @@
 //! Issue #19 lists end to end with the real capture, classifier and policy processes in the netns
 //! lab: a host list in each format (hosts file, plain domains, AdBlock) rejects curl HTTPS to a
 //! listed SNI while an unlisted one passes; editing a list blocks a new name without touching the
-//! rule file; an `ip_list` drops ping to a listed address and not to an unlisted one.
+//! rule file; an `ip_list` drops ping to a listed address and not to an unlisted one; country
+//! rules from a GeoIP database (`[policy] geoip`) drop ping to the server's country only.
 #![allow(clippy::unwrap_used)]
 
 mod capture_support;
@@ -255,4 +256,65 @@ fn ip_list_drops_ping_to_a_listed_address() {
     assert!(!v4_ok, "ping to a listed address passed");
     let m = rig.metrics("capture-q0");
     assert!(m.get("nfguard_flows_decided_total", &[("verdict", "drop")]) >= 1.0);
+}
+
+/// The lab's client side (10.N.1.0/24, fd00:N:1::/48) is "XC" in the fixture, its server side "XS"
+/// (`policy/testdata/make_countries_mmdb.py`).
+const COUNTRY_RULES: &str = r#"default = "accept"
+
+[[rule]]
+name = "not-here"
+dst_country = "DE"
+action = "drop"
+
+[[rule]]
+name = "abroad"
+src_country = "xc"
+dst_country = ["!XC", "!DE"]
+l4 = "icmp"
+action = "drop"
+"#;
+
+#[test]
+fn country_rules_drop_by_the_servers_country() {
+    if !lab_ok() {
+        return;
+    }
+    let Some((capture, policy, classifier)) = binaries() else {
+        return;
+    };
+    let mut rig = Rig::new(PLAIN, COUNTRY_RULES);
+    let db = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policy/testdata/countries.mmdb"
+    );
+    let config = std::fs::read_to_string(&rig.config).unwrap().replace(
+        "[policy]\nrules = \"policy.toml\"\n",
+        &format!("[policy]\nrules = \"policy.toml\"\ngeoip = \"{db}\"\n"),
+    );
+    std::fs::write(&rig.config, config).unwrap();
+    rig.plain_queue_rule("--queue-num 0");
+    rig.start_peers(&policy, &classifier);
+    rig.start_capture(&capture, 0);
+    let (v4, v6) = (
+        rig.lab.server_addr.v4.to_string(),
+        rig.lab.server_addr.v6.to_string(),
+    );
+    // Both are "XS": the v4 ping meets "abroad"; ICMPv6 is not `l4 = "icmp"`, and "not-here" wants DE.
+    let v6_ok = rig.ping(&v6, 3);
+    let v4_ok = rig.ping(&v4, 3);
+    if v4_ok || !v6_ok {
+        rig.dump_logs();
+    }
+    assert!(v6_ok, "ping to a server no country rule names was dropped");
+    assert!(!v4_ok, "ping to the server's country passed");
+    let m = rig.metrics("policy");
+    assert!(
+        m.get("nfguard_rule_hits_total", &[("rule", "abroad")]) >= 1.0,
+        "no hit for the country rule"
+    );
+    assert_eq!(
+        m.get("nfguard_rule_hits_total", &[("rule", "not-here")]),
+        0.0
+    );
 }

@@ -14,6 +14,7 @@ use nfguard_proto::units::Rate;
 use crate::file::{
     ActionFile, DefaultAction, Mode, OneOrMany, OverQuotaFile, PolicyFile, RuleFile,
 };
+use crate::geoip::CountrySet;
 use crate::host::HostPattern;
 use crate::lists::{Lists, ReadList};
 use crate::rule::{IfacePattern, Matchers, QuotaRule, Rule, RuleAction};
@@ -47,6 +48,8 @@ pub(crate) struct Compiled {
     pub list_files: Vec<String>,
     /// Lines the lists skipped (`lists/ads.txt:120: … line skipped`).
     pub warnings: Vec<String>,
+    /// The first country matcher, as the error to give without a GeoIP database.
+    pub needs_geoip: Option<ConfigError>,
 }
 
 /// Parses and checks `text` (the contents of `file`); `read` returns the text of a list file.
@@ -63,6 +66,7 @@ pub(crate) fn compile<'r>(
         user_mask,
         shapers: Vec::new(),
         lists: Lists::new(read),
+        needs_geoip: None,
     };
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut rules = Vec::with_capacity(pf.rule.len());
@@ -83,6 +87,7 @@ pub(crate) fn compile<'r>(
         shapers: cx.shapers,
         list_files: cx.lists.files,
         warnings: cx.lists.warnings,
+        needs_geoip: cx.needs_geoip,
     })
 }
 
@@ -92,6 +97,7 @@ struct Cx<'a, 'r> {
     user_mask: u32,
     shapers: Vec<Shaper>,
     lists: Lists<'r>,
+    needs_geoip: Option<ConfigError>,
 }
 
 impl Cx<'_, '_> {
@@ -267,6 +273,8 @@ impl Cx<'_, '_> {
             time: None,
             host_lists: Vec::new(),
             ip_lists: Vec::new(),
+            src_country: self.countries(i, "src_country", &r.src_country)?,
+            dst_country: self.countries(i, "dst_country", &r.dst_country)?,
         };
         // Checked for emptiness like every list; each file is read once per compile.
         self.list(i, "host_list", &r.host_list, |_| Ok(()))?;
@@ -289,6 +297,32 @@ impl Cx<'_, '_> {
             );
         }
         Ok(m)
+    }
+
+    /// A `src_country` / `dst_country` list; the first one in the file is remembered, as the error
+    /// to give when no GeoIP database is configured.
+    fn countries(
+        &mut self,
+        i: usize,
+        key: &str,
+        v: &Option<OneOrMany<String>>,
+    ) -> Result<Option<CountrySet>, ConfigError> {
+        let codes = self.list(i, key, v, |s| Ok(s.clone()))?;
+        if v.is_none() {
+            return Ok(None);
+        }
+        let mut set = CountrySet::default();
+        for c in &codes {
+            set.push(c).map_err(|e| self.err(i, key, e))?;
+        }
+        if self.needs_geoip.is_none() {
+            self.needs_geoip = Some(self.err(
+                i,
+                key,
+                "country rules need a GeoIP database: set [policy] geoip = \"/usr/share/GeoIP/GeoLite2-Country.mmdb\" in nfguard.toml",
+            ));
+        }
+        Ok(Some(set))
     }
 
     /// Converts every element of an optional list; an empty list is an error (it would match nothing).

@@ -81,6 +81,9 @@ pub(crate) struct RuleFile {
     pub host_list: Option<OneOrMany<String>>,
     /// Address list files matched against the server address (`ip_list.rs`).
     pub ip_list: Option<OneOrMany<String>>,
+    /// ISO 3166-1 alpha-2 codes, `!` to exclude (`geoip.rs`).
+    pub src_country: Option<OneOrMany<String>>,
+    pub dst_country: Option<OneOrMany<String>>,
     pub action: ActionFile,
     pub rate: Option<Rate>,
     pub quota: Option<Quota>,

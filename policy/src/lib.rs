@@ -39,6 +39,10 @@
 //!   rule that rejects listed names' queries says `app = "DNS"` too. `ip_list = "…netset"` matches
 //!   the server address against a CIDR list (`ip_list.rs`); it is a tuple matcher. Skipped list lines
 //!   are [`Policy::warnings`], never errors; an unreadable list or one without a usable entry is.
+//! - `src_country` / `dst_country = ["!DE", "!FR"]` match the client's / server's country from the
+//!   `[policy] geoip` database (`geoip.rs`; [`Policy::load_with_geoip`]): plain codes are
+//!   alternatives, `!` codes exclusions, and an address the database does not place matches none.
+//!   They are tuple matchers.
 //! - `quota` counts the client address's bytes in the store's `UsageSnapshot`; at or over the quota
 //!   the `over_quota` action applies. `mode = "monitor"` turns drop and reject into accept with
 //!   `would_drop` set.
@@ -57,6 +61,7 @@ mod facts;
 mod file;
 #[doc(hidden)]
 pub mod fuzz;
+mod geoip;
 mod host;
 mod host_list;
 mod index;
@@ -76,6 +81,7 @@ pub use decision::{Action, Decision, Reason};
 pub use decision_log::decision_log_line;
 pub use facts::{ClassFacts, FactsError, FlowFacts, Usage};
 pub use file::{DefaultAction, Mode};
+pub use geoip::{Countries, Country, CountryDb};
 pub use lists::{MAX_LIST_BYTES, ReadList, read_list_file};
 pub use policy::Policy;
 pub use rule::{QuotaRule, Rule, RuleAction};

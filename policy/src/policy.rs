@@ -2,6 +2,7 @@
 //! names it, tuple-only requests are final when the first rule that could match needs no DPI.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use nfguard_proto::config::ConfigError;
 use nfguard_proto::types::{IPPROTO_TCP, IPPROTO_UDP, Verdict};
@@ -10,6 +11,7 @@ use crate::compile::{Shaper, compile};
 use crate::decision::{Action, Decision, Reason};
 use crate::facts::{ClassFacts, FlowFacts, Usage};
 use crate::file::{DefaultAction, Mode};
+use crate::geoip::{Countries, CountryDb};
 use crate::index::Index;
 use crate::lists::{ReadList, read_list_file};
 use crate::rule::{CRITICAL_APPS, DHCP, DHCPV6, DNS, ICMPV6, Rule, RuleAction};
@@ -37,6 +39,9 @@ pub struct Policy {
     index: Index,
     list_files: Vec<String>,
     warnings: Vec<String>,
+    /// The first country matcher, as the error to give without a database.
+    needs_geoip: Option<ConfigError>,
+    geoip: Option<Arc<CountryDb>>,
 }
 
 /// The critical apps a flow is (bits over [`CRITICAL_APPS`]).
@@ -91,7 +96,71 @@ impl Policy {
             index,
             list_files: c.list_files,
             warnings: c.warnings,
+            needs_geoip: c.needs_geoip,
+            geoip: None,
         })
+    }
+
+    /// [`Policy::load`] with the `[policy] geoip` database at `geoip` (given as the operator wrote
+    /// it, joined to the config's directory). The database is one of [`Policy::list_files`], so the
+    /// policy process reloads when it changes.
+    ///
+    /// # Errors
+    /// As [`Policy::load`]; a database that cannot be read is `<geoip>:0: geoip: …`; a country
+    /// rule without a database names that rule.
+    pub fn load_with_geoip(
+        path: &Path,
+        user_mask: u32,
+        geoip: Option<&Path>,
+    ) -> Result<Policy, ConfigError> {
+        let p = Policy::load(path, user_mask)?;
+        let db = match geoip {
+            Some(db_path) => Some(Arc::new(CountryDb::open(db_path).map_err(|e| {
+                ConfigError {
+                    file: db_path.display().to_string(),
+                    line: 0,
+                    path: "geoip".into(),
+                    message: e,
+                }
+            })?)),
+            None => None,
+        };
+        p.with_geoip(db)
+    }
+
+    /// Uses `db` for country matchers; its file joins [`Policy::list_files`].
+    ///
+    /// # Errors
+    /// A country rule without a database, naming that rule.
+    pub fn with_geoip(mut self, db: Option<Arc<CountryDb>>) -> Result<Policy, ConfigError> {
+        if let Some(db) = &db {
+            self.list_files.push(db.path().to_string());
+        }
+        self.geoip = db;
+        self.check_geoip()?;
+        Ok(self)
+    }
+
+    fn check_geoip(&self) -> Result<(), ConfigError> {
+        match (&self.needs_geoip, &self.geoip) {
+            (Some(e), None) => Err(e.clone()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The countries of the flow's ends when a rule asks for them (none otherwise: no lookup).
+    pub fn countries(&self, f: &FlowFacts<'_>) -> Countries {
+        match &self.geoip {
+            Some(db) if self.needs_geoip.is_some() => {
+                db.countries(f.key.client.ip(), f.key.server.ip())
+            }
+            _ => Countries::default(),
+        }
+    }
+
+    /// The GeoIP database in use, if any.
+    pub fn geoip(&self) -> Option<&Arc<CountryDb>> {
+        self.geoip.as_ref()
     }
 
     /// Reads and parses a policy file and its lists; the error names the file as given.
@@ -166,18 +235,19 @@ impl Policy {
     /// Decides a flow at `now` with the hosts' byte counts in `usage`. Allocates nothing.
     pub fn decide(&self, f: &FlowFacts<'_>, now: Now, usage: &Usage) -> Decision {
         let crit = critical(f, f.class.as_ref());
+        let geo = self.countries(f);
         let mut best = u32::MAX;
         match &f.class {
             Some(c) => {
                 if crit.any() {
                     let check = |i: u32| {
                         self.rule(i)
-                            .is_some_and(|r| crit.named_by(r) && full_match(r, f, c, now))
+                            .is_some_and(|r| crit.named_by(r) && full_match(r, f, c, now, &geo))
                     };
                     scan(&self.index.critical, &mut best, &check);
                     return self.outcome(best, f, now, usage, Reason::Critical);
                 }
-                let check = |i: u32| self.rule(i).is_some_and(|r| full_match(r, f, c, now));
+                let check = |i: u32| self.rule(i).is_some_and(|r| full_match(r, f, c, now, &geo));
                 let mut visit = |b: &[u32]| scan(b, &mut best, &check);
                 self.tuple_buckets(f, &mut visit);
                 self.index.class_buckets(c, &mut visit);
@@ -187,7 +257,7 @@ impl Policy {
                 if crit.any() {
                     let check = |i: u32| {
                         self.rule(i)
-                            .is_some_and(|r| crit.named_by(r) && r.m.matches_tuple(f, now))
+                            .is_some_and(|r| crit.named_by(r) && r.m.matches_tuple(f, now, &geo))
                     };
                     scan(&self.index.critical, &mut best, &check);
                     if best != u32::MAX {
@@ -195,7 +265,10 @@ impl Policy {
                     }
                     return self.outcome(best, f, now, usage, Reason::Critical);
                 }
-                let check = |i: u32| self.rule(i).is_some_and(|r| r.m.matches_tuple(f, now));
+                let check = |i: u32| {
+                    self.rule(i)
+                        .is_some_and(|r| r.m.matches_tuple(f, now, &geo))
+                };
                 let mut visit = |b: &[u32]| scan(b, &mut best, &check);
                 self.tuple_buckets(f, &mut visit);
                 visit(&self.index.c_untupled);
@@ -209,6 +282,7 @@ impl Policy {
     #[doc(hidden)]
     pub fn decide_naive(&self, f: &FlowFacts<'_>, now: Now, usage: &Usage) -> Decision {
         let crit = critical(f, f.class.as_ref());
+        let geo = self.countries(f);
         let first = |pred: &dyn Fn(&Rule) -> bool| {
             self.rules
                 .iter()
@@ -217,21 +291,21 @@ impl Policy {
         };
         match &f.class {
             Some(c) if crit.any() => {
-                let best = first(&|r| crit.named_by(r) && full_match(r, f, c, now));
+                let best = first(&|r| crit.named_by(r) && full_match(r, f, c, now, &geo));
                 self.outcome(best, f, now, usage, Reason::Critical)
             }
             Some(c) => {
-                let best = first(&|r| full_match(r, f, c, now));
+                let best = first(&|r| full_match(r, f, c, now, &geo));
                 self.outcome(best, f, now, usage, Reason::Default)
             }
             None if crit.any() => {
-                if first(&|r| crit.named_by(r) && r.m.matches_tuple(f, now)) != u32::MAX {
+                if first(&|r| crit.named_by(r) && r.m.matches_tuple(f, now, &geo)) != u32::MAX {
                     return Decision::needs_dpi();
                 }
                 self.outcome(u32::MAX, f, now, usage, Reason::Critical)
             }
             None => {
-                let best = first(&|r| r.m.matches_tuple(f, now));
+                let best = first(&|r| r.m.matches_tuple(f, now, &geo));
                 self.tuple_only(best, f, now, usage)
             }
         }
@@ -343,8 +417,8 @@ impl Policy {
     }
 }
 
-fn full_match(r: &Rule, f: &FlowFacts<'_>, c: &ClassFacts<'_>, now: Now) -> bool {
-    r.m.matches_tuple(f, now) && r.m.matches_class(c)
+fn full_match(r: &Rule, f: &FlowFacts<'_>, c: &ClassFacts<'_>, now: Now, geo: &Countries) -> bool {
+    r.m.matches_tuple(f, now, geo) && r.m.matches_class(c)
 }
 
 /// Lowers `best` to the first index in the sorted `bucket` below it that passes `check`.

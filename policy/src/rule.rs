@@ -10,6 +10,7 @@ use nfguard_proto::types::{AppId, IPPROTO_TCP, IPPROTO_UDP};
 use nfguard_proto::units::{Quota, Rate};
 
 use crate::facts::{ClassFacts, FlowFacts};
+use crate::geoip::{Countries, CountrySet};
 use crate::host::HostPattern;
 use crate::host_list::HostList;
 use crate::ip_list::IpList;
@@ -75,6 +76,9 @@ pub(crate) struct Matchers {
     pub dst: Vec<IpNet>,
     /// Matches the server address.
     pub ip_lists: Vec<Arc<IpList>>,
+    /// Match the client's / the server's country (`geoip.rs`).
+    pub src_country: Option<CountrySet>,
+    pub dst_country: Option<CountrySet>,
     pub ports: Vec<u16>,
     /// Inclusive ranges.
     pub port_ranges: Vec<(u16, u16)>,
@@ -128,8 +132,8 @@ impl Matchers {
             && self.risks.is_empty())
     }
 
-    /// The tuple half: every matcher known on the first packet.
-    pub(crate) fn matches_tuple(&self, f: &FlowFacts<'_>, now: Now) -> bool {
+    /// The tuple half: every matcher known on the first packet (`countries` are the tuple's).
+    pub(crate) fn matches_tuple(&self, f: &FlowFacts<'_>, now: Now, countries: &Countries) -> bool {
         let k = &f.key;
         (self.l4.is_empty() || self.l4.contains(&k.l4))
             && self.matches_port(k.l4, k.server.port())
@@ -140,6 +144,14 @@ impl Matchers {
             && any_iface(&self.out_iface, f.out_iface)
             && (self.queues.is_empty() || self.queues.contains(&f.queue))
             && self.time.as_ref().is_none_or(|t| t.contains(now))
+            && self
+                .src_country
+                .as_ref()
+                .is_none_or(|c| c.matches(countries.client))
+            && self
+                .dst_country
+                .as_ref()
+                .is_none_or(|c| c.matches(countries.server))
     }
 
     fn matches_port(&self, l4: u8, port: u16) -> bool {

@@ -103,6 +103,8 @@ fn stamp(path: &Path) -> Option<FileStamp> {
 struct State {
     path: PathBuf,
     user_mask: u32,
+    /// `[policy] geoip`, joined to the config's directory.
+    geoip: Option<PathBuf>,
     policy: Policy,
     epoch: u64,
     /// The rule file's, then each list file's.
@@ -131,7 +133,8 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let path = cfg.rules_path();
     let user_mask = cfg.capture.user_mask;
-    let policy = Policy::load(&path, user_mask)?;
+    let geoip = cfg.geoip_path();
+    let policy = Policy::load_with_geoip(&path, user_mask, geoip.as_deref())?;
     ensure_runtime_dir(&cfg.runtime_dir).map_err(|error| RunError::RuntimeDir {
         dir: cfg.runtime_dir.clone(),
         error,
@@ -190,6 +193,7 @@ pub async fn run(
         stamps: Vec::new(),
         path,
         user_mask,
+        geoip,
         policy,
         epoch: first_epoch,
         usage: Usage::empty(),
@@ -435,7 +439,9 @@ impl State {
             epoch,
         };
         let pre = self.stamps_now();
-        let policy = match Policy::parse_in(self.dir(), &name, toml, self.user_mask) {
+        let policy = match Policy::parse_in(self.dir(), &name, toml, self.user_mask)
+            .and_then(|p| p.with_geoip(self.policy.geoip().cloned()))
+        {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "PutPolicy rejected.");
@@ -489,7 +495,7 @@ impl State {
     fn reload(&mut self, why: &'static str, force: bool) {
         // Stamped before reading: a file written during the load is a change at the next poll.
         let pre = self.stamps_now();
-        match Policy::load(&self.path, self.user_mask) {
+        match Policy::load_with_geoip(&self.path, self.user_mask, self.geoip.as_deref()) {
             Ok(p) => {
                 if !force && p.text() == self.policy.text() {
                     self.stamps = pre;

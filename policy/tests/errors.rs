@@ -144,7 +144,7 @@ fn each_bad_rule_names_line_path_and_problem() {
         ),
         (
             "actoin = \"drop\"\n",
-            "policy.toml:12: rule[2].actoin: unknown field `actoin`, expected one of `name`, `app`, `master`, `category`, `host`, `src`, `dst`, `port`, `port_range`, `l4`, `in_iface`, `out_iface`, `queue`, `time`, `risk`, `host_list`, `ip_list`, `action`, `rate`, `quota`, `over_quota`, `over_quota_rate`, `mark`, `log`",
+            "policy.toml:12: rule[2].actoin: unknown field `actoin`, expected one of `name`, `app`, `master`, `category`, `host`, `src`, `dst`, `port`, `port_range`, `l4`, `in_iface`, `out_iface`, `queue`, `time`, `risk`, `host_list`, `ip_list`, `src_country`, `dst_country`, `action`, `rate`, `quota`, `over_quota`, `over_quota_rate`, `mark`, `log`",
         ),
         (
             "app = \"YouTube\"\n",

@@ -605,3 +605,59 @@ fn host_list_and_ip_list_matchers() {
     other.key.server = "198.51.100.1:8080".parse().unwrap();
     assert_eq!(rule_of(&decide(&p, &other)), None);
 }
+
+/// Issue #19: `src_country` / `dst_country` from a GeoIP database (`testdata/countries.mmdb`:
+/// 192.0.2.0/24 DE, 198.51.100.0/24 FR, 203.0.113.0/24 placed without a country). Country rules are
+/// decided on the first packet; an unplaced address matches no country matcher, negated or not.
+#[test]
+fn country_matchers() {
+    let db = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/countries.mmdb");
+    let db = nfguard_policy::CountryDb::open(std::path::Path::new(db)).unwrap();
+    let text = "default = \"accept\"\n\
+        [[rule]]\nname = \"from-de\"\nsrc_country = \"de\"\nport = 22\naction = \"accept\"\n\
+        [[rule]]\nname = \"ssh-abroad\"\nport = 22\naction = \"drop\"\n\
+        [[rule]]\nname = \"not-de-fr\"\ndst_country = [\"!DE\", \"!FR\"]\naction = \"reject\"\n";
+    let p = Policy::parse("policy.toml", text, MASK)
+        .unwrap()
+        .with_geoip(Some(std::sync::Arc::new(db)))
+        .unwrap();
+    let flow = |client: &str, server: &str| FlowFacts {
+        key: key(client, server, 6),
+        ..tcp(443)
+    };
+    for (client, server, rule) in [
+        ("192.0.2.9:40000", "10.0.0.5:22", Some("from-de")),
+        ("198.51.100.9:40000", "10.0.0.5:22", Some("ssh-abroad")),
+        ("10.0.0.9:40000", "192.0.2.80:443", None),
+        ("10.0.0.9:40000", "198.51.100.80:443", None),
+        ("10.0.0.9:40000", "[2001:db8:2::80]:443", None),
+        ("10.0.0.9:40000", "[2001:db8:99::80]:443", None),
+        ("10.0.0.9:40000", "203.0.113.80:443", None),
+        ("10.0.0.9:40000", "10.45.2.2:443", Some("not-de-fr")),
+    ] {
+        let d = decide(&p, &flow(client, server));
+        assert_eq!(rule_of(&d), rule, "{client} -> {server}");
+        assert_ne!(d.action, Action::NeedsDpi, "decided on the tuple");
+    }
+    // Without a database the first country rule is named.
+    let e = Policy::parse("policy.toml", text, MASK)
+        .unwrap()
+        .with_geoip(None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("policy.toml:4: rule[0].src_country: country rules need a GeoIP database"),
+        "{e}"
+    );
+    let e = Policy::parse(
+        "policy.toml",
+        "default = \"accept\"\n[[rule]]\nname = \"x\"\ndst_country = \"DEU\"\naction = \"drop\"\n",
+        MASK,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("rule[0].dst_country") && e.contains("ISO 3166-1"),
+        "{e}"
+    );
+}

@@ -303,6 +303,9 @@ pub struct PolicyConfig {
     pub rules: PathBuf,
     /// JSON lines for rules with `log = true`. Default none.
     pub decision_log: Option<PathBuf>,
+    /// MaxMind DB file (`.mmdb`, country or city) for `src_country` / `dst_country` rules,
+    /// relative to this config's directory. Default none.
+    pub geoip: Option<PathBuf>,
 }
 
 /// `[store]`.
@@ -721,6 +724,11 @@ impl Config {
         self.base_dir().join(&self.policy.rules)
     }
 
+    /// `[policy] geoip`, joined to this config's directory.
+    pub fn geoip_path(&self) -> Option<PathBuf> {
+        self.policy.geoip.as_ref().map(|p| self.base_dir().join(p))
+    }
+
     /// The bus endpoint `ipc://<runtime_dir>/<name>`.
     pub fn endpoint(&self, name: &str) -> String {
         format!("ipc://{}", self.runtime_dir.join(name).display())
@@ -800,6 +808,7 @@ impl Default for PolicyConfig {
         PolicyConfig {
             rules: PathBuf::from("policy.toml"),
             decision_log: None,
+            geoip: None,
         }
     }
 }
