@@ -42,6 +42,8 @@ const ENTRIES: &[Entry] = &[
     ("capture_file", capture_file::fuzz_entry),
     ("starttls", dissect::mail::starttls::fuzz_entry),
     ("dtls", dissect::dtls::fuzz_entry),
+    ("http2", dissect::http2::fuzz_entry),
+    ("dcerpc", dissect::dcerpc::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("tunnel", replay::tunnel::fuzz_entry),
     ("engine", engine::fuzz_entry),

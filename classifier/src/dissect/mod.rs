@@ -25,6 +25,7 @@ pub mod amqp;
 pub mod bitcoin;
 pub mod bittorrent;
 pub mod coap;
+pub mod dcerpc;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod discord;
@@ -35,6 +36,7 @@ pub mod elasticsearch;
 pub mod ethereum;
 pub mod git;
 pub mod http;
+pub mod http2;
 pub mod iax;
 pub mod iec104;
 pub mod ipsec;
@@ -165,6 +167,10 @@ pub static DISSECTORS: &[Dissector] = &[
     world_of_warcraft::DISSECTOR,
     discord::DISSECTOR,
     xbox::DISSECTOR,
+    // Issue #15 (part A): plain DTLS, cleartext HTTP/2, DCE/RPC, tunnels.
+    dtls::DISSECTOR,
+    http2::DISSECTOR,
+    dcerpc::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
