@@ -45,8 +45,16 @@ mod tests {
             .filter(|id| !emitted.contains(id))
             .collect();
         assert!(lost.is_empty(), "the registry no longer emits {lost:?}");
-        // Issue #15: plain DTLS (already emitted by the STUN follow-up), HTTP2, DCERPC.
-        for id in [ids::DTLS, ids::HTTP2, ids::DCERPC] {
+        // Issue #15: plain DTLS (already emitted by the STUN follow-up), HTTP2, DCERPC and the
+        // tunnels.
+        for id in [
+            ids::DTLS,
+            ids::HTTP2,
+            ids::DCERPC,
+            ids::TAILSCALE,
+            ids::CISCOVPN,
+            ids::SOFTETHER,
+        ] {
             assert!(emitted.contains(&id.0), "{id:?}");
         }
     }

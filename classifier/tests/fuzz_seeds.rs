@@ -44,6 +44,7 @@ const ENTRIES: &[Entry] = &[
     ("dtls", dissect::dtls::fuzz_entry),
     ("http2", dissect::http2::fuzz_entry),
     ("dcerpc", dissect::dcerpc::fuzz_entry),
+    ("softether", dissect::softether::fuzz_entry),
     ("replay", replay::fuzz_entry),
     ("tunnel", replay::tunnel::fuzz_entry),
     ("engine", engine::fuzz_entry),

@@ -24,6 +24,7 @@ mod reader;
 pub mod amqp;
 pub mod bitcoin;
 pub mod bittorrent;
+pub mod ciscovpn;
 pub mod coap;
 pub mod dcerpc;
 pub mod dhcp;
@@ -69,12 +70,14 @@ pub mod sip;
 pub mod smb;
 pub mod snmp;
 pub mod socks;
+pub mod softether;
 pub mod spotify;
 pub mod ssdp;
 pub mod ssh;
 pub mod steam;
 pub mod stun;
 pub mod syslog;
+pub mod tailscale;
 pub mod teamviewer;
 pub mod telegram;
 pub mod telnet;
@@ -171,6 +174,9 @@ pub static DISSECTORS: &[Dissector] = &[
     dtls::DISSECTOR,
     http2::DISSECTOR,
     dcerpc::DISSECTOR,
+    tailscale::DISSECTOR,
+    ciscovpn::DISSECTOR,
+    softether::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
