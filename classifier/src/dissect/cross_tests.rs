@@ -37,6 +37,8 @@ const DTLS_CLIENT_HELLO: &[u8] = include_bytes!("../../testdata/dtls_client_hell
 const H2C_PRIOR_KNOWLEDGE: &[u8] = include_bytes!("../../testdata/h2c_prior_knowledge_curl_lo.bin");
 /// impacket's DCE/RPC bind to EPM over TCP (`testdata/README.md`).
 const DCERPC_BIND: &[u8] = include_bytes!("../../testdata/dcerpc_bind_impacket_lo.bin");
+/// `openvpn --tls-auth … --auth SHA384`'s first datagram (`testdata/README.md`).
+const OPENVPN_RESET: &[u8] = include_bytes!("../../testdata/openvpn_reset_tls_auth_sha384_lo.bin");
 /// Text first lines a server or client may send on any port.
 const SMTP_BANNER: &[u8] = b"220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n";
 const PLAIN_TEXT: &[u8] = b"hello, this is a line of plain text\r\n";
@@ -86,6 +88,7 @@ fn samples() -> Vec<Sample> {
             H2C_PRIOR_KNOWLEDGE,
             &[ids::HTTP2],
         ),
+        s("OpenVPN reset", udp, true, OPENVPN_RESET, &[ids::OPENVPN]),
         s("DCE/RPC bind", tcp, true, DCERPC_BIND, &[ids::DCERPC]),
         s(
             "DTLS ClientHello",
