@@ -54,6 +54,7 @@ mod tests {
             ids::TAILSCALE,
             ids::CISCOVPN,
             ids::SOFTETHER,
+            ids::CAPWAP,
         ] {
             assert!(emitted.contains(&id.0), "{id:?}");
         }

@@ -24,6 +24,7 @@ mod reader;
 pub mod amqp;
 pub mod bitcoin;
 pub mod bittorrent;
+pub mod capwap;
 pub mod ciscovpn;
 pub mod coap;
 pub mod dcerpc;
@@ -177,6 +178,7 @@ pub static DISSECTORS: &[Dissector] = &[
     tailscale::DISSECTOR,
     ciscovpn::DISSECTOR,
     softether::DISSECTOR,
+    capwap::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
