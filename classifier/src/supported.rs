@@ -55,6 +55,7 @@ mod tests {
             ids::CISCOVPN,
             ids::SOFTETHER,
             ids::CAPWAP,
+            ids::GTP_C,
         ] {
             assert!(emitted.contains(&id.0), "{id:?}");
         }

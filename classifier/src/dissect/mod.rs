@@ -37,6 +37,7 @@ pub mod dtls;
 pub mod elasticsearch;
 pub mod ethereum;
 pub mod git;
+pub mod gtp;
 pub mod http;
 pub mod http2;
 pub mod iax;
@@ -179,6 +180,7 @@ pub static DISSECTORS: &[Dissector] = &[
     ciscovpn::DISSECTOR,
     softether::DISSECTOR,
     capwap::DISSECTOR,
+    gtp::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
