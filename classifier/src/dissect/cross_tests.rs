@@ -31,6 +31,14 @@ const HTTP_POST: &[u8] =
 const SMB1_NEGOTIATE: &[u8] = include_bytes!("../../testdata/smb1_negotiate_curl_lo.bin");
 const LDAP_BIND: &[u8] = include_bytes!("../../testdata/ldap_bind_curl_lo.bin");
 const GIT_UPLOAD_PACK: &[u8] = include_bytes!("../../testdata/git_upload_pack_lo.bin");
+/// `openssl s_client -dtls1_2`'s first ClientHello (`testdata/README.md`).
+const DTLS_CLIENT_HELLO: &[u8] = include_bytes!("../../testdata/dtls_client_hello_openssl_lo.bin");
+/// `curl --http2-prior-knowledge`'s first segment (`testdata/README.md`).
+const H2C_PRIOR_KNOWLEDGE: &[u8] = include_bytes!("../../testdata/h2c_prior_knowledge_curl_lo.bin");
+/// impacket's DCE/RPC bind to EPM over TCP (`testdata/README.md`).
+const DCERPC_BIND: &[u8] = include_bytes!("../../testdata/dcerpc_bind_impacket_lo.bin");
+/// `openvpn --tls-auth … --auth SHA384`'s first datagram (`testdata/README.md`).
+const OPENVPN_RESET: &[u8] = include_bytes!("../../testdata/openvpn_reset_tls_auth_sha384_lo.bin");
 /// Text first lines a server or client may send on any port.
 const SMTP_BANNER: &[u8] = b"220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n";
 const PLAIN_TEXT: &[u8] = b"hello, this is a line of plain text\r\n";
@@ -73,6 +81,22 @@ fn samples() -> Vec<Sample> {
         dns("DNS query", true, DNS_QUERY),
         dns("DNS answer", false, DNS_ANSWER),
         s("QUIC Initial", udp, true, QUIC_INITIAL, &[]),
+        s(
+            "HTTP/2 preface",
+            tcp,
+            true,
+            H2C_PRIOR_KNOWLEDGE,
+            &[ids::HTTP2],
+        ),
+        s("OpenVPN reset", udp, true, OPENVPN_RESET, &[ids::OPENVPN]),
+        s("DCE/RPC bind", tcp, true, DCERPC_BIND, &[ids::DCERPC]),
+        s(
+            "DTLS ClientHello",
+            udp,
+            true,
+            DTLS_CLIENT_HELLO,
+            &[ids::DTLS],
+        ),
         s(
             "SMB1 negotiate",
             tcp,

@@ -24,7 +24,10 @@ mod reader;
 pub mod amqp;
 pub mod bitcoin;
 pub mod bittorrent;
+pub mod capwap;
+pub mod ciscovpn;
 pub mod coap;
+pub mod dcerpc;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod discord;
@@ -34,7 +37,9 @@ pub mod dtls;
 pub mod elasticsearch;
 pub mod ethereum;
 pub mod git;
+pub mod gtp;
 pub mod http;
+pub mod http2;
 pub mod iax;
 pub mod iec104;
 pub mod ipsec;
@@ -67,12 +72,14 @@ pub mod sip;
 pub mod smb;
 pub mod snmp;
 pub mod socks;
+pub mod softether;
 pub mod spotify;
 pub mod ssdp;
 pub mod ssh;
 pub mod steam;
 pub mod stun;
 pub mod syslog;
+pub mod tailscale;
 pub mod teamviewer;
 pub mod telegram;
 pub mod telnet;
@@ -165,6 +172,15 @@ pub static DISSECTORS: &[Dissector] = &[
     world_of_warcraft::DISSECTOR,
     discord::DISSECTOR,
     xbox::DISSECTOR,
+    // Issue #15 (part A): plain DTLS, cleartext HTTP/2, DCE/RPC, tunnels.
+    dtls::DISSECTOR,
+    http2::DISSECTOR,
+    dcerpc::DISSECTOR,
+    tailscale::DISSECTOR,
+    ciscovpn::DISSECTOR,
+    softether::DISSECTOR,
+    capwap::DISSECTOR,
+    gtp::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).

@@ -16,8 +16,10 @@ pub const DISSECTOR: Dissector = Dissector {
 /// _V2 and _V3 (tls-crypt-v2), P_CONTROL_HARD_RESET_SERVER_V1 and _V2; key id (low 3 bits) 0.
 const OVPN_RESET_CLIENT: [u8; 3] = [1, 7, 10];
 const OVPN_RESET_SERVER: [u8; 2] = [2, 8];
-/// tls-auth HMAC sizes: MD5/MD4 16, SHA1 20, SHA256 32, SHA512 64.
-const OVPN_HMACS: [usize; 4] = [16, 20, 32, 64];
+/// tls-auth HMAC sizes (the `--auth` digest): MD5/MD4 16, SHA1/RIPEMD160 20, SHA224 28,
+/// SHA256 32, SHA384 48, SHA512 64. nDPI matches session ids across packets, so any digest is
+/// OpenVPN to it; stateless, each size is listed.
+const OVPN_HMACS: [usize; 6] = [16, 20, 28, 32, 48, 64];
 /// tls-crypt: packet id, net time, then a 32-byte tag before the encrypted part.
 const OVPN_TLS_CRYPT_TAG: usize = 32;
 /// nDPI `openvpn.c`: resets are small (larger first packets are QUIC collisions).
@@ -92,6 +94,36 @@ fn ovpn_reset_tail(p: &[u8], pos: usize, server: bool) -> bool {
 mod tests {
     use super::*;
     use crate::dissect::hit;
+
+    /// `openvpn --client --proto udp --tls-auth ta.key 1 --auth SHA384|SHA224|SHA256` (OpenVPN
+    /// 2.6.14, Debian 12) on loopback: the first datagram, P_CONTROL_HARD_RESET_CLIENT_V2 with a
+    /// 48-, 28- and 32-byte HMAC (`testdata/README.md`).
+    #[test]
+    fn real_client_resets_with_each_tls_auth_digest() {
+        let u = Ctx::client(17, 41507, 11940);
+        for (what, reset) in [
+            (
+                "SHA384",
+                &include_bytes!("../../testdata/openvpn_reset_tls_auth_sha384_lo.bin")[..],
+            ),
+            (
+                "SHA224",
+                include_bytes!("../../testdata/openvpn_reset_tls_auth_sha224_lo.bin"),
+            ),
+            (
+                "SHA256",
+                include_bytes!("../../testdata/openvpn_reset_tls_auth_sha256_lo.bin"),
+            ),
+        ] {
+            assert_eq!(openvpn(&u, reset), hit(ids::OPENVPN), "{what}");
+            // Cut by one byte, the layout no longer ends where it must.
+            assert_eq!(
+                openvpn(&u, &reset[..reset.len() - 1]),
+                Probe::NoMatch,
+                "{what}"
+            );
+        }
+    }
 
     #[test]
     fn openvpn_client_resets_on_any_port() {

@@ -182,10 +182,23 @@ pub fn parse_handshake(data: &[u8]) -> Probe<Handshake<'_>> {
 
 /// Parses a ClientHello body (after the handshake header); `None` when malformed.
 pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello<'_>> {
+    parse_hello(body, false)
+}
+
+/// Parses a DTLS ClientHello body (RFC 6347 §4.2.1, RFC 9147 §5.3): TLS's, with a `cookie`
+/// vector after the session id.
+pub fn parse_dtls_client_hello(body: &[u8]) -> Option<ClientHello<'_>> {
+    parse_hello(body, true)
+}
+
+fn parse_hello(body: &[u8], cookie: bool) -> Option<ClientHello<'_>> {
     let mut r = Reader::new(body);
     let legacy_version = r.u16()?;
     r.skip(32)?; // random
     r.vec8()?; // legacy_session_id
+    if cookie {
+        r.vec8()?;
+    }
     r.vec16()?; // cipher_suites
     r.vec8()?; // legacy_compression_methods
     let mut out = ClientHello {
