@@ -42,10 +42,11 @@ mod tests {
         let mut emitted: Vec<u16> = dissector::emitted_ids().map(|id| id.0).collect();
         emitted.sort_unstable();
         emitted.dedup();
-        assert_eq!(
-            emitted, DISSECTED_BEFORE_THE_REGISTRY,
-            "the registry's ids differ from the former hand list"
-        );
+        let lost: Vec<_> = DISSECTED_BEFORE_THE_REGISTRY
+            .iter()
+            .filter(|id| !emitted.contains(id))
+            .collect();
+        assert!(lost.is_empty(), "no longer emitted: {lost:?}");
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub mod world_of_warcraft;
 pub mod xbox;
 pub mod zoom;
 
+// Games, voice and P2P from nDPI's dissectors (issue #15 part B).
+pub mod activision;
+pub mod gnutella;
+pub mod raknet;
+pub mod teamspeak;
+
 /// The protocol ids, generated from the nDPI table (`nfguard_proto::ids`).
 pub use nfguard_proto::ids;
 
@@ -104,6 +110,8 @@ pub(crate) use reader::{at, be16, be32, le32};
 /// [`dissector::quic`].
 pub static DISSECTORS: &[Dissector] = &[
     tls::DISSECTOR,
+    // Before HTTP: Gnutella's downloads are HTTP requests with Gnutella header lines.
+    gnutella::DISSECTOR,
     http::DISSECTOR,
     dns::DISSECTOR,
     ssh::DISSECTOR,
@@ -165,6 +173,10 @@ pub static DISSECTORS: &[Dissector] = &[
     world_of_warcraft::DISSECTOR,
     discord::DISSECTOR,
     xbox::DISSECTOR,
+    // Games, voice and P2P (issue #15 part B).
+    teamspeak::DISSECTOR,
+    activision::DISSECTOR,
+    raknet::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
