@@ -50,7 +50,10 @@ mod tests {
     #[test]
     fn both_openings() {
         let c = Ctx::client(17, 3074, 3074);
-        assert_eq!(probe(&c, &opening(0x0c02)), Probe::Match(Hit::proto(ids::ACTIVISION)));
+        assert_eq!(
+            probe(&c, &opening(0x0c02)),
+            Probe::Match(Hit::proto(ids::ACTIVISION))
+        );
         assert!(probe(&server(17, 3074), &opening(0x0d02)).is_match());
         assert!(probe(&c, &opening(0x0c02)[..MIN_LEN]).is_match());
     }

@@ -63,7 +63,9 @@ fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     // A cut handshake line waits for more at the stream start.
     for (line, min) in [(CONNECT, CONNECT.len() + 1), (REPLY, REPLY.len() + 2)] {
         match starts(data, line) {
-            Probe::Match(()) if data.len() >= min => return Probe::Match(Hit::proto(ids::GNUTELLA)),
+            Probe::Match(()) if data.len() >= min => {
+                return Probe::Match(Hit::proto(ids::GNUTELLA));
+            }
             Probe::Match(()) | Probe::NeedMore if ctx.stream_start => return Probe::NeedMore,
             _ => {}
         }
@@ -91,7 +93,9 @@ fn tcp_request(data: &[u8]) -> bool {
     }
     len >= FOXY_MIN_LEN
         && data.starts_with(FOXY)
-        && (data.get(FOXY.len()..).is_some_and(|r| r.starts_with(b"tigertree/"))
+        && (data
+            .get(FOXY.len()..)
+            .is_some_and(|r| r.starts_with(b"tigertree/"))
             || FOXY_MARKS.iter().any(|m| find(data, m).is_some()))
 }
 
@@ -120,8 +124,14 @@ const GND_PATTERNS: [(usize, &[u8]); 5] = [
     (8, &[0x01, 0x00]),
     (11, &[0x01, 0x01, 0x08, 0x50, 0x49]),
     (17, &[0x01, 0x01, 0x4c, 0x05, 0x50]),
-    (28, &[0x01, 0x01, 0x54, 0x0f, 0x51, 0x4b, 0x52, 0x50, 0x06, 0x52]),
-    (41, &[0x01, 0x01, 0x5c, 0x1b, 0x50, 0x55, 0x53, 0x48, 0x48, 0x10]),
+    (
+        28,
+        &[0x01, 0x01, 0x54, 0x0f, 0x51, 0x4b, 0x52, 0x50, 0x06, 0x52],
+    ),
+    (
+        41,
+        &[0x01, 0x01, 0x5c, 0x1b, 0x50, 0x55, 0x53, 0x48, 0x48, 0x10],
+    ),
 ];
 
 fn udp(data: &[u8]) -> bool {
@@ -141,7 +151,9 @@ fn udp(data: &[u8]) -> bool {
     if !data.starts_with(b"GND") {
         return false;
     }
-    GND_PATTERNS.iter().any(|&(l, pat)| len == l && at_off(6, pat))
+    GND_PATTERNS
+        .iter()
+        .any(|&(l, pat)| len == l && at_off(6, pat))
         || (len > 200 && len < 300 && at(data, 3) == 0x03)
         || (len > 300 && matches!(at(data, 3), 0x01 | 0x03))
 }
@@ -178,7 +190,8 @@ mod tests {
         assert_eq!(probe(&tcp(), get), GNUTELLA);
         let get = b"GET /get/12/song.mp3 HTTP/1.1\r\nHost: 10.0.0.2\r\nX-Queue: 0.1\r\n\r\n";
         assert_eq!(probe(&tcp(), get), GNUTELLA);
-        let bearshare = b"GET / HTTP/1.1\r\nHost: 10.0.0.2:6346\r\nUser-Agent: BearShare Lite 5.2\r\n\r\n";
+        let bearshare =
+            b"GET / HTTP/1.1\r\nHost: 10.0.0.2:6346\r\nUser-Agent: BearShare Lite 5.2\r\n\r\n";
         assert_eq!(probe(&tcp(), bearshare), GNUTELLA);
         let push = b"HEAD /gnutella/push-proxy?ServerId=ABCDEF HTTP/1.1\r\n\r\n";
         assert_eq!(probe(&tcp(), push), GNUTELLA);
@@ -222,11 +235,15 @@ mod tests {
     #[test]
     fn not_gnutella() {
         // Plain HTTP requests to the same paths without a Gnutella header, a short GET.
-        let get = b"GET /get/12/song.mp3 HTTP/1.1\r\nHost: 10.0.0.2\r\nUser-Agent: curl/8.0\r\n\r\n";
+        let get =
+            b"GET /get/12/song.mp3 HTTP/1.1\r\nHost: 10.0.0.2\r\nUser-Agent: curl/8.0\r\n\r\n";
         assert_eq!(probe(&tcp(), get), Probe::NoMatch);
         let home = b"GET / HTTP/1.1\r\nHost: example.org\r\nUser-Agent: Mozilla/5.0 (X11)\r\n\r\n";
         assert_eq!(probe(&tcp(), home), Probe::NoMatch);
-        assert_eq!(probe(&tcp(), b"GET /uri-res/X HTTP/1.1\r\nX-Queue: 1\r\n"), Probe::NoMatch);
+        assert_eq!(
+            probe(&tcp(), b"GET /uri-res/X HTTP/1.1\r\nX-Queue: 1\r\n"),
+            Probe::NoMatch
+        );
         // The handshake text over UDP, mid-stream prefixes, a ping with a payload length.
         let u = Ctx::client(17, 6346, 6346);
         assert_eq!(probe(&u, b"GNUTELLA CONNECT/0.6\r\n\r\n"), Probe::NoMatch);

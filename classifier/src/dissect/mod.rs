@@ -89,6 +89,10 @@ pub mod zoom;
 
 // Games, voice and P2P from nDPI's dissectors (issue #15 part B).
 pub mod activision;
+pub mod among_us;
+pub mod cod_mobile;
+pub mod edonkey;
+pub mod genshin_impact;
 pub mod gnutella;
 pub mod raknet;
 pub mod teamspeak;
@@ -176,6 +180,10 @@ pub static DISSECTORS: &[Dissector] = &[
     // Games, voice and P2P (issue #15 part B).
     teamspeak::DISSECTOR,
     activision::DISSECTOR,
+    among_us::DISSECTOR,
+    genshin_impact::DISSECTOR,
+    cod_mobile::DISSECTOR,
+    edonkey::DISSECTOR,
     raknet::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,

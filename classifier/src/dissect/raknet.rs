@@ -76,13 +76,17 @@ fn message(data: &[u8]) -> bool {
         // Open Connection Reply 1: magic, server GUID, security flag, MTU.
         0x06 => len == 28 && at(data, 25) <= 1 && mtu_ok(data, 26) && magic_at(data, 1),
         // Open Connection Request 2: magic, server address, MTU, client GUID.
-        0x07 => address_len(data, 17).is_some_and(|a| {
-            len == a.saturating_add(30) && mtu_ok(data, a.saturating_add(20))
-        }) && magic_at(data, 1),
+        0x07 => {
+            address_len(data, 17)
+                .is_some_and(|a| len == a.saturating_add(30) && mtu_ok(data, a.saturating_add(20)))
+                && magic_at(data, 1)
+        }
         // Open Connection Reply 2: magic, server GUID, client address, MTU, encryption.
-        0x08 => address_len(data, 25).is_some_and(|a| {
-            len == a.saturating_add(31) && mtu_ok(data, a.saturating_add(28))
-        }) && magic_at(data, 1),
+        0x08 => {
+            address_len(data, 25)
+                .is_some_and(|a| len == a.saturating_add(31) && mtu_ok(data, a.saturating_add(28)))
+                && magic_at(data, 1)
+        }
         // Incompatible Protocol Version.
         0x19 => len == 25 && at(data, 17) <= MAX_PROTOCOL && magic_at(data, 1),
         // Unconnected Pong: time, GUID, magic, then a length-prefixed server string filling it.
@@ -124,7 +128,10 @@ fn frame_set(data: &[u8]) -> bool {
         if flags & 0x10 != 0 {
             header = header.saturating_add(10); // fragment count, id, index
         }
-        off = off.saturating_add(header).saturating_add(size).saturating_add(3);
+        off = off
+            .saturating_add(header)
+            .saturating_add(size)
+            .saturating_add(3);
         if off.saturating_add(3) > data.len() {
             return off == data.len();
         }
@@ -232,7 +239,9 @@ mod tests {
         fs.extend([0x09, 1, 2, 3, 4]);
         assert_eq!(probe(&ctx(), &fs), RAKNET);
         // Unreliable (0) frame of 3 bytes, then a second one of 2.
-        let two = [0x80, 1, 0, 0, 0x00, 0x00, 0x18, 0xaa, 0xbb, 0xcc, 0x00, 0x00, 0x10, 1, 2];
+        let two = [
+            0x80, 1, 0, 0, 0x00, 0x00, 0x18, 0xaa, 0xbb, 0xcc, 0x00, 0x00, 0x10, 1, 2,
+        ];
         assert_eq!(probe(&ctx(), &two), RAKNET);
         // A byte short or long, nonzero low flag bits, zero length.
         assert_eq!(probe(&ctx(), &fs[..fs.len() - 1]), Probe::NoMatch);
@@ -247,7 +256,10 @@ mod tests {
         let ack = [0xc0, 0, 2, 0, 1, 0, 0, 5, 0, 0, 1, 9, 0, 0];
         assert_eq!(probe(&ctx(), &ack), RAKNET);
         // One record too many announced, or an unknown record type.
-        assert_eq!(probe(&ctx(), &[0xa0, 0, 3, 0, 1, 0, 0, 5, 0, 0, 1, 9, 0, 0]), Probe::NoMatch);
+        assert_eq!(
+            probe(&ctx(), &[0xa0, 0, 3, 0, 1, 0, 0, 5, 0, 0, 1, 9, 0, 0]),
+            Probe::NoMatch
+        );
         assert_eq!(probe(&ctx(), &[0xc0, 0, 1, 2, 1, 0, 0]), Probe::NoMatch);
     }
 
@@ -273,7 +285,10 @@ mod tests {
         r[17] = 11;
         assert_eq!(probe(&ctx(), &r), Probe::NoMatch);
         assert_eq!(probe(&ctx(), &request1(17)), Probe::NoMatch);
-        assert_eq!(probe(&Ctx::client(6, 54321, 19132), &request1(100)), Probe::NoMatch);
+        assert_eq!(
+            probe(&Ctx::client(6, 54321, 19132), &request1(100)),
+            Probe::NoMatch
+        );
         // Connected control messages without a mark (Connected Ping) are left alone.
         assert_eq!(probe(&ctx(), &[0, 0, 0, 0, 0, 0, 0, 1]), Probe::NoMatch);
         // Every proper prefix of an exact-length message (Reply 1) is refused: a datagram is

@@ -57,7 +57,9 @@ mod tests {
     /// client id 0, type 0x88 (Init1, unencrypted), then version, step 0, time, random, 8 zeros.
     fn init0() -> Vec<u8> {
         let mut p = b"TS3INIT1\x00\x65\x00\x00\x88".to_vec();
-        p.extend([0x06, 0x3b, 0xec, 0xe9, 0x00, 0x5f, 0x10, 0x20, 0x30, 1, 2, 3, 4]);
+        p.extend([
+            0x06, 0x3b, 0xec, 0xe9, 0x00, 0x5f, 0x10, 0x20, 0x30, 1, 2, 3, 4,
+        ]);
         p.extend([0; 8]);
         p
     }
@@ -65,7 +67,10 @@ mod tests {
     #[test]
     fn ts3_init1_both_directions() {
         let c = Ctx::client(17, 50123, 9987);
-        assert_eq!(probe(&c, &init0()), Probe::Match(Hit::proto(ids::TEAMSPEAK)));
+        assert_eq!(
+            probe(&c, &init0()),
+            Probe::Match(Hit::proto(ids::TEAMSPEAK))
+        );
         // Server step 1: MAC, packet id 101, type 0x88, 0x01, 16 random, the client's 4 reversed.
         let mut s1 = b"TS3INIT1\x00\x65\x88\x01".to_vec();
         s1.extend([0x5a; 20]);
@@ -90,7 +95,10 @@ mod tests {
         let mut other = init0();
         other[7] = b'2';
         assert_eq!(probe(&u, &other), Probe::NoMatch);
-        assert_eq!(probe(&Ctx::client(6, 40000, 9987), &init0()), Probe::NoMatch);
+        assert_eq!(
+            probe(&Ctx::client(6, 40000, 9987), &init0()),
+            Probe::NoMatch
+        );
         // TS2 with type 0 or 4, or a nonzero fourth byte.
         let t = Ctx::client(6, 40000, 51234);
         for head in [[0xf4, 0xbe, 0, 0], [0xf4, 0xbe, 4, 0], [0xf4, 0xbe, 1, 1]] {

@@ -212,7 +212,14 @@ fn google_versions_are_the_deployed_tags_only() {
         let v = u32::from_be_bytes(tag);
         assert_eq!(Version::from_u32(v), Version::Google(v), "{tag:?}");
     }
-    for tag in [*b"Q\xff\x00\x01", *b"Q060", *b"T046", *b"Q1x6", *b"Q04a", *b"R046"] {
+    for tag in [
+        *b"Q\xff\x00\x01",
+        *b"Q060",
+        *b"T046",
+        *b"Q1x6",
+        *b"Q04a",
+        *b"R046",
+    ] {
         let v = u32::from_be_bytes(tag);
         assert_eq!(Version::from_u32(v), Version::Unknown(v), "{tag:?}");
     }
