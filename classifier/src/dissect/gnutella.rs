@@ -25,9 +25,11 @@ pub const DISSECTOR: Dissector = Dissector {
     emits: &[ids::GNUTELLA],
 };
 
-/// Handshake lines (nDPI: longer than 10 and 17 bytes).
+/// Handshake lines and the lengths nDPI wants (longer than 10 and 17 bytes).
 const REPLY: &[u8] = b"GNUTELLA/";
+const REPLY_MIN_LEN: usize = 11;
 const CONNECT: &[u8] = b"GNUTELLA CONNECT/";
+const CONNECT_MIN_LEN: usize = 18;
 /// nDPI: file requests are only looked at beyond 50 bytes, Foxy's beyond 250.
 const GET_MIN_LEN: usize = 51;
 const FOXY_MIN_LEN: usize = 251;
@@ -61,7 +63,7 @@ fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
         return Probe::NoMatch;
     }
     // A cut handshake line waits for more at the stream start.
-    for (line, min) in [(CONNECT, CONNECT.len() + 1), (REPLY, REPLY.len() + 2)] {
+    for (line, min) in [(CONNECT, CONNECT_MIN_LEN), (REPLY, REPLY_MIN_LEN)] {
         match starts(data, line) {
             Probe::Match(()) if data.len() >= min => {
                 return Probe::Match(Hit::proto(ids::GNUTELLA));
@@ -174,11 +176,11 @@ mod tests {
     fn handshake_lines_all_prefixes() {
         // Gnutella 0.6 §2.2 handshake, as a servent sends it.
         let connect = b"GNUTELLA CONNECT/0.6\r\nUser-Agent: gtk-gnutella/1.2.2\r\n\r\n";
-        check_all_prefixes(&tcp(), connect, CONNECT.len() + 1, probe, |h| {
+        check_all_prefixes(&tcp(), connect, CONNECT_MIN_LEN, probe, |h| {
             assert_eq!(h.master, ids::GNUTELLA)
         });
         let ok = b"GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\n\r\n";
-        check_all_prefixes(&server(6, 6346), ok, REPLY.len() + 2, probe, |h| {
+        check_all_prefixes(&server(6, 6346), ok, REPLY_MIN_LEN, probe, |h| {
             assert_eq!(h.master, ids::GNUTELLA)
         });
     }
