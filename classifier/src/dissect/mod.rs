@@ -94,6 +94,7 @@ pub mod cod_mobile;
 pub mod edonkey;
 pub mod genshin_impact;
 pub mod gnutella;
+pub mod lol_wild_rift;
 pub mod raknet;
 pub mod teamspeak;
 
@@ -184,6 +185,7 @@ pub static DISSECTORS: &[Dissector] = &[
     genshin_impact::DISSECTOR,
     cod_mobile::DISSECTOR,
     edonkey::DISSECTOR,
+    lol_wild_rift::DISSECTOR,
     raknet::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
