@@ -91,9 +91,11 @@ pub mod zoom;
 pub mod activision;
 pub mod among_us;
 pub mod cod_mobile;
+pub mod crossfire;
 pub mod edonkey;
 pub mod genshin_impact;
 pub mod gnutella;
+pub mod guildwars;
 pub mod lol_wild_rift;
 pub mod raknet;
 pub mod teamspeak;
@@ -186,6 +188,8 @@ pub static DISSECTORS: &[Dissector] = &[
     cod_mobile::DISSECTOR,
     edonkey::DISSECTOR,
     lol_wild_rift::DISSECTOR,
+    crossfire::DISSECTOR,
+    guildwars::DISSECTOR,
     raknet::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
