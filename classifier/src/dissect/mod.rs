@@ -92,6 +92,7 @@ pub mod activision;
 pub mod among_us;
 pub mod cod_mobile;
 pub mod crossfire;
+pub mod dofus;
 pub mod edonkey;
 pub mod genshin_impact;
 pub mod gnutella;
@@ -190,6 +191,7 @@ pub static DISSECTORS: &[Dissector] = &[
     lol_wild_rift::DISSECTOR,
     crossfire::DISSECTOR,
     guildwars::DISSECTOR,
+    dofus::DISSECTOR,
     raknet::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
