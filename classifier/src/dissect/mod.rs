@@ -90,6 +90,7 @@ pub mod zoom;
 // Games, voice and P2P from nDPI's dissectors (issue #15 part B).
 pub mod activision;
 pub mod among_us;
+pub mod armagetron;
 pub mod cod_mobile;
 pub mod crossfire;
 pub mod dofus;
@@ -192,6 +193,7 @@ pub static DISSECTORS: &[Dissector] = &[
     crossfire::DISSECTOR,
     guildwars::DISSECTOR,
     dofus::DISSECTOR,
+    armagetron::DISSECTOR,
     raknet::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
