@@ -31,6 +31,8 @@ const HTTP_POST: &[u8] =
 const SMB1_NEGOTIATE: &[u8] = include_bytes!("../../testdata/smb1_negotiate_curl_lo.bin");
 const LDAP_BIND: &[u8] = include_bytes!("../../testdata/ldap_bind_curl_lo.bin");
 const GIT_UPLOAD_PACK: &[u8] = include_bytes!("../../testdata/git_upload_pack_lo.bin");
+/// mcstatus's RakNet Unconnected Ping to a Minecraft Bedrock server.
+const RAKNET_PING: &[u8] = include_bytes!("../../testdata/raknet_ping_mcstatus_lo.bin");
 /// Text first lines a server or client may send on any port.
 const SMTP_BANNER: &[u8] = b"220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n";
 const PLAIN_TEXT: &[u8] = b"hello, this is a line of plain text\r\n";
@@ -82,6 +84,13 @@ fn samples() -> Vec<Sample> {
         ),
         s("LDAP bind", tcp, true, LDAP_BIND, &[ids::LDAP]),
         s("git upload-pack", tcp, true, GIT_UPLOAD_PACK, &[ids::GIT]),
+        s(
+            "RakNet unconnected ping",
+            udp,
+            true,
+            RAKNET_PING,
+            &[ids::RAKNET],
+        ),
         s("SMTP banner", tcp, false, SMTP_BANNER, &[ids::MAIL_SMTP]),
         s("plain text line", tcp, true, PLAIN_TEXT, &[]),
         s("plain text reply", tcp, false, PLAIN_TEXT, &[]),

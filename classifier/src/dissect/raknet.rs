@@ -209,6 +209,19 @@ mod tests {
     }
 
     #[test]
+    fn recorded_mcstatus_ping() {
+        // testdata/README.md: mcstatus 14.2.0's Unconnected Ping, 33 bytes as wiki.vg lays it out.
+        let ping = include_bytes!("../../testdata/raknet_ping_mcstatus_lo.bin");
+        assert_eq!(ping.len(), 33);
+        assert_eq!(probe(&ctx(), ping), RAKNET);
+        // Cut below nDPI's 32 bytes, or with the magic altered, it is not.
+        assert_eq!(probe(&ctx(), &ping[..31]), Probe::NoMatch);
+        let mut bad = ping.to_vec();
+        bad[20] ^= 1;
+        assert_eq!(probe(&ctx(), &bad), Probe::NoMatch);
+    }
+
+    #[test]
     fn ping_and_pong() {
         // Unconnected Ping: time, magic, GUID (33 bytes by wiki.vg).
         let mut ping = vec![0x01];
