@@ -39,6 +39,8 @@ const H2C_PRIOR_KNOWLEDGE: &[u8] = include_bytes!("../../testdata/h2c_prior_know
 const DCERPC_BIND: &[u8] = include_bytes!("../../testdata/dcerpc_bind_impacket_lo.bin");
 /// `openvpn --tls-auth … --auth SHA384`'s first datagram (`testdata/README.md`).
 const OPENVPN_RESET: &[u8] = include_bytes!("../../testdata/openvpn_reset_tls_auth_sha384_lo.bin");
+/// mcstatus's RakNet Unconnected Ping to a Minecraft Bedrock server.
+const RAKNET_PING: &[u8] = include_bytes!("../../testdata/raknet_ping_mcstatus_lo.bin");
 /// Text first lines a server or client may send on any port.
 const SMTP_BANNER: &[u8] = b"220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n";
 const PLAIN_TEXT: &[u8] = b"hello, this is a line of plain text\r\n";
@@ -106,6 +108,13 @@ fn samples() -> Vec<Sample> {
         ),
         s("LDAP bind", tcp, true, LDAP_BIND, &[ids::LDAP]),
         s("git upload-pack", tcp, true, GIT_UPLOAD_PACK, &[ids::GIT]),
+        s(
+            "RakNet unconnected ping",
+            udp,
+            true,
+            RAKNET_PING,
+            &[ids::RAKNET],
+        ),
         s("SMTP banner", tcp, false, SMTP_BANNER, &[ids::MAIL_SMTP]),
         s("plain text line", tcp, true, PLAIN_TEXT, &[]),
         s("plain text reply", tcp, false, PLAIN_TEXT, &[]),

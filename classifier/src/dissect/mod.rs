@@ -94,6 +94,21 @@ pub mod world_of_warcraft;
 pub mod xbox;
 pub mod zoom;
 
+// Games, voice and P2P from nDPI's dissectors (issue #15 part B).
+pub mod activision;
+pub mod among_us;
+pub mod armagetron;
+pub mod cod_mobile;
+pub mod crossfire;
+pub mod dofus;
+pub mod edonkey;
+pub mod genshin_impact;
+pub mod gnutella;
+pub mod guildwars;
+pub mod lol_wild_rift;
+pub mod raknet;
+pub mod teamspeak;
+
 /// The protocol ids, generated from the nDPI table (`nfguard_proto::ids`).
 pub use nfguard_proto::ids;
 
@@ -111,6 +126,8 @@ pub(crate) use reader::{at, be16, be32, le32};
 /// [`dissector::quic`].
 pub static DISSECTORS: &[Dissector] = &[
     tls::DISSECTOR,
+    // Before HTTP: Gnutella's downloads are HTTP requests with Gnutella header lines.
+    gnutella::DISSECTOR,
     http::DISSECTOR,
     dns::DISSECTOR,
     ssh::DISSECTOR,
@@ -181,6 +198,19 @@ pub static DISSECTORS: &[Dissector] = &[
     softether::DISSECTOR,
     capwap::DISSECTOR,
     gtp::DISSECTOR,
+    // Games, voice and P2P (issue #15 part B).
+    teamspeak::DISSECTOR,
+    activision::DISSECTOR,
+    among_us::DISSECTOR,
+    genshin_impact::DISSECTOR,
+    cod_mobile::DISSECTOR,
+    edonkey::DISSECTOR,
+    lol_wild_rift::DISSECTOR,
+    crossfire::DISSECTOR,
+    guildwars::DISSECTOR,
+    dofus::DISSECTOR,
+    armagetron::DISSECTOR,
+    raknet::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
