@@ -2,10 +2,14 @@
 //! field (time and id deltas, dictionary indexes for strings and addresses, varint counters), the whole
 //! body lz4-compressed. A [`Summary`] beside each block (key range, last-seen range, the labels,
 //! verdicts and rules it holds, a Bloom filter of its hosts) lets a query skip blocks that cannot match.
-//! Decoding keeps indexes, not strings: a query compares indexes and builds only the records it returns.
+//! Decoding keeps indexes, not strings: a query ([`Block::newest_matching`]) decodes the key columns
+//! and the columns it filters on, compares indexes, and builds only the records it returns, skipping
+//! their other columns' values undecoded (measured with `examples/bench.rs` under callgrind, 100 000
+//! flows: the flow queries 2.71 → 1.48 G instructions).
 //! Pure: nothing here touches the database.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use nfguard_proto::pb;
 
@@ -49,8 +53,10 @@ pub struct Summary {
 #[derive(Debug, Default)]
 pub struct Block {
     pub keys: Vec<RecordKey>,
-    strs: Vec<String>,
-    ips: Vec<Vec<u8>>,
+    /// The decompressed body; dictionary entries are ranges of it.
+    raw: Vec<u8>,
+    strs: Vec<Range<usize>>,
+    ips: Vec<Range<usize>>,
     last: Vec<u64>,
     flags: Vec<u8>,
     client_ip: Vec<u32>,
@@ -69,16 +75,6 @@ pub struct Block {
     confidence: Vec<i32>,
     risks: Vec<Vec<u32>>,
     counters: Vec<[u64; 4]>,
-}
-
-/// A query's filters resolved against one block's dictionary: `None` matches anything, an empty set
-/// nothing.
-#[derive(Debug, Default)]
-pub struct Resolved {
-    pub label: Option<Vec<u32>>,
-    pub host: Option<Vec<u32>>,
-    pub verdict: Option<Vec<u32>>,
-    pub rule: Option<Vec<u32>>,
 }
 
 const F_KIND: u8 = 0b11;
@@ -195,22 +191,23 @@ impl<K: std::hash::Hash + Eq + Clone> Dict<K> {
     }
 }
 
-/// Encodes records (any order; sorted here by key) into a compressed body and its summary.
+/// Encodes records (any order; written in key order) into a compressed body and its summary.
 ///
 /// # Panics
 /// Never: `records` may be empty (an empty body).
-pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) {
-    records.sort_by_key(|a| a.0);
-    let mut strs: Dict<String> = Dict::new();
-    strs.id(&String::new());
-    let mut ips: Dict<Vec<u8>> = Dict::new();
+pub fn encode(records: &[(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) {
+    // References are sorted, not the records (a few hundred bytes each).
+    let mut records: Vec<&(RecordKey, pb::FlowEvent)> = records.iter().collect();
+    records.sort_unstable_by_key(|a| a.0);
+    let mut strs: Dict<&str> = Dict::new();
+    strs.id(&"");
+    let mut ips: Dict<&[u8]> = Dict::new();
     let mut cols: Vec<Vec<u8>> = vec![Vec::new(); COLUMNS];
     let mut prev_time = 0u64;
     let mut prev_flow = 0u64;
     let mut bits = vec![0u64; HOST_FILTER_BITS / 64];
-    let mut labels: Dict<String> = Dict::new();
-    let mut verdicts: Dict<String> = Dict::new();
-    let mut rules: Dict<String> = Dict::new();
+    // Which dictionary entries are some record's label, verdict, rule (the summary's lists).
+    let mut used: Vec<[bool; 3]> = Vec::new();
     let (mut min_last, mut max_last) = (u64::MAX, 0u64);
     let key_id = |k: &RecordKey| -> (u64, u32, u64, u64) {
         let b = &k.0;
@@ -226,7 +223,7 @@ pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) 
         (u(0..8), q, u(12..20), u(20..28))
     };
     let mut boots: Dict<u64> = Dict::new();
-    for (key, f) in records.iter() {
+    for (key, f) in records.iter().copied() {
         let (t, queue, boot, flow) = key_id(key);
         let c = &mut cols;
         put_varint(&mut c[0], t.saturating_sub(prev_time));
@@ -251,21 +248,21 @@ pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) 
         }
         c[5].push(flags);
         if let Some(tu) = &f.tuple {
-            put_varint(&mut c[6], u64::from(ips.id(&tu.client_ip)));
-            put_varint(&mut c[7], u64::from(ips.id(&tu.server_ip)));
+            put_varint(&mut c[6], u64::from(ips.id(&tu.client_ip.as_slice())));
+            put_varint(&mut c[7], u64::from(ips.id(&tu.server_ip.as_slice())));
             put_varint(&mut c[8], u64::from(tu.client_port));
             put_varint(&mut c[9], u64::from(tu.server_port));
             put_varint(&mut c[10], u64::from(tu.l4));
         }
         if let Some(class) = &f.classification {
-            put_varint(&mut c[11], u64::from(strs.id(&class.host)));
-            put_varint(&mut c[16], u64::from(strs.id(&class.category)));
+            put_varint(&mut c[11], u64::from(strs.id(&class.host.as_str())));
+            put_varint(&mut c[16], u64::from(strs.id(&class.category.as_str())));
             put_varint(&mut c[17], u64::from(class.master_id));
             put_varint(&mut c[18], u64::from(class.app_id));
             put_varint(&mut c[19], zigzag(i64::from(class.confidence)));
             put_varint(&mut c[20], class.risks.len() as u64);
             for r in &class.risks {
-                put_varint(&mut c[20], u64::from(strs.id(r)));
+                put_varint(&mut c[20], u64::from(strs.id(&r.as_str())));
             }
             if !class.host.is_empty() {
                 for p in bloom_positions(class.host.as_bytes()) {
@@ -275,13 +272,21 @@ pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) 
                 }
             }
         }
-        put_varint(&mut c[12], u64::from(strs.id(&f.label)));
-        put_varint(&mut c[13], u64::from(strs.id(&f.verdict)));
-        put_varint(&mut c[14], u64::from(strs.id(&f.rule)));
-        put_varint(&mut c[15], u64::from(strs.id(&f.end_reason)));
-        labels.id(&f.label);
-        verdicts.id(&f.verdict);
-        rules.id(&f.rule);
+        for (k, (col, s)) in [(12, &f.label), (13, &f.verdict), (14, &f.rule)]
+            .into_iter()
+            .enumerate()
+        {
+            let i = strs.id(&s.as_str());
+            put_varint(&mut c[col], u64::from(i));
+            let i = i as usize;
+            if used.len() <= i {
+                used.resize(i + 1, [false; 3]);
+            }
+            if let Some(u) = used.get_mut(i) {
+                u[k] = true;
+            }
+        }
+        put_varint(&mut c[15], u64::from(strs.id(&f.end_reason.as_str())));
         for (i, v) in [f.packets_c2s, f.bytes_c2s, f.packets_s2c, f.bytes_s2c]
             .into_iter()
             .enumerate()
@@ -306,6 +311,14 @@ pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) 
     for c in &cols {
         put_bytes(&mut raw, c);
     }
+    let list = |k: usize| -> Vec<String> {
+        strs.order
+            .iter()
+            .zip(&used)
+            .filter(|(_, u)| u[k])
+            .map(|(s, _)| s.to_string())
+            .collect()
+    };
     let summary = Summary {
         count: records.len() as u64,
         min_key: records
@@ -316,9 +329,9 @@ pub fn encode(records: &mut [(RecordKey, pb::FlowEvent)]) -> (Vec<u8>, Summary) 
             .map_or(RecordKey([0; RecordKey::LEN]), |r| r.0),
         min_last_ms: if records.is_empty() { 0 } else { min_last },
         max_last_ms: max_last,
-        labels: labels.order,
-        verdicts: verdicts.order,
-        rules: rules.order,
+        labels: list(0),
+        verdicts: list(1),
+        rules: list(2),
         hosts: bits,
     };
     (compress(&raw), summary)
@@ -336,58 +349,182 @@ fn small(r: &mut Reader<'_>) -> Option<u32> {
     u32::try_from(r.varint()?).ok()
 }
 
-impl Block {
-    /// Decodes a body from [`encode`]; `None` if it is corrupt in any way.
-    pub fn decode(body: &[u8]) -> Option<Block> {
-        let raw = decompress(body)?;
-        let mut r = Reader::new(&raw);
+/// A decompressed body split into its parts; dictionary entries stay slices of the body.
+struct Layout<'a> {
+    raw: &'a [u8],
+    n: usize,
+    boots: Vec<u64>,
+    strs: Vec<&'a str>,
+    ips: Vec<&'a [u8]>,
+    cols: Vec<Reader<'a>>,
+}
+
+impl<'a> Layout<'a> {
+    fn parse(raw: &'a [u8]) -> Option<Self> {
+        let mut r = Reader::new(raw);
         (r.u8()? == FORMAT).then_some(())?;
         let n = r.len(MAX_ITEMS)?;
         let nb = r.len(MAX_ITEMS)?;
-        let mut boots = Vec::with_capacity(nb);
+        let mut boots = Vec::with_capacity(nb.min(1024));
         for _ in 0..nb {
             boots.push(r.varint()?);
         }
         let ns = r.len(MAX_ITEMS)?;
-        let mut strs = Vec::with_capacity(ns);
+        let mut strs = Vec::with_capacity(ns.min(1 << 16));
         for _ in 0..ns {
-            strs.push(String::from_utf8(r.bytes()?.to_vec()).ok()?);
+            strs.push(std::str::from_utf8(r.bytes()?).ok()?);
         }
         let ni = r.len(MAX_ITEMS)?;
-        let mut ips = Vec::with_capacity(ni);
+        let mut ips = Vec::with_capacity(ni.min(1 << 16));
         for _ in 0..ni {
-            ips.push(r.bytes()?.to_vec());
+            ips.push(r.bytes()?);
         }
-        let mut c: Vec<Reader<'_>> = Vec::with_capacity(COLUMNS);
+        let mut cols = Vec::with_capacity(COLUMNS);
         for _ in 0..COLUMNS {
-            c.push(Reader::new(r.bytes()?));
+            cols.push(Reader::new(r.bytes()?));
         }
-        let mut b = Block {
+        Some(Layout {
+            raw,
+            n,
+            boots,
             strs,
             ips,
-            ..Default::default()
-        };
+            cols,
+        })
+    }
+
+    /// Keys and flags of every record, and the string indexes of one column per filter that is set
+    /// (host, label, verdict, rule; 0 when not asked). Reads only those columns.
+    fn index(&self, want: [bool; 4]) -> Option<Index> {
+        let mut c = self.cols.clone();
+        let mut keys = Vec::with_capacity(self.n);
+        let mut flags_of = Vec::with_capacity(self.n);
+        let mut vals = Vec::with_capacity(if want.contains(&true) { self.n } else { 0 });
         let (mut t, mut flow) = (0u64, 0u64);
-        for _ in 0..n {
+        let ns = self.strs.len();
+        for _ in 0..self.n {
             t = t.checked_add(c[0].varint()?)?;
             let queue = small(&mut c[1])?;
-            let boot = *boots.get(usize::try_from(c[2].varint()?).ok()?)?;
+            let boot = *self.boots.get(usize::try_from(c[2].varint()?).ok()?)?;
             flow = flow.wrapping_add(unzigzag(c[3].varint()?) as u64);
-            let id = FlowId {
-                queue,
-                boot_id: boot,
-                flow_id: flow,
-            };
-            b.keys.push(RecordKey::new(t, &id));
-            b.last.push(t.saturating_add(c[4].varint()?));
+            keys.push(RecordKey::new(
+                t,
+                &FlowId {
+                    queue,
+                    boot_id: boot,
+                    flow_id: flow,
+                },
+            ));
             let flags = c[5].u8()?;
+            flags_of.push(flags);
+            if !want.contains(&true) {
+                continue;
+            }
+            let mut v = [0u32; 4];
+            if want[0] && flags & F_CLASS != 0 {
+                v[0] = idx(&mut c[11], ns)?;
+            }
+            for (k, col) in [(1, 12), (2, 13), (3, 14)] {
+                if want[k] {
+                    v[k] = idx(&mut c[col], ns)?;
+                }
+            }
+            vals.push(v);
+        }
+        Some(Index {
+            keys,
+            flags: flags_of,
+            vals,
+        })
+    }
+
+    /// The records at `rows` (ascending), columns read one at a time, skipping the values of other
+    /// records undecoded. Dictionary entries stay ranges of the body (`raw` goes in afterwards).
+    fn build(&self, ix: &Index, rows: &[usize]) -> Option<Block> {
+        // Ordinal of each chosen record among those that have a tuple / a classification.
+        let (mut nt, mut nc) = (0usize, 0usize);
+        let (mut t_at, mut c_at) = (Vec::new(), Vec::new());
+        let mut chosen = rows.iter().peekable();
+        for (i, f) in ix.flags.iter().enumerate() {
+            if chosen.peek() == Some(&&i) {
+                chosen.next();
+                t_at.push((f & F_TUPLE != 0).then_some(nt));
+                c_at.push((f & F_CLASS != 0).then_some(nc));
+            }
+            nt += usize::from(f & F_TUPLE != 0);
+            nc += usize::from(f & F_CLASS != 0);
+        }
+        let t_ord: Vec<usize> = t_at.iter().flatten().copied().collect();
+        let c_ord: Vec<usize> = c_at.iter().flatten().copied().collect();
+        let col = |k: usize, at: &[usize]| values_at(self.cols.get(k)?, at);
+        let last = col(4, rows)?;
+        let mut tuple = Vec::with_capacity(5);
+        for k in 6..=10 {
+            tuple.push(col(k, &t_ord)?);
+        }
+        let mut class = Vec::with_capacity(5);
+        for k in [11, 16, 17, 18, 19] {
+            class.push(col(k, &c_ord)?);
+        }
+        let mut strings = Vec::with_capacity(4);
+        for k in 12..=15 {
+            strings.push(col(k, rows)?);
+        }
+        let mut counters = Vec::with_capacity(4);
+        for k in 21..=24 {
+            counters.push(col(k, rows)?);
+        }
+        let (ns, ni) = (self.strs.len(), self.ips.len());
+        // Risks are a count and that many indexes per classified record: walked, not skipped.
+        let mut risks = Vec::with_capacity(c_ord.len());
+        let mut r = self.cols.get(20)?.clone();
+        let mut want = c_ord.iter().peekable();
+        for o in 0..nc {
+            if want.peek().is_none() {
+                break;
+            }
+            let nr = r.len(MAX_ITEMS)?;
+            if want.peek() == Some(&&o) {
+                want.next();
+                let mut v = Vec::with_capacity(nr);
+                for _ in 0..nr {
+                    v.push(idx(&mut r, ns)?);
+                }
+                risks.push(v);
+            } else {
+                r.skip_varints(nr)?;
+            }
+        }
+        let checked = |v: u64, n: usize| (v < n as u64).then(|| u32::try_from(v).ok())?;
+        let base = self.raw.as_ptr() as usize;
+        let range = |s: &[u8]| {
+            let start = (s.as_ptr() as usize).saturating_sub(base);
+            start..start + s.len()
+        };
+        let mut b = Block {
+            strs: self.strs.iter().map(|s| range(s.as_bytes())).collect(),
+            ips: self.ips.iter().map(|s| range(s)).collect(),
+            ..Default::default()
+        };
+        let (mut ti, mut ci) = (0usize, 0usize);
+        for (j, row) in rows.iter().enumerate() {
+            b.keys.push(*ix.keys.get(*row)?);
+            let flags = *ix.flags.get(*row)?;
             b.flags.push(flags);
-            if flags & F_TUPLE != 0 {
-                b.client_ip.push(idx(&mut c[6], b.ips.len())?);
-                b.server_ip.push(idx(&mut c[7], b.ips.len())?);
-                b.client_port.push(small(&mut c[8])?);
-                b.server_port.push(small(&mut c[9])?);
-                b.l4.push(small(&mut c[10])?);
+            b.last.push(
+                ix.keys
+                    .get(*row)?
+                    .first_seen_ms()
+                    .saturating_add(*last.get(j)?),
+            );
+            let tv = |k: usize| tuple.get(k).and_then(|c| c.get(ti)).copied();
+            if t_at.get(j)?.is_some() {
+                b.client_ip.push(checked(tv(0)?, ni)?);
+                b.server_ip.push(checked(tv(1)?, ni)?);
+                b.client_port.push(u32::try_from(tv(2)?).ok()?);
+                b.server_port.push(u32::try_from(tv(3)?).ok()?);
+                b.l4.push(u32::try_from(tv(4)?).ok()?);
+                ti += 1;
             } else {
                 for v in [
                     &mut b.client_ip,
@@ -399,20 +536,15 @@ impl Block {
                     v.push(0);
                 }
             }
-            let ns = b.strs.len();
-            if flags & F_CLASS != 0 {
-                b.host.push(idx(&mut c[11], ns)?);
-                b.category.push(idx(&mut c[16], ns)?);
-                b.master_id.push(small(&mut c[17])?);
-                b.app_id.push(small(&mut c[18])?);
-                b.confidence
-                    .push(i32::try_from(unzigzag(c[19].varint()?)).ok()?);
-                let nr = c[20].len(MAX_ITEMS)?;
-                let mut risks = Vec::with_capacity(nr);
-                for _ in 0..nr {
-                    risks.push(idx(&mut c[20], ns)?);
-                }
-                b.risks.push(risks);
+            let cv = |k: usize| class.get(k).and_then(|c| c.get(ci)).copied();
+            if c_at.get(j)?.is_some() {
+                b.host.push(checked(cv(0)?, ns)?);
+                b.category.push(checked(cv(1)?, ns)?);
+                b.master_id.push(u32::try_from(cv(2)?).ok()?);
+                b.app_id.push(u32::try_from(cv(3)?).ok()?);
+                b.confidence.push(i32::try_from(unzigzag(cv(4)?)).ok()?);
+                b.risks.push(risks.get(ci)?.clone());
+                ci += 1;
             } else {
                 b.host.push(0);
                 b.category.push(0);
@@ -421,18 +553,129 @@ impl Block {
                 b.confidence.push(0);
                 b.risks.push(Vec::new());
             }
-            b.label.push(idx(&mut c[12], ns)?);
-            b.verdict.push(idx(&mut c[13], ns)?);
-            b.rule.push(idx(&mut c[14], ns)?);
-            b.end_reason.push(idx(&mut c[15], ns)?);
-            b.counters.push([
-                c[21].varint()?,
-                c[22].varint()?,
-                c[23].varint()?,
-                c[24].varint()?,
-            ]);
+            let sv = |k: usize| strings.get(k).and_then(|c| c.get(j)).copied();
+            b.label.push(checked(sv(0)?, ns)?);
+            b.verdict.push(checked(sv(1)?, ns)?);
+            b.rule.push(checked(sv(2)?, ns)?);
+            b.end_reason.push(checked(sv(3)?, ns)?);
+            let nv = |k: usize| counters.get(k).and_then(|c| c.get(j)).copied();
+            b.counters.push([nv(0)?, nv(1)?, nv(2)?, nv(3)?]);
         }
         Some(b)
+    }
+}
+
+/// What [`Layout::index`] reads: every record's key and flags, and its filtered columns.
+struct Index {
+    keys: Vec<RecordKey>,
+    flags: Vec<u8>,
+    vals: Vec<[u32; 4]>,
+}
+
+/// The values at ascending ordinals `at` of a varint column.
+fn values_at(col: &Reader<'_>, at: &[usize]) -> Option<Vec<u64>> {
+    let mut r = col.clone();
+    let mut next = 0usize;
+    let mut out = Vec::with_capacity(at.len());
+    for &o in at {
+        r.skip_varints(o.checked_sub(next)?)?;
+        out.push(r.varint()?);
+        next = o + 1;
+    }
+    Some(out)
+}
+
+/// A query's filters resolved against one block's dictionary: `None` matches anything, an empty set
+/// nothing. Same rules as the record-level filter in `db.rs`.
+struct Resolved {
+    sets: [Option<Vec<u32>>; 4],
+}
+
+impl Resolved {
+    fn new(strs: &[&str], app: &str, host: &str, verdict: &str, rule: &str) -> Self {
+        let resolve = |filter: &str, f: &dyn Fn(&str) -> bool| {
+            (!filter.is_empty()).then(|| {
+                (0..strs.len())
+                    .filter(|i| strs.get(*i).is_some_and(|s| f(s)))
+                    .filter_map(|i| u32::try_from(i).ok())
+                    .collect()
+            })
+        };
+        Resolved {
+            sets: [
+                resolve(host, &|h| h.eq_ignore_ascii_case(host)),
+                resolve(app, &|l| {
+                    l.eq_ignore_ascii_case(app) || app_of(l).eq_ignore_ascii_case(app)
+                }),
+                resolve(verdict, &|v| v == verdict),
+                resolve(rule, &|r| rule_name(r) == rule || r == rule),
+            ],
+        }
+    }
+
+    fn wanted(&self) -> [bool; 4] {
+        self.sets.each_ref().map(Option::is_some)
+    }
+
+    fn matches(&self, v: &[u32; 4]) -> bool {
+        self.sets
+            .iter()
+            .zip(v)
+            .all(|(set, x)| set.as_ref().is_none_or(|s| s.contains(x)))
+    }
+}
+
+impl Block {
+    /// Decodes a body from [`encode`]; `None` if it is corrupt in any way.
+    pub fn decode(body: &[u8]) -> Option<Block> {
+        let raw = decompress(body)?;
+        let mut b = {
+            let layout = Layout::parse(&raw)?;
+            let ix = layout.index([false; 4])?;
+            let all: Vec<usize> = (0..ix.keys.len()).collect();
+            layout.build(&ix, &all)?
+        };
+        b.raw = raw;
+        Some(b)
+    }
+
+    /// The newest `limit` records of a body that match the label, host, verdict and rule filters (empty
+    /// filters match all; the rules of `db.rs`'s record filter) and whose key passes `keep`, newest
+    /// first. Only the keys and the filtered columns are read for every record; the rest is built for
+    /// the records returned. `None` if the body is corrupt.
+    pub fn newest_matching(
+        body: &[u8],
+        filter: [&str; 4],
+        keep: impl Fn(&RecordKey) -> bool,
+        limit: usize,
+    ) -> Option<Vec<(RecordKey, pb::FlowEvent)>> {
+        let [app, host, verdict, rule] = filter;
+        let raw = decompress(body)?;
+        let layout = Layout::parse(&raw)?;
+        let resolved = Resolved::new(&layout.strs, app, host, verdict, rule);
+        if resolved.sets.iter().flatten().any(Vec::is_empty) {
+            return Some(Vec::new());
+        }
+        let ix = layout.index(resolved.wanted())?;
+        let any = [0u32; 4];
+        let mut rows: Vec<usize> = (0..ix.keys.len())
+            .rev()
+            .filter(|i| {
+                ix.keys.get(*i).is_some_and(&keep)
+                    && resolved.matches(ix.vals.get(*i).unwrap_or(&any))
+            })
+            .take(limit)
+            .collect();
+        if rows.is_empty() {
+            return Some(Vec::new());
+        }
+        rows.reverse();
+        let mut b = layout.build(&ix, &rows)?;
+        drop(layout);
+        b.raw = raw;
+        let mut out = b.records();
+        out.reverse();
+        Some(out)
     }
 
     pub fn len(&self) -> usize {
@@ -444,7 +687,12 @@ impl Block {
     }
 
     fn str(&self, i: u32) -> String {
-        self.strs.get(i as usize).cloned().unwrap_or_default()
+        self.strs
+            .get(i as usize)
+            .and_then(|r| self.raw.get(r.clone()))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Last seen (ms) of record `i`.
@@ -452,45 +700,18 @@ impl Block {
         self.last.get(i).copied().unwrap_or(0)
     }
 
-    /// Dictionary indexes whose string satisfies `f` (an empty filter resolves to `None`).
-    fn resolve(&self, filter: &str, f: impl Fn(&str) -> bool) -> Option<Vec<u32>> {
-        (!filter.is_empty()).then(|| {
-            (0..self.strs.len())
-                .filter(|i| self.strs.get(*i).is_some_and(|s| f(s)))
-                .filter_map(|i| u32::try_from(i).ok())
-                .collect()
-        })
-    }
-
-    /// The query's filters as index sets of this block (same rules as `db.rs`'s record filter).
-    pub fn resolve_filters(&self, app: &str, host: &str, verdict: &str, rule: &str) -> Resolved {
-        Resolved {
-            label: self.resolve(app, |l| {
-                l.eq_ignore_ascii_case(app) || app_of(l).eq_ignore_ascii_case(app)
-            }),
-            host: self.resolve(host, |h| h.eq_ignore_ascii_case(host)),
-            verdict: self.resolve(verdict, |v| v == verdict),
-            rule: self.resolve(rule, |r| rule_name(r) == rule || r == rule),
-        }
-    }
-
-    pub fn matches(&self, i: usize, f: &Resolved) -> bool {
-        let ok = |set: &Option<Vec<u32>>, col: &[u32]| match set {
-            None => true,
-            Some(s) => col.get(i).is_some_and(|v| s.contains(v)),
-        };
-        ok(&f.label, &self.label)
-            && ok(&f.host, &self.host)
-            && ok(&f.verdict, &self.verdict)
-            && ok(&f.rule, &self.rule)
-    }
-
     /// Record `i` as the bus message it was stored from.
     pub fn record(&self, i: usize) -> Option<pb::FlowEvent> {
         let key = self.keys.get(i)?;
         let flags = *self.flags.get(i)?;
         let at = |v: &[u32]| v.get(i).copied().unwrap_or(0);
-        let ip = |v: &[u32]| self.ips.get(at(v) as usize).cloned().unwrap_or_default();
+        let ip = |v: &[u32]| {
+            self.ips
+                .get(at(v) as usize)
+                .and_then(|r| self.raw.get(r.clone()))
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default()
+        };
         let id = key.flow_id();
         let c = self.counters.get(i).copied().unwrap_or_default();
         Some(pb::FlowEvent {
@@ -616,11 +837,12 @@ mod tests {
 
     #[test]
     fn records_round_trip_in_key_order() {
-        let mut recs: Vec<_> = (0..500).map(rec).collect();
-        let (body, summary) = encode(&mut recs);
+        let recs: Vec<_> = (0..500).map(rec).collect();
+        let (body, summary) = encode(&recs);
+        let mut recs = recs;
+        recs.sort_by_key(|r| r.0);
         let b = Block::decode(&body).unwrap();
         assert_eq!(b.records(), recs);
-        assert!(recs.windows(2).all(|w| w[0].0 <= w[1].0));
         assert_eq!(summary.count, 500);
         assert_eq!(summary.min_key, recs[0].0);
         assert_eq!(summary.max_key, recs[499].0);
@@ -629,8 +851,8 @@ mod tests {
 
     #[test]
     fn summary_prunes_what_cannot_match() {
-        let mut recs: Vec<_> = (0..100).map(rec).collect();
-        let (_, s) = encode(&mut recs);
+        let recs: Vec<_> = (0..100).map(rec).collect();
+        let (_, s) = encode(&recs);
         assert!(s.may_match("app2", "", "", ""));
         assert!(s.may_match("tls.app3", "host4.example", "drop", "(default)"));
         assert!(s.may_match("", "", "", "rule1"));
@@ -642,29 +864,56 @@ mod tests {
     }
 
     #[test]
-    fn resolved_filters_match_like_the_record_filter() {
-        let mut recs: Vec<_> = (0..60).map(rec).collect();
-        let (body, _) = encode(&mut recs);
-        let b = Block::decode(&body).unwrap();
-        let f = b.resolve_filters("App1", "HOST1.example", "", "");
-        let got: Vec<usize> = (0..b.len()).filter(|i| b.matches(*i, &f)).collect();
-        let want: Vec<usize> = (0..recs.len())
-            .filter(|i| {
-                let r = &recs[*i].1;
-                r.label.ends_with("App1")
+    fn newest_matching_reads_like_the_record_filter() {
+        let recs: Vec<_> = (0..600).map(rec).collect();
+        let (body, _) = encode(&recs);
+        let mut want: Vec<_> = recs
+            .iter()
+            .filter(|(k, r)| {
+                (r.label.ends_with("App1") || r.label.ends_with("App3"))
                     && r.classification
                         .as_ref()
                         .is_some_and(|c| c.host == "Host1.Example")
+                    && k.first_seen_ms() < 1_700_000_000_400
             })
+            .cloned()
             .collect();
-        assert_eq!(got, want);
-        assert!(!want.is_empty());
+        want.sort_by_key(|r| std::cmp::Reverse(r.0));
+        assert!(want.len() > 6, "{}", want.len());
+        let keep = |k: &RecordKey| k.first_seen_ms() < 1_700_000_000_400;
+        for app in ["App1", "App3"] {
+            let got = Block::newest_matching(&body, [app, "HOST1.example", "", ""], keep, 1000);
+            let mine: Vec<_> = want
+                .iter()
+                .filter(|r| r.1.label.ends_with(app))
+                .cloned()
+                .collect();
+            assert_eq!(got.unwrap(), mine);
+        }
+        // The limit keeps the newest; no filter is everything in range.
+        let got = Block::newest_matching(&body, ["", "", "", ""], keep, 3).unwrap();
+        let all: Vec<_> = {
+            let mut v: Vec<_> = recs.iter().filter(|r| keep(&r.0)).cloned().collect();
+            v.sort_by_key(|r| std::cmp::Reverse(r.0));
+            v
+        };
+        assert_eq!(got, all[..3]);
+        assert_eq!(
+            Block::newest_matching(&body, ["", "", "reject", ""], keep, 10).unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            Block::newest_matching(&body, ["", "", "", "rule2"], |_| true, 1000)
+                .unwrap()
+                .len(),
+            recs.iter().filter(|r| r.1.rule == "rule2").count()
+        );
     }
 
     #[test]
     fn corrupt_bodies_decode_to_none_without_panicking() {
-        let mut recs: Vec<_> = (0..50).map(rec).collect();
-        let (body, summary) = encode(&mut recs);
+        let recs: Vec<_> = (0..50).map(rec).collect();
+        let (body, summary) = encode(&recs);
         let raw = decompress(&body).unwrap();
         for cut in 0..raw.len() {
             assert!(Block::decode(&compress(&raw[..cut])).is_none(), "cut {cut}");

@@ -65,6 +65,23 @@ impl<'a> Reader<'a> {
         None
     }
 
+    /// Skips `n` varints without decoding them (each ends at its first byte below 0x80); `None` if
+    /// fewer are left.
+    pub fn skip_varints(&mut self, n: usize) -> Option<()> {
+        if n == 0 {
+            return Some(());
+        }
+        let mut left = n;
+        let end = self.buf.iter().position(|b| {
+            if b & 0x80 == 0 {
+                left -= 1;
+            }
+            left == 0
+        })?;
+        self.buf = self.buf.get(end + 1..)?;
+        Some(())
+    }
+
     /// A varint that must fit `usize` and be at most `max` (lengths and counts).
     pub fn len(&mut self, max: usize) -> Option<usize> {
         let n = usize::try_from(self.varint()?).ok()?;
@@ -130,6 +147,16 @@ mod tests {
             }
         }
         assert_eq!(Reader::new(&[0xff; 11]).varint(), None);
+        let mut b = Vec::new();
+        for v in [5u64, 300, u64::MAX, 0, 77] {
+            put_varint(&mut b, v);
+        }
+        let mut r = Reader::new(&b);
+        r.skip_varints(3).unwrap();
+        assert_eq!(r.varint(), Some(0));
+        assert_eq!(r.clone().skip_varints(2), None);
+        r.skip_varints(0).unwrap();
+        assert_eq!(r.varint(), Some(77));
         for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
             assert_eq!(unzigzag(zigzag(v)), v);
         }

@@ -34,9 +34,8 @@ use crate::reserve::{RESUME_HEADROOM, Reserve};
 use crate::schema::{
     AggValue, Dim, FlowId, Level, META_NEXT_BLOCK, META_RECORDS, META_SCHEMA, P_CLOSED_EARLY,
     P_OPEN, P_SUMMARY, RecordKey, SCHEMA_VERSION, TAIL_KEY, app_of, block_key, bucket_is_open,
-    bucket_key, closed_early_key, cover, open_agg_key, open_agg_prefix, parse_agg_key,
-    parse_block_key, parse_bucket_key, parse_closed_early_key, parse_open_agg_key, rule_name,
-    usage_key,
+    bucket_key, closed_early_key, cover, open_agg_key, open_agg_prefix, parse_block_key,
+    parse_bucket_key, parse_closed_early_key, parse_open_agg_key, rule_name, usage_key,
 };
 use crate::usage::{self, UsageWindows};
 
@@ -410,8 +409,8 @@ impl SledStore {
         let aged = had_tail && now.saturating_sub(mem.tail_since_ms) >= TAIL_MAX_AGE_MS;
         while tail.len() >= BLOCK_RECORDS || (aged && !tail.is_empty()) {
             let rest = tail.split_off(tail.len().min(BLOCK_RECORDS));
-            let mut chunk = std::mem::replace(&mut tail, rest);
-            let (body, summary) = crate::block::encode(&mut chunk);
+            let chunk = std::mem::replace(&mut tail, rest);
+            let (body, summary) = crate::block::encode(&chunk);
             bodies.push((next_block, body));
             b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
             sealed.push((next_block, summary));
@@ -430,7 +429,7 @@ impl SledStore {
             0
         };
         if let Some(unstored) = tail.get(first_unstored..).filter(|u| !u.is_empty()) {
-            let body = crate::block::encode(&mut unstored.to_vec()).0;
+            let body = crate::block::encode(unstored).0;
             if tail_bytes.saturating_add(body.len()) > TAIL_MAX_BYTES {
                 // Sealed short rather than stored: a sled leaf of tail chunks past 128 KiB would be a
                 // blob file rewritten every flush.
@@ -438,7 +437,7 @@ impl SledStore {
                     b.remove(&tail_chunk_key(seq)[..]);
                 }
                 tail_bytes = 0;
-                let (body, summary) = crate::block::encode(&mut tail);
+                let (body, summary) = crate::block::encode(&tail);
                 tail.clear();
                 bodies.push((next_block, body));
                 b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
@@ -457,19 +456,22 @@ impl SledStore {
         // (with its `n` keys folded in), starting from the hot copy when held.
         let now_s = now / 1000;
         let mut groups: HashMap<(Level, u64), AggBucket> = HashMap::new();
-        for (k, d) in &batch.aggs {
-            let Some((dim, level, bucket, name)) = parse_agg_key(k) else {
+        for (key, per_level) in &batch.aggs {
+            let Some((dim, name)) = key.split_first() else {
                 continue;
             };
-            let Some(level) = Level::from_u8(level) else {
-                continue;
-            };
-            groups
-                .entry((level, bucket))
-                .or_default()
-                .entry((dim, name.to_vec()))
-                .or_default()
-                .add(d);
+            for (level, (bucket, d)) in Level::ALL
+                .iter()
+                .zip(per_level)
+                .flat_map(|(l, slots)| slots.iter().map(move |s| (l, s)))
+            {
+                groups
+                    .entry((*level, *bucket))
+                    .or_default()
+                    .entry((*dim, name.to_vec()))
+                    .or_default()
+                    .add(d);
+            }
         }
         for due in &mem.open_buckets {
             if !bucket_is_open(due.0, due.1, now_s) {
@@ -651,7 +653,7 @@ impl SledStore {
             }
             tail_bytes = 0;
             if !tail.is_empty() {
-                let body = crate::block::encode(&mut tail.clone()).0;
+                let body = crate::block::encode(&tail).0;
                 tail_bytes = body.len();
                 b.insert(&tail_chunk_key(tail_seq)[..], body);
                 tail_chunks.push(tail_seq);
@@ -698,8 +700,7 @@ impl SledStore {
             b.remove(&sk[..]);
             blocks_gone.push(*id);
             if !survivors.is_empty() {
-                let mut survivors = survivors;
-                let (body, summary) = crate::block::encode(&mut survivors);
+                let (body, summary) = crate::block::encode(&survivors);
                 new_bodies.push((next_block, body));
                 b.insert(&block_key(P_SUMMARY, next_block)[..], summary.encode());
                 blocks_new.push((next_block, summary));
@@ -1040,9 +1041,9 @@ impl FlowStore for SledStore {
 
 impl SledStore {
     /// One flow query: newest first below the cursor. Open and tail records come from memory; blocks
-    /// whose summary may match are decoded newest-last-key first until the page is full and no
-    /// remaining block can hold a newer match (or [`MAX_SCAN_BLOCKS`] were read: then the page ends at
-    /// the next block's newest key, with a cursor).
+    /// whose summary may match are searched (`Block::newest_matching`) newest-last-key first until
+    /// the page is full and no remaining block can hold a newer match (or [`MAX_SCAN_BLOCKS`] were
+    /// read: then the page ends at the next block's newest key, with a cursor).
     fn flows_page(&self, q: &pb::FlowQuery) -> Result<pb::FlowPage, StoreError> {
         let limit = match q.limit {
             0 => DEFAULT_PAGE,
@@ -1115,29 +1116,13 @@ impl SledStore {
             let Some(v) = self.files.read(id).map_err(|e| self.file_error(e))? else {
                 continue;
             };
-            let Some(blk) = Block::decode(&v) else {
+            let filters = [filter.app, filter.host, filter.verdict, filter.rule];
+            let Some(found) = Block::newest_matching(&v, filters, in_range, limit) else {
                 tracing::warn!(block = id, "Corrupt block in the store database; skipped.");
                 continue;
             };
             decoded += 1;
-            let f = blk.resolve_filters(filter.app, filter.host, filter.verdict, filter.rule);
-            let mut found = 0;
-            for i in (0..blk.len()).rev() {
-                let Some(k) = blk.keys.get(i) else { continue };
-                if *k < lower {
-                    break;
-                }
-                if !in_range(k) || !blk.matches(i, &f) {
-                    continue;
-                }
-                if let Some(r) = blk.record(i) {
-                    out.push((*k, r));
-                    found += 1;
-                }
-                if found >= limit {
-                    break;
-                }
-            }
+            out.extend(found);
             settle(&mut out);
         }
         if let Some(bound) = stopped_at {

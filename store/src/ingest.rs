@@ -8,9 +8,9 @@ use nfguard_proto::pb;
 
 use crate::open::{
     KERNEL_END, MatchKey, NO_KERNEL_END, awaits_kernel, client_key, exact_key, is_capture,
-    is_stale, keys_of,
+    is_stale, is_swept, keys_of,
 };
-use crate::schema::{AggValue, Dim, FlowId, Level, RecordKey, agg_key, agg_names};
+use crate::schema::{AggValue, Dim, FlowId, Level, RecordKey, agg_names};
 
 /// A capture record may start this much after the conntrack END that matches it (two clocks of one
 /// host, read by two processes).
@@ -64,12 +64,17 @@ where
     }
 }
 
+/// See [`Batch::aggs`].
+pub type Deltas = HashMap<Vec<u8>, [Vec<(u64, AggValue)>; 3]>;
+
 /// Everything one flush writes.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub records: HashMap<FlowId, PendingRecord>,
-    /// Aggregate key ([`agg_key`]) → increase.
-    pub aggs: HashMap<Vec<u8>, AggValue>,
+    /// Aggregate increases: dimension byte and name → per level ([`Level::ALL`] order) the buckets
+    /// touched (start s, increase): a name is hashed once per event, its buckets searched in a short
+    /// list.
+    pub aggs: Deltas,
     /// Records created by this batch (the stored record count grows by this much).
     pub new_records: u64,
     pub events: u64,
@@ -154,9 +159,12 @@ impl Batch {
         }
         let (merged, delta) = match old {
             Some(p)
-                if is_capture(&p.id) && p.flow.end_reason == KERNEL_END && matched.is_none() =>
+                if matched.is_none()
+                    && is_capture(&p.id)
+                    && (p.flow.end_reason == KERNEL_END || is_swept(&p.id, &p.flow)) =>
             {
-                // Same: a capture event after the kernel END of this batch.
+                // Same: a capture event after the kernel END of this batch, or after the sweep ended
+                // the record (its capture gave up on the flow).
                 self.late_dropped += 1;
                 self.records.insert(id, p);
                 return Ok(Ok(()));
@@ -207,26 +215,26 @@ impl Batch {
             }
         };
         // A new flow counts in the bucket it started in; bytes count when they were reported.
-        if delta.flows > 0 {
-            self.add_agg(
-                &merged.flow,
-                merged.flow.first_seen_unix_ms,
-                &AggValue {
-                    flows: 1,
-                    ..Default::default()
-                },
-            );
-        }
-        if delta.bytes > 0 || delta.packets > 0 {
-            self.add_agg(&merged.flow, event_ms, &AggValue { flows: 0, ..delta });
-        }
+        let started = AggValue {
+            flows: delta.flows.min(1),
+            ..Default::default()
+        };
+        let reported = AggValue { flows: 0, ..delta };
+        self.add_agg(
+            &merged.flow,
+            [
+                (merged.flow.first_seen_unix_ms, started),
+                (event_ms, reported),
+            ],
+        );
         self.put(merged);
         Ok(Ok(()))
     }
 
-    /// Closes the offloaded records that waited too long for the kernel's END (`open::is_stale`):
-    /// they end with the counters the capture saw and [`NO_KERNEL_END`]. Aggregates are unchanged
-    /// (nothing new was counted). Returns how many it closed.
+    /// Ends the offloaded records that waited too long for the kernel's END (`open::is_stale`):
+    /// they end with the counters the capture saw and [`NO_KERNEL_END`], and stay open for
+    /// [`crate::open::SWEPT_LINGER_MS`] so a late kernel END still merges into them; a later sweep closes them.
+    /// Aggregates are unchanged (nothing new was counted). Returns how many it ended.
     ///
     /// # Errors
     /// A failed lookup in the store.
@@ -250,11 +258,18 @@ impl Batch {
                 },
             };
             let mut p = p;
-            if !p.closed && is_stale(&p.id, &p.flow, now_ms) {
+            if !p.closed && !is_swept(&p.id, &p.flow) && is_stale(&p.id, &p.flow, now_ms) {
                 p.flow.kind = pb::FlowEventKind::FlowEventEnd as i32;
                 p.flow.end_reason = NO_KERNEL_END.into();
                 n += 1;
                 self.events += 1;
+            }
+            if !p.closed && is_swept(&p.id, &p.flow) && is_stale(&p.id, &p.flow, now_ms) {
+                // Lingered long enough: closed for good (no longer matched by kernel ENDs).
+                p.closed = true;
+                self.events += 1;
+                self.records.insert(p.id, p);
+                continue;
             }
             self.put(p);
         }
@@ -262,10 +277,12 @@ impl Batch {
         Ok(n)
     }
 
-    /// Puts a record into the batch. The one place a record is marked closed: an END (the flush then
-    /// moves it from the open set to the tail, `db.rs` `write_with`).
+    /// Puts a record into the batch, marking it closed when it ended (the flush then moves it from the
+    /// open set to the tail, `db.rs` `write_with`), unless the sweep ended it and it lingers for a
+    /// late kernel END ([`Batch::sweep`] closes those).
     fn put(&mut self, mut p: PendingRecord) {
-        p.closed = p.flow.kind == pb::FlowEventKind::FlowEventEnd as i32;
+        p.closed =
+            p.flow.kind == pb::FlowEventKind::FlowEventEnd as i32 && !is_swept(&p.id, &p.flow);
         self.records.insert(p.id, p);
     }
 
@@ -321,8 +338,12 @@ impl Batch {
         Ok(None)
     }
 
-    fn add_agg(&mut self, flow: &pb::FlowEvent, t_ms: u64, v: &AggValue) {
-        let t_s = t_ms / 1000;
+    /// Adds increases at times (ms) to every aggregate of the flow; zero ones are skipped.
+    fn add_agg(&mut self, flow: &pb::FlowEvent, adds: [(u64, AggValue); 2]) {
+        if adds.iter().all(|(_, v)| *v == AggValue::default()) {
+            return;
+        }
+        let mut key = Vec::with_capacity(64);
         for (dim, name) in agg_names(flow) {
             // LAN-host usage is read per day only (UsageSnapshot), so finer buckets would be waste.
             let levels: &[Level] = if dim == Dim::Client {
@@ -330,11 +351,37 @@ impl Batch {
             } else {
                 &Level::ALL
             };
-            for l in levels {
-                self.aggs
-                    .entry(agg_key(dim, *l, l.bucket(t_s), &name))
-                    .or_default()
-                    .add(v);
+            key.clear();
+            key.push(dim as u8);
+            key.extend_from_slice(name);
+            // One hash when the name is there already (the common case), two when it is new.
+            match self.aggs.get_mut(key.as_slice()) {
+                Some(per_level) => add_to_buckets(per_level, levels, &adds),
+                None => add_to_buckets(self.aggs.entry(key.clone()).or_default(), levels, &adds),
+            }
+        }
+    }
+}
+
+/// Adds increases at times (ms) to one name's buckets of `levels`.
+fn add_to_buckets(
+    per_level: &mut [Vec<(u64, AggValue)>; 3],
+    levels: &[Level],
+    adds: &[(u64, AggValue); 2],
+) {
+    for (l, slots) in Level::ALL.iter().zip(per_level.iter_mut()) {
+        if !levels.contains(l) {
+            continue;
+        }
+        for (t_ms, v) in adds {
+            if *v == AggValue::default() {
+                continue;
+            }
+            let bucket = l.bucket(t_ms / 1000);
+            // Events come roughly in time order: the bucket is most often the last one.
+            match slots.iter_mut().rev().find(|s| s.0 == bucket) {
+                Some(s) => s.1.add(v),
+                None => slots.push((bucket, *v)),
             }
         }
     }
@@ -496,14 +543,10 @@ mod tests {
     }
 
     fn app_bytes(b: &Batch, app: &str) -> u64 {
+        let key = [&[Dim::App as u8][..], app.as_bytes()].concat();
         b.aggs
-            .iter()
-            .filter_map(|(k, v)| {
-                let (d, l, _, name) = crate::schema::parse_agg_key(k)?;
-                (d == Dim::App as u8 && l == Level::Day as u8 && name == app.as_bytes())
-                    .then_some(v.bytes)
-            })
-            .sum()
+            .get(&key)
+            .map_or(0, |l| l[2].iter().map(|s| s.1.bytes).sum())
     }
 
     #[test]
@@ -661,8 +704,9 @@ mod tests {
         assert_eq!(r.flow.kind, pb::FlowEventKind::FlowEventEnd as i32);
         let total = |bucket: u64| {
             b.aggs
-                .get(&agg_key(Dim::Total, Level::Minute, bucket, b""))
-                .copied()
+                .get(&[Dim::Total as u8][..])
+                .and_then(|l| l[0].iter().find(|s| s.0 == bucket))
+                .map(|s| s.1)
                 .unwrap_or_default()
         };
         assert_eq!(

@@ -9,7 +9,8 @@
 //! client side alone (address, port, protocol: a DNAT'd flow). Among candidates the oldest capture
 //! record that has no kernel END yet and started before the END wins: with port reuse the kernel ends
 //! connections in the order they existed; after a capture restart the first record (with host and
-//! rule) gets the totals.
+//! rule) gets the totals. A record the sweep ended for want of a kernel END stays here, shown as
+//! ended, for [`SWEPT_LINGER_MS`], so a kernel END that comes late still merges into it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -41,11 +42,24 @@ pub fn kernel_end_wait_ms(f: &pb::FlowEvent) -> u64 {
     }
 }
 
+/// How long a record the sweep ended ([`NO_KERNEL_END`]) stays open, shown as ended, so that a kernel
+/// END that comes later still merges into it instead of becoming a second record: as long as the
+/// flow's id is remembered once closed ([`CLOSED_EARLY_MEMORY_MS`]).
+pub const SWEPT_LINGER_MS: u64 = CLOSED_EARLY_MEMORY_MS;
+
+/// True for a capture record the sweep ended that still waits for a late kernel END.
+pub fn is_swept(id: &FlowId, f: &pb::FlowEvent) -> bool {
+    awaits_kernel(id, f) && f.end_reason == NO_KERNEL_END
+}
+
 /// True for an offloaded capture record still waiting for the kernel's END whose last event is at
-/// least its [`kernel_end_wait_ms`] before `now_ms`: the sweep closes it.
+/// least its [`kernel_end_wait_ms`] before `now_ms` (the sweep ends it), or, once ended so, another
+/// [`SWEPT_LINGER_MS`] (the sweep closes it).
 pub fn is_stale(id: &FlowId, f: &pb::FlowEvent, now_ms: u64) -> bool {
     let last = f.last_seen_unix_ms.max(f.first_seen_unix_ms);
-    awaits_kernel(id, f) && now_ms.saturating_sub(last) >= kernel_end_wait_ms(f)
+    let linger = if is_swept(id, f) { SWEPT_LINGER_MS } else { 0 };
+    awaits_kernel(id, f)
+        && now_ms.saturating_sub(last) >= kernel_end_wait_ms(f).saturating_add(linger)
 }
 
 /// True when a closing record's flow id must be remembered ([`CLOSED_EARLY_MEMORY_MS`]): a capture

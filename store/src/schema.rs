@@ -264,21 +264,6 @@ pub fn rule_name(rule: &str) -> &str {
 
 // ------------------------------------------------------------------ aggregate keys
 
-/// Identifies one aggregate inside a batch: dimension, level, bucket start (s), name.
-pub fn agg_key(dim: Dim, level: Level, bucket_s: u64, name: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(11 + name.len());
-    k.extend_from_slice(&[P_AGG, dim as u8, level as u8]);
-    k.extend_from_slice(&bucket_s.to_be_bytes());
-    k.extend_from_slice(name);
-    k
-}
-
-/// (dim byte, level byte, bucket start, name) of an [`agg_key`].
-pub fn parse_agg_key(k: &[u8]) -> Option<(u8, u8, u64, &[u8])> {
-    let bucket = u64::from_be_bytes(k.get(3..11)?.try_into().ok()?);
-    Some((*k.get(1)?, *k.get(2)?, bucket, k.get(11..)?))
-}
-
 /// Database key of one aggregate bucket (all dimensions but `Client`).
 pub fn bucket_key(level: Level, bucket_s: u64) -> [u8; 10] {
     let mut k = [0u8; 10];
@@ -368,30 +353,29 @@ pub fn parse_block_key(k: &[u8]) -> Option<u64> {
 }
 
 /// The aggregate names one flow contributes to, per dimension.
-pub fn agg_names(ev: &pb::FlowEvent) -> Vec<(Dim, Vec<u8>)> {
+pub fn agg_names(ev: &pb::FlowEvent) -> Vec<(Dim, &[u8])> {
     let mut out = Vec::with_capacity(6);
     let label = if ev.label.is_empty() {
         UNKNOWN_APP
     } else {
         &ev.label
     };
-    out.push((Dim::App, label.as_bytes().to_vec()));
+    out.push((Dim::App, label.as_bytes()));
     if let Some(host) = ev.classification.as_ref().map(|c| &c.host)
         && !host.is_empty()
     {
-        out.push((Dim::Host, cut(host.as_bytes()).to_vec()));
+        out.push((Dim::Host, cut(host.as_bytes())));
     }
     if !ev.verdict.is_empty() {
-        out.push((Dim::Verdict, ev.verdict.as_bytes().to_vec()));
+        out.push((Dim::Verdict, ev.verdict.as_bytes()));
     }
-    out.push((Dim::Rule, rule_name(&ev.rule).as_bytes().to_vec()));
-    out.push((Dim::Total, Vec::new()));
-    if let Some(ip) = ev
-        .tuple
-        .as_ref()
-        .and_then(|t| nfguard_proto::types::ip_from_bytes(&t.client_ip))
+    out.push((Dim::Rule, rule_name(&ev.rule).as_bytes()));
+    out.push((Dim::Total, &[][..]));
+    // The client's address as stored: 4 or 16 bytes (`nfguard_proto::types::ip_bytes`).
+    if let Some(t) = &ev.tuple
+        && matches!(t.client_ip.len(), 4 | 16)
     {
-        out.push((Dim::Client, nfguard_proto::types::ip_bytes(ip)));
+        out.push((Dim::Client, t.client_ip.as_slice()));
     }
     out
 }

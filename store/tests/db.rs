@@ -429,7 +429,8 @@ fn offloaded_records_without_kernel_end_are_swept() {
         assert_eq!(b.sweep(now, nfguard_store::StoreKnown(&store)).unwrap(), 1);
         store.write(&b).unwrap();
         store.sync().unwrap();
-        assert_eq!(store.layout().2, 2);
+        // Ended, and still open for a late kernel END (`open::SWEPT_LINGER_MS`).
+        assert_eq!(store.layout().2, 3);
         let swept: Vec<_> = records_of(&store)
             .into_iter()
             .filter(|f| f.flow.unwrap().flow_id == 1)
@@ -458,7 +459,19 @@ fn offloaded_records_without_kernel_end_are_swept() {
         );
         store.write(&b).unwrap();
         store.sync().unwrap();
-        assert_eq!(store.layout().2, 1);
+        assert_eq!(store.layout().2, 3);
+        // Once the first one lingered its time, a sweep closes it for good.
+        let mut b = Batch::default();
+        let linger = nfguard_store::open::SWEPT_LINGER_MS;
+        assert_eq!(
+            b.sweep(now + linger, nfguard_store::StoreKnown(&store))
+                .unwrap(),
+            0
+        );
+        store.write(&b).unwrap();
+        store.sync().unwrap();
+        assert_eq!(store.layout().2, 2);
+        assert_eq!(store.records().unwrap(), 3);
     }
     let store = SledStore::open(&path, 8 << 20).unwrap();
     let mut late = offloaded(1, now - 2 * hour, now);
@@ -466,6 +479,56 @@ fn offloaded_records_without_kernel_end_are_swept() {
     let b = write_known(&store, vec![late]);
     assert_eq!(b.late_dropped, 1);
     assert_eq!(store.records().unwrap(), 3);
+}
+
+/// A kernel END that comes after the sweep closed the capture's record (the conntrack worker was
+/// slow, or restarted) merges into that record, also across a restart: one record per flow, with the
+/// kernel's totals, and its bytes counted once under the capture's app.
+#[test]
+fn a_kernel_end_after_the_sweep_merges_into_the_swept_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let now = nfguard_store::now_ms();
+    let hour = 60 * MIN;
+    {
+        let store = SledStore::open(&path, 8 << 20).unwrap();
+        write_known(&store, vec![offloaded(1, now - 2 * hour, now - 2 * hour)]);
+        let mut b = Batch::default();
+        assert_eq!(b.sweep(now, nfguard_store::StoreKnown(&store)).unwrap(), 1);
+        store.write(&b).unwrap();
+        store.sync().unwrap();
+        let recs = records_of(&store);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].end_reason, nfguard_store::open::NO_KERNEL_END);
+        assert_eq!(recs[0].kind, pb::FlowEventKind::FlowEventEnd as i32);
+    }
+    let store = SledStore::open(&path, 8 << 20).unwrap();
+    let b = write_known(&store, vec![kernel_end(900, now - MIN, 10_000_000)]);
+    assert_eq!(b.kernel_merged, 1);
+    assert_eq!(store.records().unwrap(), 1);
+    let recs = records_of(&store);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0].flow.unwrap().queue, 1, "the capture's record");
+    assert_eq!(recs[0].end_reason, nfguard_store::open::KERNEL_END);
+    assert_eq!(recs[0].bytes_s2c, 10_000_000);
+    assert_eq!(recs[0].rule, "files");
+    let top = store
+        .top(
+            &pb::TopQuery {
+                by: pb::TopBy::App as i32,
+                since_unix_ms: now - 3 * hour,
+                until_unix_ms: 0,
+                limit: 10,
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(top.entries.len(), 1, "{top:?}");
+    assert_eq!(top.entries[0].key, "HTTP");
+    assert_eq!(
+        (top.entries[0].flows, top.entries[0].bytes),
+        (1, 10_000_100)
+    );
 }
 
 /// Block files: a full block is one file beside the database; retention deletes it, and a file left
