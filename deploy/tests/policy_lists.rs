@@ -229,6 +229,25 @@ fn host_lists_reject_listed_snis_and_reload_on_change() {
     check("www.other.test", true);
 }
 
+/// Queues the lab's forwarding, starts the processes and pings the server's v4 and v6 addresses
+/// from the client: whether each answered (the logs are printed unless only v6 did).
+fn start_and_ping_server(
+    rig: &mut Rig,
+    capture: &std::path::Path,
+    policy: &std::path::Path,
+    classifier: &std::path::Path,
+) -> (bool, bool) {
+    rig.plain_queue_rule("--queue-num 0");
+    rig.start_peers(policy, classifier);
+    rig.start_capture(capture, 0);
+    let v6_ok = rig.ping(&rig.lab.server_addr.v6.to_string(), 3);
+    let v4_ok = rig.ping(&rig.lab.server_addr.v4.to_string(), 3);
+    if v4_ok || !v6_ok {
+        rig.dump_logs();
+    }
+    (v4_ok, v6_ok)
+}
+
 #[test]
 fn ip_list_drops_ping_to_a_listed_address() {
     if !lab_ok() {
@@ -239,19 +258,8 @@ fn ip_list_drops_ping_to_a_listed_address() {
     };
     let mut rig = Rig::new(PLAIN, RULES);
     write_lists(&rig);
-    rig.plain_queue_rule("--queue-num 0");
-    rig.start_peers(&policy, &classifier);
-    rig.start_capture(&capture, 0);
-    let (v4, v6) = (
-        rig.lab.server_addr.v4.to_string(),
-        rig.lab.server_addr.v6.to_string(),
-    );
     // The v4 address is listed, the v6 one is not.
-    let v6_ok = rig.ping(&v6, 3);
-    let v4_ok = rig.ping(&v4, 3);
-    if v4_ok || !v6_ok {
-        rig.dump_logs();
-    }
+    let (v4_ok, v6_ok) = start_and_ping_server(&mut rig, &capture, &policy, &classifier);
     assert!(v6_ok, "ping to an unlisted address was dropped");
     assert!(!v4_ok, "ping to a listed address passed");
     let m = rig.metrics("capture-q0");
@@ -293,19 +301,8 @@ fn country_rules_drop_by_the_servers_country() {
         &format!("[policy]\nrules = \"policy.toml\"\ngeoip = \"{db}\"\n"),
     );
     std::fs::write(&rig.config, config).unwrap();
-    rig.plain_queue_rule("--queue-num 0");
-    rig.start_peers(&policy, &classifier);
-    rig.start_capture(&capture, 0);
-    let (v4, v6) = (
-        rig.lab.server_addr.v4.to_string(),
-        rig.lab.server_addr.v6.to_string(),
-    );
     // Both are "XS": the v4 ping meets "abroad"; ICMPv6 is not `l4 = "icmp"`, and "not-here" wants DE.
-    let v6_ok = rig.ping(&v6, 3);
-    let v4_ok = rig.ping(&v4, 3);
-    if v4_ok || !v6_ok {
-        rig.dump_logs();
-    }
+    let (v4_ok, v6_ok) = start_and_ping_server(&mut rig, &capture, &policy, &classifier);
     assert!(v6_ok, "ping to a server no country rule names was dropped");
     assert!(!v4_ok, "ping to the server's country passed");
     let m = rig.metrics("policy");
