@@ -7,6 +7,7 @@ use super::{Ctx, Dissector, Hit, Probe, Reader, ids};
 
 pub mod cert_names;
 pub mod certificate;
+pub mod ja4;
 pub mod records;
 
 /// ContentType::handshake.
