@@ -24,6 +24,7 @@
 use sha2::{Digest, Sha256};
 
 use super::super::Reader;
+use super::{CONTENT_HANDSHAKE, HANDSHAKE_CLIENT_HELLO};
 
 /// The longest cipher or extension list fingerprinted (the cipher list of a real client is
 /// well below 100 entries).
@@ -64,6 +65,27 @@ impl Fingerprint {
 /// RFC 8701 GREASE values: 0x?a?a with both bytes equal.
 fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
+}
+
+/// The fingerprint of the ClientHello in the first TLS record of a TCP stream (record header,
+/// handshake header, body); `None` when the record holds no whole ClientHello.
+pub fn of_record(data: &[u8]) -> Option<Fingerprint> {
+    let mut r = Reader::new(data);
+    if r.u8()? != CONTENT_HANDSHAKE {
+        return None;
+    }
+    r.skip(2)?; // legacy_record_version
+    of_handshake(r.vec16()?, Transport::Tcp)
+}
+
+/// The fingerprint of a ClientHello handshake message (type, u24 length, body).
+pub fn of_handshake(msg: &[u8], transport: Transport) -> Option<Fingerprint> {
+    let mut r = Reader::new(msg);
+    if r.u8()? != HANDSHAKE_CLIENT_HELLO {
+        return None;
+    }
+    let len = usize::try_from(r.u24()?).ok()?;
+    fingerprint(r.take(len)?, transport)
 }
 
 /// The fingerprint of a ClientHello body (after the handshake header); `None` when malformed.
@@ -204,7 +226,11 @@ fn alpn_chars(alpn: &[u8]) -> [u8; 2] {
 
 fn hex4(v: u16) -> [u8; 4] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digit = |shift: u16| HEX.get(usize::from((v >> shift) & 0xf)).copied().unwrap_or(b'0');
+    let digit = |shift: u16| {
+        HEX.get(usize::from((v >> shift) & 0xf))
+            .copied()
+            .unwrap_or(b'0')
+    };
     [digit(12), digit(8), digit(4), digit(0)]
 }
 

@@ -64,7 +64,11 @@ fn foxio_chrome_vector() {
     // The same hello without ECH, over QUIC: the same lists, another `a` and `c`.
     let no_ech: Vec<u16> = exts.iter().copied().filter(|&e| e != 0xfe0d).collect();
     let f = fingerprint(&hello(&ciphers, &no_ech, &sigs), Transport::Quic).unwrap();
-    assert!(f.ja4().starts_with("q13d1515h2_8daaf6152771_"), "{}", f.ja4());
+    assert!(
+        f.ja4().starts_with("q13d1515h2_8daaf6152771_"),
+        "{}",
+        f.ja4()
+    );
     assert_ne!(f.ja4(), "q13d1515h2_8daaf6152771_02713d6af862");
     assert!(!f.ech);
 }
