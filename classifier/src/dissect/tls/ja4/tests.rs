@@ -122,3 +122,34 @@ fn truncated_hellos_are_none_and_never_panic() {
     let many: Vec<u16> = (1..=300).collect();
     assert!(fingerprint(&hello(&many, &[], &[]), Transport::Tcp).is_none());
 }
+
+/// The record and handshake shells: a whole ClientHello record gives the body's fingerprint, a
+/// ServerHello, another content type or a handshake longer than its record none.
+#[test]
+fn record_and_handshake_shells() {
+    use crate::dissect::testutil::tls_record;
+    let body = hello(
+        &[0x1301],
+        &[EXT_SERVER_NAME, EXT_ENCRYPTED_CLIENT_HELLO],
+        &[],
+    );
+    let mut msg = vec![HANDSHAKE_CLIENT_HELLO, 0];
+    msg.extend((body.len() as u16).to_be_bytes());
+    msg.extend(&body);
+    let f = of_record(&tls_record(&msg)).unwrap();
+    assert_eq!(Some(f), fingerprint(&body, Transport::Tcp));
+    assert!(f.ech);
+    assert_eq!(
+        of_handshake(&msg, Transport::Quic).map(|f| f.ja4().as_bytes()[0]),
+        Some(b'q')
+    );
+    let mut server = msg.clone();
+    server[0] = 2;
+    assert_eq!(of_record(&tls_record(&server)), None);
+    let mut app_data = tls_record(&msg);
+    app_data[0] = 23;
+    assert_eq!(of_record(&app_data), None);
+    // The record ends before the handshake message does (a hello split over records).
+    let split = tls_record(&msg[..msg.len() - 10]);
+    assert_eq!(of_record(&split), None);
+}
