@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use nfguard_proto::{AppId, protocols};
 
+use crate::dissect::tls::ja4::Fingerprint;
 use crate::risks::Risks;
 
 /// nDPI's default number of payload packets inspected per flow.
@@ -66,6 +67,8 @@ pub struct Classification {
     pub state: State,
     /// Flow risks seen in the deciding packet (`risks.rs`); empty on later calls.
     pub risks: Risks,
+    /// The JA4 and ECH flag of the deciding ClientHello (TLS or QUIC); `None` for other flows.
+    pub hello: Option<Fingerprint>,
 }
 
 impl Classification {
@@ -141,6 +144,7 @@ pub(crate) fn finished(
         confidence,
         state,
         risks: Risks::NONE,
+        hello: None,
     }
 }
 
@@ -167,6 +171,8 @@ impl Classification {
             category: self.category.to_string(),
             confidence: confidence as i32,
             risks: self.risks.names().map(str::to_string).collect(),
+            ja4: self.hello.map(|h| h.ja4().to_string()).unwrap_or_default(),
+            ech: self.hello.is_some_and(|h| h.ech),
         }
     }
 }

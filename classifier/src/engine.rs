@@ -23,7 +23,7 @@ pub use crate::classification::{
 use crate::classification::{category_of, finished};
 use crate::dissect::DISSECTORS;
 use crate::dissect::dissector::{self, QuicState};
-use crate::dissect::{Ctx, Hit, Probe, ids};
+use crate::dissect::{Ctx, Hit, Probe, ids, tls};
 use crate::dns_cache::DnsCache;
 use crate::follow_up::{self, Decided, Pending};
 use crate::hosts::HostMatcher;
@@ -314,9 +314,10 @@ impl Engine {
         now: Instant,
     ) -> Option<Classification> {
         match dissector::quic(ctx, pkt.payload, &mut dpi.quic, &mut self.scratch) {
-            Probe::Match(sni) => {
-                let mut c = follow_up::by_host(&self.hosts, &Hit::with_host(ids::QUIC, sni));
+            Probe::Match(q) => {
+                let mut c = follow_up::by_host(&self.hosts, &Hit::with_host(ids::QUIC, q.sni));
                 c.risks.insert(risks::of_classification(&c, ctx, &[]));
+                c.hello = q.hello;
                 return Some(c);
             }
             Probe::NeedMore => return None,
@@ -347,6 +348,10 @@ impl Engine {
         let mut d = follow_up::decide(&self.hosts, &mut self.cache, ctx, hit, pkt, now);
         let payload_risks = risks::of_classification(&d.c, ctx, data);
         d.c.risks.insert(payload_risks);
+        if ctx.is_tcp() {
+            // Only a TLS record holding a whole ClientHello has one.
+            d.c.hello = tls::ja4::of_record(data);
+        }
         d
     }
 

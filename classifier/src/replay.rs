@@ -12,6 +12,7 @@ use nfguard_proto::AppId;
 use nfguard_proto::types::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, l4_name};
 
 use crate::capture_file::{self, CaptureError, Defrag, Records};
+use crate::dissect::tls::ja4::Fingerprint;
 use crate::engine::{Classification, Confidence, Engine, EngineConfig, FlowState, PacketView};
 use crate::risks::Risks;
 
@@ -73,6 +74,8 @@ pub struct FlowSummary {
     pub host: String,
     /// Flow risks (printed as `"risks":[...]` only when present).
     pub risks: Risks,
+    /// JA4 and ECH of the ClientHello (printed as `"ja4":…,"ech":…` only for TLS and QUIC).
+    pub hello: Option<Fingerprint>,
     pub packets: u64,
     pub bytes: u64,
 }
@@ -98,6 +101,7 @@ impl FlowSummary {
             confidence: c.confidence,
             host: c.host.clone(),
             risks: c.risks,
+            hello: c.hello,
             packets,
             bytes,
         }
@@ -114,7 +118,7 @@ impl FlowSummary {
         let mut s = String::with_capacity(256);
         let _ = write!(
             s,
-            "{{\"l4\":{},\"src\":{},\"dst\":{},\"label\":{},\"master\":{},\"app\":{},\"app_id\":{},\"master_id\":{},\"category\":{},\"confidence\":{},\"host\":{}{},\"packets\":{},\"bytes\":{},\"verdict\":{},\"rule\":{}}}",
+            "{{\"l4\":{},\"src\":{},\"dst\":{},\"label\":{},\"master\":{},\"app\":{},\"app_id\":{},\"master_id\":{},\"category\":{},\"confidence\":{},\"host\":{}{}{},\"packets\":{},\"bytes\":{},\"verdict\":{},\"rule\":{}}}",
             json_str(&l4_name(self.l4)),
             json_str(&self.client.to_string()),
             json_str(&self.server.to_string()),
@@ -127,6 +131,7 @@ impl FlowSummary {
             json_str(self.confidence.as_str()),
             json_str(&self.host),
             risks_json(self.risks),
+            hello_json(self.hello),
             self.packets,
             self.bytes,
             verdict.map_or_else(|| "null".to_string(), json_str),
@@ -134,6 +139,13 @@ impl FlowSummary {
         );
         s
     }
+}
+
+/// `,"ja4":"t13d…","ech":false` for a flow with a ClientHello, else nothing.
+fn hello_json(h: Option<Fingerprint>) -> String {
+    h.map_or_else(String::new, |h| {
+        format!(",\"ja4\":{},\"ech\":{}", json_str(h.ja4()), h.ech)
+    })
 }
 
 /// `,"risks":["ndpi_…",…]` when any risk is present, else nothing.

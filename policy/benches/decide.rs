@@ -180,6 +180,8 @@ fn facts(f: &Flow, classified: bool) -> FlowFacts<'_> {
             category: f.category,
             host: (!f.host.is_empty()).then_some(f.host.as_str()),
             risks: &[],
+            ja4: None,
+            ech: false,
         }),
     }
 }

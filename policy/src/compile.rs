@@ -255,6 +255,8 @@ impl Cx<'_, '_> {
                     Ok(s.to_string())
                 }
             })?,
+            ja4: self.list(i, "ja4", &r.ja4, |s| ja4(s))?,
+            ech: r.ech,
             src: self.list(i, "src", &r.src, |s| cidr(s))?,
             dst: self.list(i, "dst", &r.dst, |s| cidr(s))?,
             ports: self.list(i, "port", &r.port, |&p| {
@@ -387,6 +389,43 @@ fn cidr(s: &str) -> Result<IpNet, String> {
         ));
     }
     Ok(net)
+}
+
+/// A JA4 as FoxIO writes it (`t13d1516h2_8daaf6152771_02713d6af862`): transport `t`/`q`/`d`,
+/// two version characters, `d`/`i`, two two-digit counts, two ALPN characters, then two
+/// 12-digit lowercase hex hashes.
+fn ja4(s: &str) -> Result<Box<str>, String> {
+    let s = s.trim();
+    let hash = |h: &str| h.len() == 12 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let ok = match (
+        s.get(..10),
+        s.get(10..11),
+        s.get(11..23),
+        s.get(23..24),
+        s.get(24..),
+    ) {
+        (Some(a), Some("_"), Some(b), Some("_"), Some(c)) => {
+            let a = a.as_bytes();
+            matches!(a.first(), Some(b't' | b'q' | b'd'))
+                && a.get(1..3)
+                    .is_some_and(|v| v.iter().all(u8::is_ascii_alphanumeric))
+                && matches!(a.get(3), Some(b'd' | b'i'))
+                && a.get(4..8)
+                    .is_some_and(|n| n.iter().all(u8::is_ascii_digit))
+                && a.get(8..10)
+                    .is_some_and(|p| p.iter().all(u8::is_ascii_graphic))
+                && hash(b)
+                && hash(c)
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(s.into())
+    } else {
+        Err(format!(
+            "{s:?} is not a JA4 fingerprint (expected e.g. \"t13d1516h2_8daaf6152771_02713d6af862\": hashes in lowercase hex)"
+        ))
+    }
 }
 
 /// `"6881-6889"`.

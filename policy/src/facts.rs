@@ -36,6 +36,10 @@ pub struct ClassFacts<'a> {
     pub host: Option<&'a str>,
     /// nDPI flow risks (`"ndpi_clear_text_credentials"`…).
     pub risks: &'a [String],
+    /// JA4 of the TLS or QUIC ClientHello (`"t13d1516h2_8daaf6152771_02713d6af862"`).
+    pub ja4: Option<&'a str>,
+    /// The ClientHello carried an Encrypted ClientHello extension.
+    pub ech: bool,
 }
 
 /// Why a `DecideRequest` could not be read.
@@ -83,6 +87,8 @@ impl<'a> ClassFacts<'a> {
             category: &c.category,
             host: (!c.host.is_empty()).then_some(c.host.as_str()),
             risks: &c.risks,
+            ja4: (!c.ja4.is_empty()).then_some(c.ja4.as_str()),
+            ech: c.ech,
         }
     }
 }

@@ -84,6 +84,10 @@ pub(crate) struct RuleFile {
     /// ISO 3166-1 alpha-2 codes, `!` to exclude (`geoip.rs`).
     pub src_country: Option<OneOrMany<String>>,
     pub dst_country: Option<OneOrMany<String>>,
+    /// JA4 fingerprints of the ClientHello, exact (`compile::ja4`).
+    pub ja4: Option<OneOrMany<String>>,
+    /// Whether the ClientHello carries an Encrypted ClientHello extension.
+    pub ech: Option<bool>,
     pub action: ActionFile,
     pub rate: Option<Rate>,
     pub quota: Option<Quota>,

@@ -1,6 +1,6 @@
 //! A compiled rule: checked matchers and the action they lead to. Matching is split in two halves:
 //! tuple fields (known on a flow's first packet: addresses, ports, l4, interfaces, queue, time) and
-//! class fields (known after DPI: app, master, category, host, host list, risk).
+//! class fields (known after DPI: app, master, category, host, host list, risk, JA4, ECH).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -72,6 +72,10 @@ pub(crate) struct Matchers {
     /// Matches the flow's host (SNI, HTTP Host, QUIC SNI, DNS query name, DNS-cache name).
     pub host_lists: Vec<Arc<HostList>>,
     pub risks: Vec<String>,
+    /// JA4 fingerprints of the ClientHello (TLS or QUIC), compared exactly.
+    pub ja4: Vec<Box<str>>,
+    /// `Some(true)`: the ClientHello offered ECH; `Some(false)`: it did not, or there was none.
+    pub ech: Option<bool>,
     pub src: Vec<IpNet>,
     pub dst: Vec<IpNet>,
     /// Matches the server address.
@@ -99,8 +103,8 @@ pub(crate) enum IfacePattern {
 // === impl Rule ===
 
 impl Rule {
-    /// True when the rule has an app, master, category, host, host list or risk matcher: it cannot be decided
-    /// from the tuple alone.
+    /// True when the rule has an app, master, category, host, host list, risk, JA4 or ECH
+    /// matcher: it cannot be decided from the tuple alone.
     pub fn needs_dpi(&self) -> bool {
         self.m.needs_class()
     }
@@ -129,7 +133,9 @@ impl Matchers {
             && self.categories.is_empty()
             && self.hosts.is_empty()
             && self.host_lists.is_empty()
-            && self.risks.is_empty())
+            && self.risks.is_empty()
+            && self.ja4.is_empty()
+            && self.ech.is_none())
     }
 
     /// The tuple half: every matcher known on the first packet (`countries` are the tuple's).
@@ -166,7 +172,7 @@ impl Matchers {
                     .any(|&(a, b)| a <= port && port <= b))
     }
 
-    /// The class half: app, master, category, host, host list, risk.
+    /// The class half: app, master, category, host, host list, risk, JA4, ECH.
     pub(crate) fn matches_class(&self, c: &ClassFacts<'_>) -> bool {
         (self.apps.is_empty() || self.apps.iter().any(|&a| a == c.app || a == c.master))
             && (self.masters.is_empty() || self.masters.contains(&c.master))
@@ -185,6 +191,8 @@ impl Matchers {
             && (self.host_lists.is_empty()
                 || c.host
                     .is_some_and(|h| self.host_lists.iter().any(|l| l.matches(h))))
+            && (self.ja4.is_empty() || c.ja4.is_some_and(|j| self.ja4.iter().any(|w| **w == *j)))
+            && self.ech.is_none_or(|e| e == c.ech)
     }
 }
 

@@ -81,6 +81,11 @@ const TIMES: &[&str] = &[
     "{ days = [\"tue\", \"wed\"], hours = [\"00:00-01:00\", \"12:00-13:00\"] }",
 ];
 const RISKS: &[&str] = &["r1", "r2", "r3"];
+const JA4S: &[&str] = &[
+    "t13d1516h2_8daaf6152771_02713d6af862",
+    "t13d3112h2_e8f1e7e78f70_b26ce05bbdd6",
+    "q13d0307h3_55b375c5d22e_1cecd519fee8",
+];
 /// List files the rules may name, in all formats (`host_list.rs`, `ip_list.rs`).
 const LISTS: &[(&str, &str)] = &[
     ("hosts.txt", "0.0.0.0 a.test c1.a.test\n"),
@@ -176,6 +181,12 @@ fn rule_text(i: usize, seed: u64) -> String {
     if p.chance(8) {
         t += &format!("risk = {}\n", p.list(RISKS, quoted));
     }
+    if p.chance(8) {
+        t += &format!("ja4 = {}\n", p.list(JA4S, quoted));
+    }
+    if p.chance(8) {
+        t += &format!("ech = {}\n", p.chance(2));
+    }
     if p.chance(5) {
         t += &format!("host_list = {}\n", p.list(HOST_LISTS, quoted));
     }
@@ -213,8 +224,16 @@ fn policy_text(default: usize, monitor: bool, seeds: &[u64]) -> String {
     t
 }
 
-/// master, app, category, host, risks.
-type OwnedClass = (u16, u16, &'static str, Option<String>, Vec<String>);
+/// master, app, category, host, risks, JA4, ECH.
+type OwnedClass = (
+    u16,
+    u16,
+    &'static str,
+    Option<String>,
+    Vec<String>,
+    Option<&'static str>,
+    bool,
+);
 
 /// Owned parts of one random flow (the facts borrow them).
 struct Flow {
@@ -252,7 +271,16 @@ fn flow(seed: u64) -> Flow {
         let host = (!p.chance(4)).then(|| p.one(HOSTS).to_string());
         let n = p.below(3);
         let risks = (0..n).map(|_| p.one(RISKS).to_string()).collect();
-        (master, app, *p.one(CATEGORIES), host, risks)
+        let ja4 = p.chance(2).then(|| *p.one(JA4S));
+        (
+            master,
+            app,
+            *p.one(CATEGORIES),
+            host,
+            risks,
+            ja4,
+            p.chance(3),
+        )
     });
     let offset = *p.one(&[0i32, 3600, -18_000]);
     Flow {
@@ -274,13 +302,18 @@ fn facts(f: &Flow) -> FlowFacts<'_> {
         in_iface: f.in_iface,
         out_iface: f.out_iface,
         queue: f.queue,
-        class: f.class.as_ref().map(|(m, a, cat, host, risks)| ClassFacts {
-            master: AppId(*m),
-            app: AppId(*a),
-            category: cat,
-            host: host.as_deref(),
-            risks,
-        }),
+        class: f
+            .class
+            .as_ref()
+            .map(|(m, a, cat, host, risks, ja4, ech)| ClassFacts {
+                master: AppId(*m),
+                app: AppId(*a),
+                category: cat,
+                host: host.as_deref(),
+                risks,
+                ja4: *ja4,
+                ech: *ech,
+            }),
     }
 }
 

@@ -75,6 +75,22 @@ fn each_bad_rule_names_line_path_and_problem() {
             "policy.toml:12: rule[2].in_iface: \"this-name-is-too-long\" is not an interface name: longer than 15 bytes (IFNAMSIZ)",
         ),
         (
+            "ja4 = [\"t13d1516h2_8DAAF6152771_02713d6af862\"]\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].ja4: \"t13d1516h2_8DAAF6152771_02713d6af862\" is not a JA4 fingerprint (expected e.g. \"t13d1516h2_8daaf6152771_02713d6af862\": hashes in lowercase hex)",
+        ),
+        (
+            "ja4 = \"t13d1516h2\"\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].ja4: \"t13d1516h2\" is not a JA4 fingerprint (expected e.g. \"t13d1516h2_8daaf6152771_02713d6af862\": hashes in lowercase hex)",
+        ),
+        (
+            "ja4 = []\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].ja4: empty list matches nothing; remove the key to match any",
+        ),
+        (
+            "ech = \"yes\"\naction = \"drop\"\n",
+            "policy.toml:12: rule[2].ech: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
             "queue = [-1]\naction = \"drop\"\n",
             "policy.toml:12: rule[2].queue: queue -1 is out of range 0-65535",
         ),
@@ -144,7 +160,7 @@ fn each_bad_rule_names_line_path_and_problem() {
         ),
         (
             "actoin = \"drop\"\n",
-            "policy.toml:12: rule[2].actoin: unknown field `actoin`, expected one of `name`, `app`, `master`, `category`, `host`, `src`, `dst`, `port`, `port_range`, `l4`, `in_iface`, `out_iface`, `queue`, `time`, `risk`, `host_list`, `ip_list`, `src_country`, `dst_country`, `action`, `rate`, `quota`, `over_quota`, `over_quota_rate`, `mark`, `log`",
+            "policy.toml:12: rule[2].actoin: unknown field `actoin`, expected one of `name`, `app`, `master`, `category`, `host`, `src`, `dst`, `port`, `port_range`, `l4`, `in_iface`, `out_iface`, `queue`, `time`, `risk`, `host_list`, `ip_list`, `src_country`, `dst_country`, `ja4`, `ech`, `action`, `rate`, `quota`, `over_quota`, `over_quota_rate`, `mark`, `log`",
         ),
         (
             "app = \"YouTube\"\n",

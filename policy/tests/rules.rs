@@ -47,6 +47,8 @@ fn class<'a>(master: u16, app: u16, category: &'a str, host: Option<&'a str>) ->
         category,
         host,
         risks: &[],
+        ja4: None,
+        ech: false,
     }
 }
 
@@ -284,6 +286,60 @@ fn risk_matches_any_listed() {
         rule_of(&decide(&p, &with(tcp(80), class(7, 7, "Web", None)))),
         None
     );
+}
+
+/// Issue #19: `ja4` matches the ClientHello's fingerprint exactly (FoxIO's Chrome example and
+/// curl's), needs DPI, and a flow without a fingerprint never meets it.
+#[test]
+fn ja4_matches_exactly_and_needs_dpi() {
+    let p = policy(
+        "[[rule]]\nname = \"bots\"\nja4 = [\"t13d3112h2_e8f1e7e78f70_b26ce05bbdd6\", \"q13d0307h3_55b375c5d22e_1cecd519fee8\"]\naction = \"drop\"\n",
+    );
+    assert_eq!(decide(&p, &tcp(443)).action, Action::NeedsDpi);
+    let mut c = class(91, 91, "Web", Some("x.test"));
+    c.ja4 = Some("t13d3112h2_e8f1e7e78f70_b26ce05bbdd6");
+    assert_eq!(rule_of(&decide(&p, &with(tcp(443), c))), Some("bots"));
+    c.ja4 = Some("q13d0307h3_55b375c5d22e_1cecd519fee8");
+    assert_eq!(rule_of(&decide(&p, &with(tcp(443), c))), Some("bots"));
+    // Another browser, a near miss (one hash digit), and no hello at all.
+    c.ja4 = Some("t13d1516h2_8daaf6152771_02713d6af862");
+    assert_eq!(rule_of(&decide(&p, &with(tcp(443), c))), None);
+    c.ja4 = Some("t13d3112h2_e8f1e7e78f70_b26ce05bbdd7");
+    assert_eq!(rule_of(&decide(&p, &with(tcp(443), c))), None);
+    c.ja4 = None;
+    assert_eq!(rule_of(&decide(&p, &with(tcp(443), c))), None);
+}
+
+/// Issue #19: `ech = true` meets a hello with the encrypted_client_hello extension, `ech = false`
+/// every other classified flow; both need DPI.
+#[test]
+fn ech_true_and_false() {
+    let p = policy(
+        "[[rule]]\nname = \"ech\"\nech = true\naction = \"reject\"\n[[rule]]\nname = \"plain\"\nech = false\nport = 443\naction = \"accept\"\n",
+    );
+    assert_eq!(decide(&p, &tcp(443)).action, Action::NeedsDpi);
+    let mut c = class(91, 124, "Media", Some("www.youtube.com"));
+    c.ech = true;
+    assert_eq!(rule_of(&decide(&p, &with(tcp(443), c))), Some("ech"));
+    c.ech = false;
+    assert_eq!(rule_of(&decide(&p, &with(tcp(443), c))), Some("plain"));
+    assert_eq!(rule_of(&decide(&p, &with(tcp(80), c))), None);
+}
+
+/// The pb fields reach the facts: an empty `ja4` is none.
+#[test]
+fn class_facts_from_pb_carry_ja4_and_ech() {
+    let pb = nfguard_proto::pb::Classification {
+        ja4: "t13d1516h2_8daaf6152771_02713d6af862".into(),
+        ech: true,
+        ..Default::default()
+    };
+    let c = ClassFacts::from_pb(&pb);
+    assert_eq!(c.ja4, Some("t13d1516h2_8daaf6152771_02713d6af862"));
+    assert!(c.ech);
+    let none = nfguard_proto::pb::Classification::default();
+    let c = ClassFacts::from_pb(&none);
+    assert_eq!((c.ja4, c.ech), (None, false));
 }
 
 /// Issue #20: a malformed name (as the classifier shows it: escaped, case and trailing dot as sent)

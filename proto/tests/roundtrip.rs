@@ -39,15 +39,19 @@ fn classification() -> impl Strategy<Value = pb::Classification> {
         "[A-Za-z]{0,12}",
         0..6i32,
         prop::collection::vec("[a-z_]{1,12}", 0..3),
+        "([tq][0-9a-z]{9}_[0-9a-f]{12}_[0-9a-f]{12})?",
+        any::<bool>(),
     )
         .prop_map(
-            |(m, a, host, category, confidence, risks)| pb::Classification {
+            |(m, a, host, category, confidence, risks, ja4, ech)| pb::Classification {
                 master_id: m.into(),
                 app_id: a.into(),
                 host,
                 category,
                 confidence,
                 risks,
+                ja4,
+                ech,
             },
         )
 }

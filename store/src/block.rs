@@ -739,6 +739,8 @@ impl Block {
                     .get(i)
                     .map(|r| r.iter().map(|x| self.str(*x)).collect())
                     .unwrap_or_default(),
+                ja4: String::new(),
+                ech: false,
             }),
             label: self.str(at(&self.label)),
             verdict: self.str(at(&self.verdict)),
@@ -810,6 +812,8 @@ mod tests {
                 } else {
                     vec![]
                 },
+                ja4: String::new(),
+                ech: false,
             }),
             label: format!("TLS.App{}", i % 4),
             verdict: ["accept", "drop"][(i % 2) as usize].into(),

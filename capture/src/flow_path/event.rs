@@ -30,6 +30,8 @@ pub fn classification_of(e: &Entry) -> pb::Classification {
         category,
         confidence,
         risks: Vec::new(),
+        ja4: String::new(),
+        ech: false,
     }
 }
 

@@ -157,6 +157,8 @@ fn classified(state: pb::ClassifyState, app: u32, confidence: pb::Confidence) ->
             category: "Web".into(),
             confidence: confidence as i32,
             risks: Vec::new(),
+            ja4: String::new(),
+            ech: false,
         }),
     }
 }

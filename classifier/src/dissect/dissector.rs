@@ -53,12 +53,8 @@ pub fn quic<'a>(
     data: &'a [u8],
     state: &'a mut QuicState,
     scratch: &'a mut Vec<u8>,
-) -> Probe<&'a [u8]> {
-    match quic::probe(ctx, data, state, scratch) {
-        Probe::Match(h) => Probe::Match(h.sni),
-        Probe::NeedMore => Probe::NeedMore,
-        Probe::NoMatch => Probe::NoMatch,
-    }
+) -> Probe<quic::QuicHit<'a>> {
+    quic::probe(ctx, data, state, scratch)
 }
 
 /// Every id the registry can emit from payload: the dissectors', QUIC's, the follow-ups' and the

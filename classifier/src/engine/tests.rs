@@ -37,6 +37,22 @@ fn tls_hello_in_one_segment() {
     assert_eq!(f.heap_bytes(), 0);
 }
 
+/// Issue #19: the deciding ClientHello's JA4 (PyPI `ja4plus` 1.4.0's value for this curl) and
+/// ECH flag reach the wire form.
+#[test]
+fn tls_hello_carries_ja4_to_pb() {
+    let mut e = Engine::new(EngineConfig::default());
+    let mut f = FlowState::new();
+    let c = e.classify(
+        &mut f,
+        &pkt(IPPROTO_TCP, 40000, 443, CURL_HELLO, 1000),
+        Instant::now(),
+    );
+    let pb = c.to_pb();
+    assert_eq!(pb.ja4, "t13d3112h2_e8f1e7e78f70_b26ce05bbdd6");
+    assert!(!pb.ech);
+}
+
 /// Issue #20: malformed server names through the engine — the host shown escaped and bounded,
 /// the app found from the valid suffix, the risk named — for TLS and HTTP alike.
 #[test]

@@ -241,6 +241,7 @@ fn json_line_matches_design() {
         confidence: Confidence::Dpi,
         host: "www.youtube.com".into(),
         risks: Risks::NONE,
+        hello: None,
         packets: 12,
         bytes: 5120,
     };

@@ -163,6 +163,8 @@ pub struct QuicHit<'a> {
     pub version: u32,
     pub sni: &'a [u8],
     pub alpn: &'a [u8],
+    /// The ClientHello's JA4 and ECH flag, when the Initials carried a whole ClientHello.
+    pub hello: Option<tls::ja4::Fingerprint>,
 }
 
 /// Probes a UDP datagram. `crypto` is the flow's CRYPTO-stream buffer (created on demand) and
@@ -197,11 +199,13 @@ pub fn probe<'a>(
                 version: v,
                 sni,
                 alpn: &[],
+                hello: None,
             }),
             None if first & 0x40 != 0 => Probe::Match(QuicHit {
                 version: v,
                 sni: &[],
                 alpn: &[],
+                hello: None,
             }),
             None => Probe::NoMatch,
         };
@@ -260,11 +264,13 @@ pub fn probe<'a>(
             version: v,
             sni: ch.sni,
             alpn: ch.first_alpn().unwrap_or(&[]),
+            hello: tls::ja4::of_handshake(stream.contiguous(), tls::ja4::Transport::Quic),
         }),
         Probe::Match(tls::Handshake::ServerHello) | Probe::NoMatch => Probe::Match(QuicHit {
             version: v,
             sni: &[],
             alpn: &[],
+            hello: None,
         }),
         Probe::NeedMore => Probe::NeedMore,
     }
@@ -387,6 +393,7 @@ fn gquic_public(data: &[u8]) -> Probe<QuicHit<'_>> {
         version: v,
         sni: find_chlo_sni(data).unwrap_or(&[]),
         alpn: &[],
+        hello: None,
     })
 }
 

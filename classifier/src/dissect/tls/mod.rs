@@ -7,6 +7,7 @@ use super::{Ctx, Dissector, Hit, Probe, Reader, ids};
 
 pub mod cert_names;
 pub mod certificate;
+pub mod ja4;
 pub mod records;
 
 /// ContentType::handshake.
@@ -248,6 +249,7 @@ fn parse_hello(body: &[u8], cookie: bool) -> Option<ClientHello<'_>> {
 pub fn fuzz_entry(data: &[u8]) {
     let _ = probe(&Ctx::client(6, 40000, 443), data);
     let _ = parse_handshake(data);
+    let _ = ja4::of_record(data);
 }
 
 #[cfg(test)]
