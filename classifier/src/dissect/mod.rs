@@ -109,6 +109,18 @@ pub mod lol_wild_rift;
 pub mod raknet;
 pub mod teamspeak;
 
+// Industrial and enterprise from nDPI's dissectors (issue #15 part C).
+pub mod bacnet;
+pub mod corba;
+pub mod drda;
+pub mod ethernet_ip;
+pub mod fix;
+pub mod hl7;
+pub mod iso9506_mms;
+pub mod opc_ua;
+pub mod s7comm;
+pub mod zabbix;
+
 /// The protocol ids, generated from the nDPI table (`nfguard_proto::ids`).
 pub use nfguard_proto::ids;
 
@@ -211,6 +223,17 @@ pub static DISSECTORS: &[Dissector] = &[
     dofus::DISSECTOR,
     armagetron::DISSECTOR,
     raknet::DISSECTOR,
+    // Industrial and enterprise (issue #15 part C); length-only signatures keep to their ports.
+    s7comm::DISSECTOR,
+    iso9506_mms::DISSECTOR,
+    opc_ua::DISSECTOR,
+    ethernet_ip::DISSECTOR,
+    zabbix::DISSECTOR,
+    fix::DISSECTOR,
+    hl7::DISSECTOR,
+    corba::DISSECTOR,
+    drda::DISSECTOR,
+    bacnet::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
