@@ -111,13 +111,19 @@ pub mod teamspeak;
 
 // Industrial and enterprise from nDPI's dissectors (issue #15 part C).
 pub mod bacnet;
+pub mod beckhoff_ads;
+pub mod cassandra;
 pub mod corba;
 pub mod drda;
 pub mod ethernet_ip;
+pub mod fins;
 pub mod fix;
+pub mod hart_ip;
 pub mod hl7;
+pub mod iec62056;
 pub mod iso9506_mms;
 pub mod opc_ua;
+pub mod openwire;
 pub mod s7comm;
 pub mod zabbix;
 
@@ -229,11 +235,17 @@ pub static DISSECTORS: &[Dissector] = &[
     opc_ua::DISSECTOR,
     ethernet_ip::DISSECTOR,
     zabbix::DISSECTOR,
+    openwire::DISSECTOR,
+    beckhoff_ads::DISSECTOR,
+    fins::DISSECTOR,
+    iec62056::DISSECTOR,
     fix::DISSECTOR,
     hl7::DISSECTOR,
     corba::DISSECTOR,
     drda::DISSECTOR,
     bacnet::DISSECTOR,
+    hart_ip::DISSECTOR,
+    cassandra::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
