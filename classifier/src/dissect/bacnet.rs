@@ -31,7 +31,11 @@ fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
@@ -55,6 +59,11 @@ mod tests {
 
     #[test]
     fn not_bacnet() {
+        // Every proper prefix: the BVLC length names the whole datagram.
+        for n in 0..WHO_IS.len() {
+            let c = Ctx::client(17, 47808, 47808);
+            assert_eq!(probe(&c, &WHO_IS[..n]), Probe::NoMatch, "{n}");
+        }
         let ctx = Ctx::client(17, 47808, 47808);
         // Function 0x0c, BVLC type 0x82, a length one short, cut, and over TCP.
         for (i, v) in [(1, 0x0c), (0, 0x82), (3, 0x0b)] {

@@ -52,7 +52,11 @@ fn dss_len(dss: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
@@ -96,6 +100,21 @@ mod tests {
 
     #[test]
     fn not_drda() {
+        // Every prefix of one DSS: nothing before its 10-byte header, then DRDA (nDPI takes a
+        // DSS the segment cuts); of two chained, only the whole.
+        let ctx = Ctx::client(6, 40000, 50000);
+        let one = dss(
+            0x41,
+            0x1041,
+            &[0x00, 0x09, 0x11, 0x5e, 0x84, 0x85, 0x99, 0x82, 0xa8],
+        );
+        for n in 0..=one.len() {
+            assert_eq!(probe(&ctx, &one[..n]).is_match(), n >= HEADER, "{n}");
+        }
+        let two = excsat_accsec();
+        for n in one.len() + 1..two.len() {
+            assert_eq!(probe(&ctx, &two[..n]), Probe::NoMatch, "{n}");
+        }
         let ctx = Ctx::client(6, 40000, 50000);
         let good = excsat_accsec();
         // Wrong magic, lengths disagreeing, trailing bytes after the last DSS, a bad second DSS.

@@ -28,7 +28,7 @@ fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     else {
         return need_more(ctx);
     };
-    let total = usize::from(len).checked_add(HEADER).unwrap_or(usize::MAX);
+    let total = usize::from(len).saturating_add(HEADER);
     if total == data.len() {
         Probe::Match(Hit::proto(ids::ETHERNET_IP))
     } else if total > data.len() {
@@ -47,7 +47,11 @@ fn need_more<'a>(ctx: &Ctx) -> Probe<Hit<'a>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::dissect::testutil::{check_all_prefixes, server};

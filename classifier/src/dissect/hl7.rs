@@ -26,7 +26,11 @@ fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::dissect::testutil::server;
@@ -47,6 +51,11 @@ mod tests {
 
     #[test]
     fn not_hl7() {
+        // Every prefix: nothing up to nDPI's 100 bytes, then the pattern decides.
+        let ctx = Ctx::client(6, 40000, 2575);
+        for n in 0..=ADT_A01.len() {
+            assert_eq!(probe(&ctx, &ADT_A01[..n]).is_match(), n >= MIN_LEN, "{n}");
+        }
         let ctx = Ctx::client(6, 40000, 2575);
         // 100 bytes, other encoding characters, over UDP.
         assert_eq!(probe(&ctx, &ADT_A01[..100]), Probe::NoMatch);

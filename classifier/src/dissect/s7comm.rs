@@ -70,7 +70,11 @@ pub(crate) fn tpkt(data: &[u8]) -> Probe<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::dissect::testutil::{check_all_prefixes, server};
