@@ -3,8 +3,9 @@
 //! `src/lib/protocols/cassandra.c`: a TCP segment of at least the 9-byte header with version 1–4
 //! in either direction, no flag in the high nibble, a defined opcode and a body length of at most
 //! 256 MiB that covers the rest of the segment. nDPI reads the length little-endian; the spec's
-//! big-endian is used here. Off ports 7000/9042 only at a stream start (the header is ~4 bytes
-//! of signature, and mid-flow binary segments look like it).
+//! big-endian is used here, and only on ports 7000/9042: the header is ~4 bytes of signature,
+//! and MS-TDS replies (type 4) and mid-flow binary segments look like it (nDPI's little-endian
+//! read is what keeps it from claiming them).
 
 use super::{Ctx, Dissector, Hit, Probe, at, be32, ids, proto_if};
 
@@ -26,7 +27,7 @@ const OPCODES: &[u8] = &[
 ];
 
 fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
-    if !ctx.is_tcp() || !(ctx.stream_start || DISSECTOR.likely(ctx)) {
+    if !ctx.is_tcp() || !DISSECTOR.likely(ctx) {
         return Probe::NoMatch;
     }
     let version = at(data, 0) & 0x7f;
@@ -75,11 +76,9 @@ mod tests {
             Probe::Match(Hit::proto(ids::CASSANDRA))
         );
         // A first segment cut anywhere after the header still has a body length covering it.
-        for n in HEADER..p.len() {
-            assert!(
-                probe(&Ctx::client(6, 40000, 19042), &p[..n]).is_match(),
-                "{n}"
-            );
+        for n in 0..p.len() {
+            let cut = probe(&Ctx::client(6, 40000, 9042), &p[..n]);
+            assert_eq!(cut.is_match(), n >= HEADER, "{n}");
         }
         // READY (opcode 2), empty body, from the server.
         assert!(probe(&server(6, 9042), &[0x84, 0, 0, 1, 2, 0, 0, 0, 0]).is_match());
@@ -95,10 +94,14 @@ mod tests {
             assert_eq!(probe(&ctx, &p), Probe::NoMatch, "byte {i} = {v}");
         }
         assert_eq!(probe(&ctx, &startup()[..8]), Probe::NoMatch);
-        let mid = Ctx {
-            stream_start: false,
-            ..Ctx::client(6, 40000, 19042)
-        };
-        assert_eq!(probe(&mid, &startup()), Probe::NoMatch);
+        assert_eq!(
+            probe(&Ctx::client(6, 40000, 19042), &startup()),
+            Probe::NoMatch
+        );
+        // An MS-TDS tabular result (type 4, status 1, length, SPID 0) from a server on 1433.
+        let tds = [
+            4, 1, 0, 0x25, 0, 0, 1, 0, 0xaa, 0, 0x1b, 0, 6, 1, 0, 0x20, 0, 1,
+        ];
+        assert_eq!(probe(&server(6, 1433), &tds), Probe::NoMatch);
     }
 }
