@@ -124,6 +124,7 @@ pub mod iec62056;
 pub mod iso9506_mms;
 pub mod opc_ua;
 pub mod openwire;
+pub mod profinet_io;
 pub mod s7comm;
 pub mod zabbix;
 
