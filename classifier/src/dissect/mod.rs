@@ -116,15 +116,18 @@ pub mod cassandra;
 pub mod corba;
 pub mod drda;
 pub mod ethernet_ip;
+pub mod ethersio;
 pub mod fins;
 pub mod fix;
 pub mod hart_ip;
 pub mod hl7;
 pub mod iec62056;
+pub mod ieee_c37118;
 pub mod iso9506_mms;
 pub mod opc_ua;
 pub mod openwire;
 pub mod profinet_io;
+pub mod rtps;
 pub mod s7comm;
 pub mod zabbix;
 
@@ -240,6 +243,9 @@ pub static DISSECTORS: &[Dissector] = &[
     beckhoff_ads::DISSECTOR,
     fins::DISSECTOR,
     iec62056::DISSECTOR,
+    ieee_c37118::DISSECTOR,
+    rtps::DISSECTOR,
+    ethersio::DISSECTOR,
     fix::DISSECTOR,
     hl7::DISSECTOR,
     corba::DISSECTOR,
