@@ -113,6 +113,7 @@ pub mod teamspeak;
 pub mod bacnet;
 pub mod beckhoff_ads;
 pub mod cassandra;
+pub mod cip;
 pub mod corba;
 pub mod drda;
 pub mod ethernet_ip;
@@ -127,6 +128,7 @@ pub mod iso9506_mms;
 pub mod opc_ua;
 pub mod openwire;
 pub mod profinet_io;
+pub mod ptpv2;
 pub mod rtps;
 pub mod s7comm;
 pub mod zabbix;
@@ -246,6 +248,8 @@ pub static DISSECTORS: &[Dissector] = &[
     ieee_c37118::DISSECTOR,
     rtps::DISSECTOR,
     ethersio::DISSECTOR,
+    cip::DISSECTOR,
+    ptpv2::DISSECTOR,
     fix::DISSECTOR,
     hl7::DISSECTOR,
     corba::DISSECTOR,
