@@ -110,6 +110,7 @@ pub mod raknet;
 pub mod teamspeak;
 
 // Industrial and enterprise from nDPI's dissectors (issue #15 part C).
+pub mod ajp;
 pub mod bacnet;
 pub mod beckhoff_ads;
 pub mod cassandra;
@@ -125,6 +126,7 @@ pub mod hl7;
 pub mod iec62056;
 pub mod ieee_c37118;
 pub mod iso9506_mms;
+pub mod nats;
 pub mod opc_ua;
 pub mod openwire;
 pub mod profinet_io;
@@ -235,7 +237,7 @@ pub static DISSECTORS: &[Dissector] = &[
     dofus::DISSECTOR,
     armagetron::DISSECTOR,
     raknet::DISSECTOR,
-    // Industrial and enterprise (issue #15 part C); length-only signatures keep to their ports.
+    // Industrial and enterprise (issue #15 part C): patterns first, length-only signatures last.
     s7comm::DISSECTOR,
     iso9506_mms::DISSECTOR,
     opc_ua::DISSECTOR,
@@ -252,6 +254,8 @@ pub static DISSECTORS: &[Dissector] = &[
     ptpv2::DISSECTOR,
     fix::DISSECTOR,
     hl7::DISSECTOR,
+    nats::DISSECTOR,
+    ajp::DISSECTOR,
     corba::DISSECTOR,
     drda::DISSECTOR,
     bacnet::DISSECTOR,
