@@ -133,6 +133,7 @@ pub mod profinet_io;
 pub mod ptpv2;
 pub mod rtps;
 pub mod s7comm;
+pub mod someip;
 pub mod zabbix;
 
 /// The protocol ids, generated from the nDPI table (`nfguard_proto::ids`).
@@ -252,6 +253,7 @@ pub static DISSECTORS: &[Dissector] = &[
     ethersio::DISSECTOR,
     cip::DISSECTOR,
     ptpv2::DISSECTOR,
+    someip::DISSECTOR,
     fix::DISSECTOR,
     hl7::DISSECTOR,
     nats::DISSECTOR,
