@@ -41,9 +41,10 @@ const DCERPC_BIND: &[u8] = include_bytes!("../../testdata/dcerpc_bind_impacket_l
 const OPENVPN_RESET: &[u8] = include_bytes!("../../testdata/openvpn_reset_tls_auth_sha384_lo.bin");
 /// mcstatus's RakNet Unconnected Ping to a Minecraft Bedrock server.
 const RAKNET_PING: &[u8] = include_bytes!("../../testdata/raknet_ping_mcstatus_lo.bin");
-/// Industrial and enterprise first packets built from their specs (issue #15 part C; each
-/// dissector's tests say which section).
-const OPC_UA_HELLO: &[u8] = b"HELF\x2e\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0e\x00\x00\x00opc.tcp://plc1";
+// Industrial and enterprise first packets (issue #15 part C): asyncua's recorded OPC UA Hello,
+// the rest built from their specs (each dissector's tests say which section).
+/// asyncua 2.1's Hello (`testdata/README.md`).
+const OPC_UA_HELLO: &[u8] = include_bytes!("../../testdata/opcua_hello_asyncua_lo.bin");
 const ZABBIX_REQUEST: &[u8] =
     b"ZBXD\x01\x1b\x00\x00\x00\x00\x00\x00\x00{\"request\":\"active checks\"}";
 const FIX_LOGON: &[u8] =

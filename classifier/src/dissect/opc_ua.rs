@@ -76,6 +76,23 @@ mod tests {
         assert!(probe(&server(6, 53530), &ack).is_match());
     }
 
+    /// asyncua 2.1's client Hello and its server's Acknowledge, recorded on loopback
+    /// (`testdata/README.md`).
+    const ASYNCUA_HELLO: &[u8] = include_bytes!("../../testdata/opcua_hello_asyncua_lo.bin");
+    const ASYNCUA_ACK: &[u8] = include_bytes!("../../testdata/opcua_ack_asyncua_lo.bin");
+
+    #[test]
+    fn opc_ua_recorded_asyncua() {
+        check_all_prefixes(
+            &Ctx::client(6, 40000, 48400),
+            ASYNCUA_HELLO,
+            MIN_LEN,
+            probe,
+            |h| assert_eq!(h.master, ids::OPC_UA),
+        );
+        assert!(probe(&server(6, 48401), ASYNCUA_ACK).is_match());
+    }
+
     #[test]
     fn not_opc_ua() {
         let ctx = Ctx::client(6, 40000, 4840);
