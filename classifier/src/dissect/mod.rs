@@ -129,6 +129,7 @@ pub mod iso9506_mms;
 pub mod nats;
 pub mod opc_ua;
 pub mod openwire;
+pub mod oracle;
 pub mod profinet_io;
 pub mod ptpv2;
 pub mod rtps;
@@ -260,6 +261,7 @@ pub static DISSECTORS: &[Dissector] = &[
     ajp::DISSECTOR,
     corba::DISSECTOR,
     drda::DISSECTOR,
+    oracle::DISSECTOR,
     bacnet::DISSECTOR,
     hart_ip::DISSECTOR,
     cassandra::DISSECTOR,
