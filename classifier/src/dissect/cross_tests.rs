@@ -41,6 +41,27 @@ const DCERPC_BIND: &[u8] = include_bytes!("../../testdata/dcerpc_bind_impacket_l
 const OPENVPN_RESET: &[u8] = include_bytes!("../../testdata/openvpn_reset_tls_auth_sha384_lo.bin");
 /// mcstatus's RakNet Unconnected Ping to a Minecraft Bedrock server.
 const RAKNET_PING: &[u8] = include_bytes!("../../testdata/raknet_ping_mcstatus_lo.bin");
+// Industrial and enterprise first packets (issue #15 part C): asyncua's recorded OPC UA Hello,
+// the rest built from their specs (each dissector's tests say which section).
+/// asyncua 2.1's Hello (`testdata/README.md`).
+const OPC_UA_HELLO: &[u8] = include_bytes!("../../testdata/opcua_hello_asyncua_lo.bin");
+const ZABBIX_REQUEST: &[u8] =
+    b"ZBXD\x01\x1b\x00\x00\x00\x00\x00\x00\x00{\"request\":\"active checks\"}";
+const FIX_LOGON: &[u8] =
+    b"8=FIX.4.4\x019=65\x0135=A\x0149=CLIENT\x0156=BROKER\x0134=1\x0198=0\x01108=30\x0110=062\x01";
+const GIOP_LOCATE: &[u8] = b"GIOP\x01\x02\x00\x03\x00\x00\x00\x10\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x04NS\x00\x00";
+const DRDA_EXCSAT: &[u8] = &[
+    0x00, 0x13, 0xd0, 0x41, 0x00, 0x01, 0x00, 0x0d, 0x10, 0x41, 0x00, 0x09, 0x11, 0x5e, 0x84, 0x85,
+    0x99, 0x82, 0xa8,
+];
+const BACNET_WHO_IS: &[u8] = &[
+    0x81, 0x0b, 0x00, 0x0c, 0x01, 0x20, 0xff, 0xff, 0x00, 0xff, 0x10, 0x08,
+];
+const FINS_READ_DM: &[u8] = &[
+    0x80, 0x00, 0x02, 0x00, 0x01, 0x00, 0x00, 0x0a, 0x00, 0x11, 0x01, 0x01, 0x82, 0x00, 0x64, 0x00,
+    0x00, 0x01,
+];
+const DLMS_SNRM: &[u8] = &[0x7e, 0xa0, 0x07, 0x03, 0x21, 0x93, 0x0f, 0x01, 0x7e];
 /// Text first lines a server or client may send on any port.
 const SMTP_BANNER: &[u8] = b"220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n";
 const PLAIN_TEXT: &[u8] = b"hello, this is a line of plain text\r\n";
@@ -115,6 +136,16 @@ fn samples() -> Vec<Sample> {
             RAKNET_PING,
             &[ids::RAKNET],
         ),
+        // Industrial and enterprise (issue #15 part C), on high ports.
+        s("OPC UA Hello", tcp, true, OPC_UA_HELLO, &[ids::OPC_UA]),
+        s("Zabbix request", tcp, true, ZABBIX_REQUEST, &[ids::ZABBIX]),
+        s("FIX logon", tcp, true, FIX_LOGON, &[ids::FIX]),
+        s("GIOP LocateRequest", tcp, true, GIOP_LOCATE, &[ids::CORBA]),
+        s("DRDA EXCSAT", tcp, true, DRDA_EXCSAT, &[ids::DRDA]),
+        s("BACnet Who-Is", udp, true, BACNET_WHO_IS, &[ids::BACNET]),
+        // ICF 0x80 is also RTP's version 2: RTP is tried last (WEAK_BY_DESIGN), after FINS.
+        s("FINS read", udp, true, FINS_READ_DM, &[ids::FINS, ids::RTP]),
+        s("DLMS SNRM", udp, true, DLMS_SNRM, &[ids::IEC62056]),
         s("SMTP banner", tcp, false, SMTP_BANNER, &[ids::MAIL_SMTP]),
         s("plain text line", tcp, true, PLAIN_TEXT, &[]),
         s("plain text reply", tcp, false, PLAIN_TEXT, &[]),

@@ -7,6 +7,8 @@
 //!   reserved `flags2` bits and `drep` bits clear, a known floating-point format, and the body
 //!   length (bytes 74–75) making up the rest of the datagram.
 //!
+//! A connectionless datagram to a PROFINET IO object is `DCERPC.PROFINET_IO` (`profinet_io.rs`).
+//!
 //! Lengths are read in the byte order `drep` names (C706 §14.2.5: 0x10 little endian, else
 //! big endian).
 
@@ -18,7 +20,7 @@ pub const DISSECTOR: Dissector = Dissector {
     tcp_ports: &[135],
     udp_ports: &[135],
     reassemble: true,
-    emits: &[ids::DCERPC],
+    emits: &[ids::DCERPC, ids::PROFINET_IO],
 };
 
 /// C706 §12.6.3.1: the common connection-oriented header.
@@ -48,7 +50,13 @@ const MAX_FLOAT_FORMAT: u8 = 3;
 
 pub fn probe<'a>(ctx: &Ctx, data: &'a [u8]) -> Probe<Hit<'a>> {
     if ctx.is_udp() {
-        proto_if(connectionless(data), ids::DCERPC)
+        match connectionless(data) {
+            true if super::profinet_io::is_profinet_io(data) => Probe::Match(Hit {
+                app: ids::PROFINET_IO,
+                ..Hit::proto(ids::DCERPC)
+            }),
+            found => proto_if(found, ids::DCERPC),
+        }
     } else if ctx.is_tcp() {
         connection_oriented(ctx, data)
     } else {

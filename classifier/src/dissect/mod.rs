@@ -109,6 +109,34 @@ pub mod lol_wild_rift;
 pub mod raknet;
 pub mod teamspeak;
 
+// Industrial and enterprise from nDPI's dissectors (issue #15 part C).
+pub mod ajp;
+pub mod bacnet;
+pub mod beckhoff_ads;
+pub mod cassandra;
+pub mod cip;
+pub mod corba;
+pub mod drda;
+pub mod ethernet_ip;
+pub mod ethersio;
+pub mod fins;
+pub mod fix;
+pub mod hart_ip;
+pub mod hl7;
+pub mod iec62056;
+pub mod ieee_c37118;
+pub mod iso9506_mms;
+pub mod nats;
+pub mod opc_ua;
+pub mod openwire;
+pub mod oracle;
+pub mod profinet_io;
+pub mod ptpv2;
+pub mod rtps;
+pub mod s7comm;
+pub mod someip;
+pub mod zabbix;
+
 /// The protocol ids, generated from the nDPI table (`nfguard_proto::ids`).
 pub use nfguard_proto::ids;
 
@@ -211,6 +239,32 @@ pub static DISSECTORS: &[Dissector] = &[
     dofus::DISSECTOR,
     armagetron::DISSECTOR,
     raknet::DISSECTOR,
+    // Industrial and enterprise (issue #15 part C): patterns first, length-only signatures last.
+    s7comm::DISSECTOR,
+    iso9506_mms::DISSECTOR,
+    opc_ua::DISSECTOR,
+    ethernet_ip::DISSECTOR,
+    zabbix::DISSECTOR,
+    openwire::DISSECTOR,
+    beckhoff_ads::DISSECTOR,
+    fins::DISSECTOR,
+    iec62056::DISSECTOR,
+    ieee_c37118::DISSECTOR,
+    rtps::DISSECTOR,
+    ethersio::DISSECTOR,
+    cip::DISSECTOR,
+    ptpv2::DISSECTOR,
+    someip::DISSECTOR,
+    fix::DISSECTOR,
+    hl7::DISSECTOR,
+    nats::DISSECTOR,
+    ajp::DISSECTOR,
+    corba::DISSECTOR,
+    drda::DISSECTOR,
+    oracle::DISSECTOR,
+    bacnet::DISSECTOR,
+    hart_ip::DISSECTOR,
+    cassandra::DISSECTOR,
     // Late: Application Data records of a flow whose handshake was missed.
     tls::records::DISSECTOR,
     // Last: the weakest signature (one header's bit pattern).
