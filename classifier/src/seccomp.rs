@@ -44,6 +44,8 @@ const ALLOWED: &[(&str, libc::c_long)] = &[
     ("nanosleep", libc::SYS_nanosleep),
     ("getrandom", libc::SYS_getrandom),
     ("getpid", libc::SYS_getpid),
+    // shutdown_signal: is the supervisor that started us still the parent?
+    ("getppid", libc::SYS_getppid),
     // memory
     ("mmap", libc::SYS_mmap),
     ("munmap", libc::SYS_munmap),

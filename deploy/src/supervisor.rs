@@ -417,6 +417,10 @@ fn start(spec: &ChildSpec, launch: &Launch) -> Option<Child> {
         } else {
             Stdio::null()
         })
+        .env(
+            nfguard_proto::process::SUPERVISOR_PID_ENV,
+            std::process::id().to_string(),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);

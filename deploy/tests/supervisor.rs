@@ -70,6 +70,27 @@ fn alive(pid: i32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
 }
 
+/// Each pid's command line, state, parent and what it waits in (for a failing test's message).
+fn describe(pids: &[i32]) -> String {
+    pids.iter()
+        .map(|p| {
+            let read =
+                |f: &str| std::fs::read_to_string(format!("/proc/{p}/{f}")).unwrap_or_default();
+            let status: String = read("status")
+                .lines()
+                .filter(|l| l.starts_with("State:") || l.starts_with("PPid:"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!(
+                "{p}: {} [{status}] wchan={}",
+                read("cmdline").replace('\0', " "),
+                read("wchan")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 const CHILDREN: [&str; 5] = [
     "nfguard-store",
     "nfguard-policy",
@@ -233,11 +254,15 @@ fn children_die_with_a_killed_supervisor_and_leftovers_are_stopped() {
     // SIGKILL: the supervisor cannot stop anything itself; PR_SET_PDEATHSIG must.
     signal(i32::try_from(sup.0.id()).unwrap(), "KILL");
     let _ = sup.0.wait();
-    wait_for(
-        "children gone after the supervisor's SIGKILL",
-        Duration::from_secs(10),
-        || running(&needle).is_empty(),
-    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running(&needle).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "children left 10 s after the supervisor's SIGKILL:\n{}",
+            describe(&running(&needle))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // A leftover the death signal does not cover (started outside any supervisor, as by an older
     // version): a classifier holding classifier.sock, on record in the runtime dir.
@@ -400,4 +425,46 @@ fn root_children_and_unusable_paths_are_refused_before_anything_starts() {
         !lab.dir.join("run").exists(),
         "nothing may start on a refused config"
     );
+}
+
+/// A child the supervisor started but that lost it before its parent-death signal was armed (the
+/// window between fork and setpriv's prctl) stops by itself: the supervisor's pid in its environment
+/// is no longer its parent. With its real parent there, it keeps running.
+#[test]
+fn a_child_whose_supervisor_is_gone_stops_by_itself() {
+    if !lab::available() {
+        eprintln!("skipped: needs root to create network namespaces");
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let (cfg_path, _) = write_config(&lab);
+    let policy = |supervisor: u32| {
+        Command::new(bin("nfguard-policy"))
+            .arg("-c")
+            .arg(&cfg_path)
+            .env(
+                nfguard_proto::process::SUPERVISOR_PID_ENV,
+                supervisor.to_string(),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Its parent is this test, not pid 1.
+    let orphan = policy(1);
+    let out = orphan.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("The supervisor that started this process is gone; stopping."),
+        "{log}"
+    );
+    let mut kept = policy(std::process::id());
+    std::thread::sleep(Duration::from_secs(2));
+    let still = kept.try_wait().unwrap().is_none();
+    let _ = kept.kill();
+    let _ = kept.wait();
+    assert!(still, "a child of its own supervisor stopped");
 }

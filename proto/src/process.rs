@@ -234,7 +234,13 @@ pub fn block_on_main<E: std::error::Error>(
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
+/// The supervisor's pid, set in its children's environment (see [`shutdown_signal`]).
+pub const SUPERVISOR_PID_ENV: &str = "NFGUARD_SUPERVISOR_PID";
+
+/// Resolves on SIGTERM or SIGINT — or at once when this process was started by a supervisor
+/// ([`SUPERVISOR_PID_ENV`]) that is no longer its parent. The parent-death signal is armed in the
+/// child (by `setpriv --pdeathsig`) after the fork; a supervisor killed inside that window sends none,
+/// so the check after the handlers are in place closes it (a later death signals as usual).
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
@@ -244,10 +250,24 @@ pub async fn shutdown_signal() {
         // Without signal handlers the process can only be killed; never resolve.
         return futures::future::pending().await;
     };
+    if let Some(supervisor) = orphaned_from_supervisor() {
+        tracing::warn!(
+            supervisor,
+            "The supervisor that started this process is gone; stopping."
+        );
+        return;
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+/// The supervisor's pid when [`SUPERVISOR_PID_ENV`] names one that is not this process's parent.
+fn orphaned_from_supervisor() -> Option<u32> {
+    let supervisor: u32 = std::env::var(SUPERVISOR_PID_ENV).ok()?.parse().ok()?;
+    let parent = u32::try_from(nix::unistd::getppid().as_raw()).ok()?;
+    (parent != supervisor).then_some(supervisor)
 }
 
 /// Binds `metrics-<part>.sock` and publishes a snapshot every second from `collect`, until `shutdown`.
